@@ -1,0 +1,3 @@
+/** Health checking, pure part: the state machine and the probe timing. */
+export * from "./state";
+export * from "./schedule";

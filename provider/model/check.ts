@@ -1,0 +1,155 @@
+import { z } from "zod";
+import {
+  BackendServiceSpec,
+  HealthCheckSpec,
+  ListenerSpec,
+  modelSchemas,
+  SchemaContext,
+  ServerGroupSpec,
+} from "./schemas";
+import { UNKNOWN } from "./unknown";
+
+/** A failure as Pulumi's `check` returns it: the property path and a reason naming value and range. */
+export interface CheckFailure {
+  readonly property: string;
+  readonly reason: string;
+}
+
+export interface CheckResult<T = Record<string, unknown>> {
+  /** Normalized inputs with every default filled (byte-identical for the same input), or the raw input on failure. */
+  readonly inputs: T;
+  readonly failures: CheckFailure[];
+}
+
+/** The resource kinds as the admin API names them in its paths. */
+export const KINDS = ["health-checks", "server-groups", "backend-services", "listeners"] as const;
+export type Kind = (typeof KINDS)[number];
+
+/** `members[3].weight`: the notation Pulumi users read in failures. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let text = "";
+  for (const part of path) {
+    if (typeof part === "number") text += `[${part}]`;
+    else text += text === "" ? String(part) : `.${String(part)}`;
+  }
+  return text;
+}
+
+type Issue = z.core.$ZodIssue;
+
+function isUnknownOption(issues: readonly Issue[]): boolean {
+  return (
+    issues.length === 1 &&
+    issues[0].code === "invalid_value" &&
+    (issues[0] as z.core.$ZodIssueInvalidValue).values.includes(UNKNOWN)
+  );
+}
+
+/**
+ * Flattens zod issues into `{ property, reason }`. A preview-mode field is a union of the unknown
+ * sentinel and the real schema; when it fails, only the real schema's complaint is worth showing.
+ */
+export function toFailures(issues: readonly Issue[], prefix: readonly PropertyKey[] = []): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      const meaningful = issue.errors.filter((option) => !isUnknownOption(option));
+      if (meaningful.length === 1) {
+        failures.push(...toFailures(meaningful[0], path));
+        continue;
+      }
+    }
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        const property = formatPath([...path, key]);
+        failures.push({ property, reason: `${property} ${issue.message}` });
+      }
+      continue;
+    }
+    const property = formatPath(path);
+    failures.push({ property, reason: property === "" ? issue.message : `${property} ${issue.message}` });
+  }
+  return dedupe(failures);
+}
+
+function dedupe(failures: CheckFailure[]): CheckFailure[] {
+  const seen = new Set<string>();
+  return failures.filter((f) => {
+    const key = `${f.property}\u0000${f.reason}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function run(schema: z.ZodType, raw: unknown): CheckResult {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { inputs: parsed.data as Record<string, unknown>, failures: [] };
+  return { inputs: (raw ?? {}) as Record<string, unknown>, failures: toFailures(parsed.error.issues) };
+}
+
+export interface CheckContext extends SchemaContext {
+  /** Used when `name` is not given: the Pulumi resource name. */
+  readonly defaultName?: string;
+}
+
+function withName(raw: Record<string, unknown>, ctx: CheckContext): Record<string, unknown> {
+  return raw.name === undefined && ctx.defaultName !== undefined ? { ...raw, name: ctx.defaultName } : raw;
+}
+
+/** Preview-mode validation of a resource's own fields (unknowns pass), as `check` needs it. */
+export function checkHealthCheck(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
+  return run(modelSchemas({ allowUnknown: true }, ctx).healthCheck, withName(raw, ctx));
+}
+
+export function checkVirtualServerGroup(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
+  return run(modelSchemas({ allowUnknown: true }, ctx).virtualServerGroup, withName(raw, ctx));
+}
+
+export function checkHighAvailabilityGroup(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
+  return run(modelSchemas({ allowUnknown: true }, ctx).highAvailabilityGroup, withName(raw, ctx));
+}
+
+export function checkBackendService(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
+  return run(modelSchemas({ allowUnknown: true }, ctx).backendService, withName(raw, ctx));
+}
+
+export function checkListener(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
+  return run(modelSchemas({ allowUnknown: true }, ctx).listener, withName(raw, ctx));
+}
+
+export function checkConnection(raw: unknown): CheckResult {
+  return run(modelSchemas({ allowUnknown: true }).connection, raw);
+}
+
+export function checkLoadBalancerArgs(raw: Record<string, unknown>): CheckResult {
+  return run(modelSchemas({ allowUnknown: false }).loadBalancer, raw);
+}
+
+export interface SpecOf {
+  "health-checks": HealthCheckSpec;
+  "server-groups": ServerGroupSpec;
+  "backend-services": BackendServiceSpec;
+  listeners: ListenerSpec;
+}
+
+export type SpecResult<T> = { readonly ok: true; readonly spec: T } | { readonly ok: false; readonly failures: CheckFailure[] };
+
+/**
+ * Strict validation for the admin API: no unknowns, same ranges and messages as `check`.
+ * The node does not know the load balancer's subnets: the provider enforces that rule.
+ */
+export function parseSpec<K extends Kind>(kind: K, body: unknown): SpecResult<SpecOf[K]> {
+  const schemas = modelSchemas({ allowUnknown: false });
+  const schema = {
+    "health-checks": schemas.healthCheck,
+    "server-groups": schemas.serverGroup,
+    "backend-services": schemas.backendService,
+    listeners: schemas.listener,
+  }[kind];
+  const parsed = schema.safeParse(body);
+  return parsed.success
+    ? { ok: true, spec: parsed.data as SpecOf[K] }
+    : { ok: false, failures: toFailures(parsed.error.issues) };
+}

@@ -1,0 +1,246 @@
+import { z } from "zod";
+import { cidrContains, parseCidr } from "./addresses";
+import { ChangeKind, Fields, FieldMode, describeValue } from "./fields";
+import { isUnknown } from "./unknown";
+
+/**
+ * The one source of truth for every resource's fields: ranges, defaults, and whether a change
+ * updates in place or replaces. The provider's `check`, the node's admin API and
+ * docs/reference.md all read them from here. Ranges follow the JD Cloud DNLB API.
+ */
+
+export const LIMITS = {
+  /** Listeners, backend services and server groups per load balancer (the node answers 409 past it). */
+  perKind: 50,
+  /** Health checks per load balancer: one per backend service is the most that can be in use. */
+  healthChecks: 50,
+  members: 1000,
+  nodes: 16,
+} as const;
+
+export interface SchemaContext {
+  /** The load balancer's declared subnets: every member address must lie in one of them. */
+  readonly subnets?: readonly string[];
+}
+
+const replace = { change: "replace" as ChangeKind };
+const update = { change: "update" as ChangeKind };
+
+export const HA_MEMBER_WEIGHT_PORT =
+  "members of a high-availability group take no weight/port: all weigh the same and use the backend service port";
+
+function healthCheckShape(f: Fields) {
+  return {
+    name: f.name().meta({ ...update, description: "Name shown by the load balancer; default: the Pulumi resource name." }),
+    description: f.description().optional().meta({ ...update, description: "Free text." }),
+    protocol: f
+      .oneOf(["TCP"], "only TCP health checks are supported")
+      .default("TCP")
+      .meta({ ...replace, description: "Probe protocol." }),
+    port: f
+      .port()
+      .optional()
+      .meta({ ...update, description: "Port probed; unset: the member's port (for a high-availability group, the service port)." }),
+    timeoutSeconds: f.integer(2, 60).default(3).meta({ ...update, description: "A probe that has not connected by then fails." }),
+    intervalSeconds: f.integer(5, 300).default(5).meta({ ...update, description: "Wait from one probe's end to the next one's start." }),
+    unhealthyThreshold: f.integer(1, 5).default(3).meta({ ...update, description: "Consecutive failures that make a member Unhealthy." }),
+    healthyThreshold: f.integer(1, 5).default(3).meta({ ...update, description: "Consecutive successes that make a member Healthy again." }),
+  };
+}
+
+interface MemberLike {
+  readonly address?: unknown;
+  readonly port?: unknown;
+}
+
+/** Members unique by (address, port), and inside the load balancer's subnets when it declares them. */
+function refineMembers(members: readonly MemberLike[], refine: z.RefinementCtx, ctx: SchemaContext): void {
+  if (!Array.isArray(members)) return; // the unknown sentinel at preview
+  const seen = new Map<string, number>();
+  const subnets = (ctx.subnets ?? []).filter((s) => !isUnknown(s)).map((s) => parseCidr(s));
+  members.forEach((member, index) => {
+    if (typeof member.address !== "string" || isUnknown(member.address) || isUnknown(member.port)) return;
+    const key = `${member.address}|${member.port ?? ""}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      const where = member.port === undefined ? member.address : `${member.address} port ${String(member.port)}`;
+      refine.addIssue({
+        code: "custom",
+        path: [index],
+        message: `repeats members[${first}] (${where}): members must be unique by address and port`,
+      });
+    } else {
+      seen.set(key, index);
+    }
+    if (subnets.length > 0 && subnets.every((s) => s !== undefined)) {
+      const inside = subnets.some((s) => s !== undefined && cidrContains(s, member.address as string));
+      if (!inside) {
+        refine.addIssue({
+          code: "custom",
+          path: [index, "address"],
+          message: `${describeValue(member.address)} is outside the load balancer's subnets (${(ctx.subnets ?? []).join(", ")}): members must be in the same region and private network`,
+        });
+      }
+    }
+  });
+}
+
+function virtualGroupShape(f: Fields, ctx: SchemaContext) {
+  const member = f.object("a virtual server group member", {
+    address: f.address().meta({ description: "IPv4 or IPv6 literal." }),
+    port: f.port().optional().meta({ description: "Unset: the backend service's port." }),
+    weight: f.integer(1, 100).default(10).meta({ description: "Traffic share is proportional to weight." }),
+    enabled: f.boolean().default(true).meta({ description: "A disabled member takes no new connections." }),
+  });
+  return {
+    name: f.name().meta(update),
+    description: f.description().optional().meta(update),
+    members: f
+      .list(member, 1, LIMITS.members)
+      .superRefine((members, refine) => refineMembers(members, refine, ctx))
+      .meta({ ...update, description: "1-1000 members, unique by (address, port)." }),
+  };
+}
+
+function haGroupShape(f: Fields, ctx: SchemaContext) {
+  const refused = () => `is not allowed: ${HA_MEMBER_WEIGHT_PORT}`;
+  const member = f.object("a high-availability group member", {
+    address: f.address().meta({ description: "IPv4 or IPv6 literal." }),
+    enabled: f.boolean().default(true).meta({ description: "A disabled member takes no new connections." }),
+    weight: z.undefined({ error: refused }).optional(),
+    port: z.undefined({ error: refused }).optional(),
+  });
+  return {
+    name: f.name().meta(update),
+    description: f.description().optional().meta(update),
+    members: f
+      .list(member, 1, LIMITS.members)
+      .superRefine((members, refine) => refineMembers(members, refine, ctx))
+      .meta({ ...update, description: "1-1000 members, unique by address; all use the service port." }),
+  };
+}
+
+function backendServiceShape(f: Fields) {
+  return {
+    name: f.name().meta(update),
+    description: f.description().optional().meta(update),
+    protocol: f.oneOf(["TCP"], "only TCP backend services are supported").default("TCP").meta({ ...replace, description: "Transport." }),
+    port: f.port().meta({ ...update, description: "Members' default port; may repeat across services." }),
+    algorithm: f
+      .oneOf(["IpHash", "QuintupleHash"])
+      .default("IpHash")
+      .meta({ ...update, description: "IpHash: weighted source IP. QuintupleHash: weighted 5-tuple." }),
+    healthCheck: f.reference("HealthCheck").optional().meta({ ...update, description: "Unset: a TCP check with the defaults." }),
+    healthCheckEnabled: f.boolean().default(true).meta({ ...update, description: "Off: members show N/A and all enabled members take traffic." }),
+    serverGroup: f
+      .reference("VirtualServerGroup or HighAvailabilityGroup")
+      .optional()
+      .meta({ ...update, description: "Unset: no group yet. A group binds to at most one service." }),
+    idleTimeoutSeconds: f.integer(1, 86400).default(900).meta({ ...update, description: "An idle connection is closed after it." }),
+    drainingTimeoutSeconds: f
+      .integer(0, 3600)
+      .default(300)
+      .meta({ ...update, description: "A removed or disabled member's connections are closed after it." }),
+    proxyProtocol: f
+      .oneOf(["off", "v1", "v2"])
+      .default("off")
+      .meta({ ...update, description: "PROXY protocol header carrying the client address to members." }),
+  };
+}
+
+function listenerShape(f: Fields) {
+  return {
+    name: f.name().meta(update),
+    description: f.description().optional().meta(update),
+    protocol: f.oneOf(["TCP"], "only TCP listeners are supported").default("TCP").meta({ ...replace, description: "Transport." }),
+    port: f.port().meta({ ...replace, description: "Unique per load balancer." }),
+    backendService: f.reference("BackendService").meta({ ...update, description: "Where connections go." }),
+  };
+}
+
+function loadBalancerShape(f: Fields) {
+  const node = f.object("a node", {
+    dockerHost: z.string().min(1).optional().meta({ description: "Docker host, e.g. ssh://ops@lb-1; unset: the local engine." }),
+    listenAddress: f.address().optional().meta({ description: "Where listeners and the admin API bind." }),
+    adminPort: f.port().optional().meta({ description: "Admin API port (default 9180)." }),
+  });
+  const message = (issue: { input?: unknown }) =>
+    `must be a node count from 1 to ${LIMITS.nodes} or a list of 1-${LIMITS.nodes} nodes (got ${describeValue(issue.input)})`;
+  return {
+    nodes: z
+      .union([f.integer(1, LIMITS.nodes), f.list(node, 1, LIMITS.nodes)], { error: message })
+      .default(2)
+      .meta({ ...update, description: "A count of local nodes (127.0.1.1, 127.0.1.2, ...) or one entry per node. Default: 2." }),
+    image: z.string().min(1).optional().meta({ ...update, description: "A prebuilt forwarder image; unset: build provider/forwarder/Dockerfile." }),
+    baseImage: z.string().min(1).optional().meta({ ...update, description: "BASE_IMAGE build argument when building." }),
+    networkMode: f.oneOf(["host"], "only host networking is supported").default("host").meta(update),
+    subnets: f.list(f.cidr(), 1, 64).optional().meta({ ...update, description: "Member addresses must lie in one of them." }),
+    adminToken: z.string().min(16).optional().meta({ ...update, description: "Admin API bearer token; unset: generated secret." }),
+    hashSeed: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .optional()
+      .meta({ ...update, description: "32 hex characters; unset: generated secret." }),
+  };
+}
+
+function connectionShape(f: Fields) {
+  const endpoint = z.url({ protocol: /^https?$/, error: (issue) => `must be an admin API URL such as http://127.0.1.1:9180 (got ${describeValue(issue.input)})` });
+  return {
+    endpoints: f.list(f.maybeUnknown(endpoint), 1, LIMITS.nodes),
+    token: f.maybeUnknown(z.string({ error: () => "must be the admin API token" }).min(1, { error: () => "must be the admin API token" })),
+    hashSeed: f.maybeUnknown(z.string()).optional(),
+    subnets: f.list(f.cidr(), 1, 64).optional(),
+  };
+}
+
+/**
+ * Builds every schema for one mode: `allowUnknown` for `pulumi preview`, strict for the admin API.
+ * Called where needed (never cached at module level: see fields.ts).
+ */
+export function modelSchemas(mode: FieldMode, ctx: SchemaContext = {}) {
+  const f = new Fields(mode);
+  const virtualShape = virtualGroupShape(f, ctx);
+  const haShape = haGroupShape(f, ctx);
+  return {
+    healthCheck: f.object("a HealthCheck", healthCheckShape(f)),
+    virtualServerGroup: f.object("a VirtualServerGroup", virtualShape),
+    highAvailabilityGroup: f.object("a HighAvailabilityGroup", haShape),
+    /** Server groups as the admin API stores them, tagged with their type. */
+    serverGroup: z.discriminatedUnion(
+      "type",
+      [
+        z.strictObject({ type: z.literal("virtual"), ...virtualShape }),
+        z.strictObject({ type: z.literal("high-availability"), ...haShape }),
+      ],
+      {
+        error: (issue) =>
+          `must be "virtual" or "high-availability" (got ${describeValue((issue.input as { type?: unknown } | undefined)?.type)})`,
+      },
+    ),
+    backendService: f.object("a BackendService", backendServiceShape(f)),
+    listener: f.object("a Listener", listenerShape(f)),
+    loadBalancer: f.object("LoadBalancer arguments", loadBalancerShape(f)),
+    connection: f.object("a LoadBalancerConnection", connectionShape(f)),
+  };
+}
+
+type Strict = ReturnType<typeof modelSchemas>;
+
+export type HealthCheckSpec = z.output<Strict["healthCheck"]>;
+export type VirtualServerGroupSpec = z.output<Strict["virtualServerGroup"]>;
+export type HighAvailabilityGroupSpec = z.output<Strict["highAvailabilityGroup"]>;
+export type ServerGroupSpec = z.output<Strict["serverGroup"]>;
+export type BackendServiceSpec = z.output<Strict["backendService"]>;
+export type ListenerSpec = z.output<Strict["listener"]>;
+export type LoadBalancerArgsSpec = z.output<Strict["loadBalancer"]>;
+export type LoadBalancerConnection = z.output<Strict["connection"]>;
+
+export type HealthCheckInput = z.input<Strict["healthCheck"]>;
+export type VirtualServerGroupInput = z.input<Strict["virtualServerGroup"]>;
+export type HighAvailabilityGroupInput = z.input<Strict["highAvailabilityGroup"]>;
+export type BackendServiceInput = z.input<Strict["backendService"]>;
+export type ListenerInput = z.input<Strict["listener"]>;
+
+export type VirtualMember = VirtualServerGroupSpec["members"][number];
+export type HighAvailabilityMember = HighAvailabilityGroupSpec["members"][number];
