@@ -66,7 +66,7 @@ export function probeTcp(
     try {
       socket = net.connect({ host, port });
     } catch (err) {
-      // A malformed target (e.g. port 0 or 70000) throws synchronously; it can never connect.
+      // A malformed target (e.g. port 70000 or NaN) throws synchronously; it can never connect.
       finish(outcome("L4CON", `cannot probe ${host}:${port}: ${describeError(err)}`));
       return;
     }
