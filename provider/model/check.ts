@@ -45,6 +45,23 @@ function isUnknownOption(issues: readonly Issue[]): boolean {
   );
 }
 
+/** The option refused the value's very type (a list given where a count fits, say). */
+function isTypeMismatch(issues: readonly Issue[]): boolean {
+  return issues.every((issue) => issue.code === "invalid_type" && issue.path.length === 0);
+}
+
+/**
+ * The one union option whose complaint is worth showing, if there is one: never the unknown
+ * sentinel's; and when several remain, the only one that accepts the value's type (so a bad
+ * `nodes[1].adminPort` is reported there, not as "nodes must be a count or a list").
+ */
+function relevantOption(options: readonly (readonly Issue[])[]): readonly Issue[] | undefined {
+  const meaningful = options.filter((option) => !isUnknownOption(option));
+  if (meaningful.length === 1) return meaningful[0];
+  const fitting = meaningful.filter((option) => !isTypeMismatch(option));
+  return fitting.length === 1 ? fitting[0] : undefined;
+}
+
 /**
  * Flattens zod issues into `{ property, reason }`. A preview-mode field is a union of the unknown
  * sentinel and the real schema; when it fails, only the real schema's complaint is worth showing.
@@ -54,9 +71,9 @@ export function toFailures(issues: readonly Issue[], prefix: readonly PropertyKe
   for (const issue of issues) {
     const path = [...prefix, ...issue.path];
     if (issue.code === "invalid_union" && issue.errors.length > 0) {
-      const meaningful = issue.errors.filter((option) => !isUnknownOption(option));
-      if (meaningful.length === 1) {
-        failures.push(...toFailures(meaningful[0], path));
+      const option = relevantOption(issue.errors);
+      if (option !== undefined) {
+        failures.push(...toFailures(option, path));
         continue;
       }
     }
@@ -95,6 +112,8 @@ export interface CheckContext extends SchemaContext {
 }
 
 function withName(raw: Record<string, unknown>, ctx: CheckContext): Record<string, unknown> {
+  // Anything but an object (null, the unknown sentinel) is left for the schema to judge.
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
   return raw.name === undefined && ctx.defaultName !== undefined ? { ...raw, name: ctx.defaultName } : raw;
 }
 
@@ -142,12 +161,13 @@ export type SpecResult<T> = { readonly ok: true; readonly spec: T } | { readonly
  */
 export function parseSpec<K extends Kind>(kind: K, body: unknown): SpecResult<SpecOf[K]> {
   const schemas = modelSchemas({ allowUnknown: false });
+  // Read only the one schema needed: each is built when read.
   const schema = {
-    "health-checks": schemas.healthCheck,
-    "server-groups": schemas.serverGroup,
-    "backend-services": schemas.backendService,
-    listeners: schemas.listener,
-  }[kind];
+    "health-checks": () => schemas.healthCheck,
+    "server-groups": () => schemas.serverGroup,
+    "backend-services": () => schemas.backendService,
+    listeners: () => schemas.listener,
+  }[kind]();
   const parsed = schema.safeParse(body);
   return parsed.success
     ? { ok: true, spec: parsed.data as SpecOf[K] }

@@ -20,6 +20,8 @@ export type ChangeKind = "update" | "replace";
 
 export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
+  // JSON would print NaN and Infinity as null, which hides what was given.
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);
@@ -87,6 +89,21 @@ export class Fields {
     return this.maybeUnknown(z.string({ error: message }).max(256, { error: message }));
   }
 
+  /**
+   * Free-form text such as an image name or a token. A secret's failure names the rule but never
+   * the value: Pulumi prints failures in the clear.
+   */
+  text(allowed: string, rule: { readonly minLength?: number; readonly pattern?: RegExp; readonly secret?: boolean } = {}) {
+    const plain = expecting(allowed);
+    const message = rule.secret
+      ? (issue: IssueLike) => (issue.input === undefined ? plain(issue) : `must be ${allowed} (the value is secret: not shown)`)
+      : plain;
+    let text = z.string({ error: message });
+    if (rule.minLength !== undefined) text = text.min(rule.minLength, { error: message });
+    if (rule.pattern !== undefined) text = text.regex(rule.pattern, { error: message });
+    return this.maybeUnknown(text);
+  }
+
   /** An id of another object on the load balancer (the id Pulumi shows for that resource). */
   reference(kind: string) {
     const message = expecting(`the id of a ${kind} (1-100 characters: letters, digits, '.', '-', '_')`);
@@ -120,15 +137,18 @@ export class Fields {
 
   /** An object that names its unexpected fields, so a typo (`timeoutSecond`) is caught at preview. */
   object<T extends z.core.$ZodLooseShape>(what: string, shape: T) {
+    return this.maybeUnknown(this.strictObject(what, shape));
+  }
+
+  /** The same object without the unknown sentinel: an option of a tagged union must be an object. */
+  strictObject<T extends z.core.$ZodLooseShape>(what: string, shape: T) {
     const allowed = Object.keys(shape).join(", ");
-    return this.maybeUnknown(
-      z.strictObject(shape, {
-        error: (issue) =>
-          issue.code === "unrecognized_keys"
-            ? `is not a field of ${what} (allowed: ${allowed})`
-            : expecting(`an object (${what})`)(issue),
-      }),
-    );
+    return z.strictObject(shape, {
+      error: (issue) =>
+        issue.code === "unrecognized_keys"
+          ? `is not a field of ${what} (allowed: ${allowed})`
+          : expecting(`an object (${what})`)(issue),
+    });
   }
 }
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { cidrContains, parseCidr } from "./addresses";
+import { Cidr, cidrContains, parseCidr } from "./addresses";
 import { ChangeKind, Fields, FieldMode, describeValue } from "./fields";
-import { isUnknown } from "./unknown";
+import { isUnknown, UNKNOWN } from "./unknown";
 
 /**
  * The one source of truth for every resource's fields: ranges, defaults, and whether a change
@@ -19,8 +19,11 @@ export const LIMITS = {
 } as const;
 
 export interface SchemaContext {
-  /** The load balancer's declared subnets: every member address must lie in one of them. */
-  readonly subnets?: readonly string[];
+  /**
+   * The load balancer's declared subnets: every member address must lie in one of them. At preview
+   * the list, or one of its entries, may be the unknown sentinel.
+   */
+  readonly subnets?: readonly string[] | typeof UNKNOWN;
 }
 
 const replace = { change: "replace" as ChangeKind };
@@ -53,11 +56,23 @@ interface MemberLike {
   readonly port?: unknown;
 }
 
+/**
+ * The subnets the rule can be judged against, or undefined to skip it: when none are declared,
+ * when one is not known yet (it may hold any member), or when one is malformed (its own failure).
+ */
+function knownSubnets(subnets: SchemaContext["subnets"]): Cidr[] | undefined {
+  if (!Array.isArray(subnets)) return undefined; // unset, or the whole list unknown at preview
+  const texts: readonly string[] = subnets;
+  if (texts.length === 0 || texts.some(isUnknown)) return undefined;
+  const parsed = texts.map(parseCidr);
+  return parsed.every((cidr): cidr is Cidr => cidr !== undefined) ? parsed : undefined;
+}
+
 /** Members unique by (address, port), and inside the load balancer's subnets when it declares them. */
 function refineMembers(members: readonly MemberLike[], refine: z.RefinementCtx, ctx: SchemaContext): void {
   if (!Array.isArray(members)) return; // the unknown sentinel at preview
   const seen = new Map<string, number>();
-  const subnets = (ctx.subnets ?? []).filter((s) => !isUnknown(s)).map((s) => parseCidr(s));
+  const subnets = knownSubnets(ctx.subnets);
   members.forEach((member, index) => {
     if (typeof member.address !== "string" || isUnknown(member.address) || isUnknown(member.port)) return;
     const key = `${member.address}|${member.port ?? ""}`;
@@ -72,15 +87,12 @@ function refineMembers(members: readonly MemberLike[], refine: z.RefinementCtx, 
     } else {
       seen.set(key, index);
     }
-    if (subnets.length > 0 && subnets.every((s) => s !== undefined)) {
-      const inside = subnets.some((s) => s !== undefined && cidrContains(s, member.address as string));
-      if (!inside) {
-        refine.addIssue({
-          code: "custom",
-          path: [index, "address"],
-          message: `${describeValue(member.address)} is outside the load balancer's subnets (${(ctx.subnets ?? []).join(", ")}): members must be in the same region and private network`,
-        });
-      }
+    if (subnets !== undefined && !subnets.some((cidr) => cidrContains(cidr, member.address as string))) {
+      refine.addIssue({
+        code: "custom",
+        path: [index, "address"],
+        message: `${describeValue(member.address)} is outside the load balancer's subnets (${subnets.map((c) => c.text).join(", ")}): members must be in the same region and private network`,
+      });
     }
   });
 }
@@ -160,25 +172,24 @@ function listenerShape(f: Fields) {
 
 function loadBalancerShape(f: Fields) {
   const node = f.object("a node", {
-    dockerHost: z.string().min(1).optional().meta({ description: "Docker host, e.g. ssh://ops@lb-1; unset: the local engine." }),
+    dockerHost: f.text("a Docker host such as ssh://ops@lb-1", { minLength: 1 }).optional().meta({ description: "Docker host, e.g. ssh://ops@lb-1; unset: the local engine." }),
     listenAddress: f.address().optional().meta({ description: "Where listeners and the admin API bind." }),
     adminPort: f.port().optional().meta({ description: "Admin API port (default 9180)." }),
   });
   const message = (issue: { input?: unknown }) =>
-    `must be a node count from 1 to ${LIMITS.nodes} or a list of 1-${LIMITS.nodes} nodes (got ${describeValue(issue.input)})`;
+    `must be a node count from 1 to ${LIMITS.nodes} or a list of 1 to ${LIMITS.nodes} nodes (got ${describeValue(issue.input)})`;
   return {
     nodes: z
       .union([f.integer(1, LIMITS.nodes), f.list(node, 1, LIMITS.nodes)], { error: message })
       .default(2)
       .meta({ ...update, description: "A count of local nodes (127.0.1.1, 127.0.1.2, ...) or one entry per node. Default: 2." }),
-    image: z.string().min(1).optional().meta({ ...update, description: "A prebuilt forwarder image; unset: build provider/forwarder/Dockerfile." }),
-    baseImage: z.string().min(1).optional().meta({ ...update, description: "BASE_IMAGE build argument when building." }),
+    image: f.text("an image reference such as dnlb-forwarder:0.1.0", { minLength: 1 }).optional().meta({ ...update, description: "A prebuilt forwarder image; unset: build provider/forwarder/Dockerfile." }),
+    baseImage: f.text("an image reference such as node:22-slim", { minLength: 1 }).optional().meta({ ...update, description: "BASE_IMAGE build argument when building." }),
     networkMode: f.oneOf(["host"], "only host networking is supported").default("host").meta(update),
     subnets: f.list(f.cidr(), 1, 64).optional().meta({ ...update, description: "Member addresses must lie in one of them." }),
-    adminToken: z.string().min(16).optional().meta({ ...update, description: "Admin API bearer token; unset: generated secret." }),
-    hashSeed: z
-      .string()
-      .regex(/^[0-9a-f]{32}$/)
+    adminToken: f.text("a token of at least 16 characters", { minLength: 16, secret: true }).optional().meta({ ...update, description: "Admin API bearer token; unset: generated secret." }),
+    hashSeed: f
+      .text("32 hex characters (0-9, a-f)", { pattern: /^[0-9a-f]{32}$/, secret: true })
       .optional()
       .meta({ ...update, description: "32 hex characters; unset: generated secret." }),
   };
@@ -191,37 +202,59 @@ function connectionShape(f: Fields) {
     token: f.maybeUnknown(z.string({ error: () => "must be the admin API token" }).min(1, { error: () => "must be the admin API token" })),
     hashSeed: f.maybeUnknown(z.string()).optional(),
     subnets: f.list(f.cidr(), 1, 64).optional(),
+    /**
+     * Changes whenever a node container is replaced (a digest of the container ids), so that every
+     * configuration resource sees a new connection, updates, and pushes itself to the fresh node.
+     */
+    generation: f.maybeUnknown(z.string().min(1)).optional(),
   };
 }
 
 /**
- * Builds every schema for one mode: `allowUnknown` for `pulumi preview`, strict for the admin API.
- * Called where needed (never cached at module level: see fields.ts).
+ * Builds the schemas for one mode: `allowUnknown` for `pulumi preview`, strict for the admin API.
+ * Called where needed (never cached at module level: see fields.ts). Each schema is built when it
+ * is read, not before: building one costs far more than a parse, and a check needs only one.
  */
 export function modelSchemas(mode: FieldMode, ctx: SchemaContext = {}) {
   const f = new Fields(mode);
-  const virtualShape = virtualGroupShape(f, ctx);
-  const haShape = haGroupShape(f, ctx);
   return {
-    healthCheck: f.object("a HealthCheck", healthCheckShape(f)),
-    virtualServerGroup: f.object("a VirtualServerGroup", virtualShape),
-    highAvailabilityGroup: f.object("a HighAvailabilityGroup", haShape),
+    get healthCheck() {
+      return f.object("a HealthCheck", healthCheckShape(f));
+    },
+    get virtualServerGroup() {
+      return f.object("a VirtualServerGroup", virtualGroupShape(f, ctx));
+    },
+    get highAvailabilityGroup() {
+      return f.object("a HighAvailabilityGroup", haGroupShape(f, ctx));
+    },
     /** Server groups as the admin API stores them, tagged with their type. */
-    serverGroup: z.discriminatedUnion(
-      "type",
-      [
-        z.strictObject({ type: z.literal("virtual"), ...virtualShape }),
-        z.strictObject({ type: z.literal("high-availability"), ...haShape }),
-      ],
-      {
-        error: (issue) =>
-          `must be "virtual" or "high-availability" (got ${describeValue((issue.input as { type?: unknown } | undefined)?.type)})`,
-      },
-    ),
-    backendService: f.object("a BackendService", backendServiceShape(f)),
-    listener: f.object("a Listener", listenerShape(f)),
-    loadBalancer: f.object("LoadBalancer arguments", loadBalancerShape(f)),
-    connection: f.object("a LoadBalancerConnection", connectionShape(f)),
+    get serverGroup() {
+      return z.discriminatedUnion(
+        "type",
+        [
+          f.strictObject("a virtual server group", { type: z.literal("virtual"), ...virtualGroupShape(f, ctx) }),
+          f.strictObject("a high-availability group", { type: z.literal("high-availability"), ...haGroupShape(f, ctx) }),
+        ],
+        {
+          error: (issue) =>
+            issue.input !== null && typeof issue.input === "object" && !Array.isArray(issue.input)
+              ? `must be "virtual" or "high-availability" (got ${describeValue((issue.input as { type?: unknown }).type)})`
+              : `must be an object (a server group with type "virtual" or "high-availability") (got ${describeValue(issue.input)})`,
+        },
+      );
+    },
+    get backendService() {
+      return f.object("a BackendService", backendServiceShape(f));
+    },
+    get listener() {
+      return f.object("a Listener", listenerShape(f));
+    },
+    get loadBalancer() {
+      return f.object("LoadBalancer arguments", loadBalancerShape(f));
+    },
+    get connection() {
+      return f.object("a LoadBalancerConnection", connectionShape(f));
+    },
   };
 }
 
