@@ -1,0 +1,148 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ApiError } from "./errors";
+
+/** Request bodies larger than this are refused with 413 (a server group of 1000 members is ~80 KiB). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * After refusing an oversized body the node keeps discarding what the client still sends, up to
+ * this much, so the client can read the 413 instead of a reset; past it, the connection is cut.
+ */
+const DISCARD_BUDGET_BYTES = 16 * MAX_BODY_BYTES;
+
+/**
+ * Reads the body, refusing more than `limit` bytes: a declared Content-Length over the limit is
+ * refused before reading anything, and a chunked body as soon as it passes the limit. Nothing past
+ * the limit is buffered.
+ */
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const tooLarge = () => new ApiError("body_too_large", `the body is over ${limit} bytes (1 MiB): nothing was read past that`);
+  const declared = Number(req.headers["content-length"] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+  });
+}
+
+/**
+ * Once the answer is sent for a request whose body was not read to the end: discard (never buffer)
+ * up to a budget so the client is not reset while it is still sending, then close the connection.
+ */
+export function discardRest(req: IncomingMessage): void {
+  if (req.complete) return;
+  let discarded = 0;
+  const timer = setTimeout(() => req.socket.destroy(), 5_000);
+  timer.unref();
+  req.on("data", (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_BUDGET_BYTES) req.socket.destroy();
+  });
+  req.on("end", () => clearTimeout(timer));
+  req.on("close", () => clearTimeout(timer));
+  req.resume();
+}
+
+/** Parses a JSON body. Throws 415 for a declared non-JSON type, 400 for an empty or malformed body. */
+export function parseJsonBody(req: IncomingMessage, body: Buffer): unknown {
+  const type = req.headers["content-type"];
+  if (type !== undefined) {
+    const [mediaType, ...params] = type.split(";").map((p) => p.trim().toLowerCase());
+    const json = mediaType === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
+    const charset = params.find((p) => p.startsWith("charset="))?.slice("charset=".length).replace(/"/g, "");
+    if (!json || (charset !== undefined && charset !== "utf-8" && charset !== "utf8")) {
+      throw new ApiError(
+        "unsupported_media_type",
+        `the body must be JSON (Content-Type: application/json), not ${JSON.stringify(type.slice(0, 80))}`,
+      );
+    }
+  }
+  if (body.length === 0) throw new ApiError("invalid_json", "the body is empty: send the spec as a JSON object");
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch (error) {
+    throw new ApiError("invalid_json", `the body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+  });
+  res.end(text);
+}
+
+export function sendNoContent(res: ServerResponse, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeHead(204, { ...headers, "cache-control": "no-store" });
+  res.end();
+}
+
+export function sendError(res: ServerResponse, error: ApiError, extraHeaders: Readonly<Record<string, string>> = {}): void {
+  sendJson(res, error.status, error.toBody(), { ...error.headers, ...extraHeaders });
+}
+
+/**
+ * Bearer token check. Both sides are hashed first so that timingSafeEqual compares equal-length
+ * digests: the time taken reveals neither the token's content nor its length.
+ */
+export class TokenCheck {
+  private readonly expected: Buffer;
+
+  constructor(token: string) {
+    this.expected = createHash("sha256").update(token, "utf8").digest();
+  }
+
+  /** Throws 401 unless the request carries `Authorization: Bearer <token>`. */
+  verify(req: IncomingMessage): void {
+    const header = req.headers.authorization;
+    const match = header === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+    const given = createHash("sha256")
+      .update(match?.[1] ?? "", "utf8")
+      .digest();
+    // Always compare, even without a header, so both paths cost the same.
+    const equal = timingSafeEqual(given, this.expected);
+    if (!equal || match === null) {
+      throw new ApiError(
+        "unauthorized",
+        header === undefined ? "this route needs Authorization: Bearer <token>" : "the bearer token is not valid for this node",
+        [],
+        { "www-authenticate": 'Bearer realm="dnlb"' },
+      );
+    }
+  }
+}

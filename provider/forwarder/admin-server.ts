@@ -1,0 +1,70 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * The admin API's HTTP server as a lifecycle object: `listen` once, `close` any number of times.
+ * Timeouts bound what a slow or silent client can hold.
+ */
+
+export interface AdminAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function formatHostPort(address: AdminAddress): string {
+  return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+export class AdminServer {
+  private readonly server: Server;
+  private closing: Promise<void> | undefined;
+
+  constructor(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+    this.server = createServer(
+      {
+        // The whole request (a 1 MiB body included) must arrive within this, headers within less.
+        requestTimeout: 60_000,
+        headersTimeout: 15_000,
+        keepAliveTimeout: 5_000,
+        maxHeaderSize: 16 * 1024,
+      },
+      handler,
+    );
+    // The provider opens a few connections per node; this bounds what a misbehaving client holds.
+    this.server.maxConnections = 256;
+  }
+
+  /** Binds `host:port` (port 0: an ephemeral port) and returns the address actually bound. */
+  listen(host: string, port: number): Promise<AdminAddress> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.server.once("error", onError);
+      this.server.listen({ host, port, exclusive: true }, () => {
+        this.server.off("error", onError);
+        const bound = this.server.address() as AddressInfo;
+        resolve({ host: bound.address, port: bound.port });
+      });
+    });
+  }
+
+  /**
+   * Stops accepting, lets requests in progress finish for up to `graceMs`, then cuts what is left.
+   * Idempotent: every call returns the same promise.
+   */
+  close(graceMs = 5_000): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      if (!this.server.listening) {
+        resolve();
+        return;
+      }
+      const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+      timer.unref();
+      this.server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.server.closeIdleConnections();
+    });
+    return this.closing;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Every condition the node reports to a client, with one stable `code` each, and the one JSON
+ * shape every HTTP error has:
+ *
+ *   { "error": { "code": "in_use", "message": "...", "details": [{ "path": "port", "message": "..." }] } }
+ *
+ * Clients (the Pulumi provider) branch on `code`, never on `message`; messages are for people
+ * and may be reworded. docs/admin-api.md lists the codes; a test pins each status.
+ */
+
+export const ERROR_STATUS = {
+  /** The body or a path segment failed validation; `details` names each field. */
+  invalid_input: 400,
+  /** The body is not JSON. */
+  invalid_json: 400,
+  /** No `Authorization: Bearer <token>`, or the wrong token. */
+  unauthorized: 401,
+  /** No such object, kind or route. */
+  not_found: 404,
+  /** The route exists but not with this method (`Allow` lists the ones it takes). */
+  method_not_allowed: 405,
+  /** The object is referenced by another one and cannot be deleted. */
+  in_use: 409,
+  /** The server group is already bound to another backend service. */
+  already_bound: 409,
+  /** Another listener of this node has the port. */
+  duplicate_port: 409,
+  /** The listener's address and port could not be bound (another program holds it). */
+  port_in_use: 409,
+  /** The per-load-balancer limit for this kind is reached (LIMITS in the model). */
+  limit_reached: 409,
+  /** The spec names an object (health check, server group, backend service) that does not exist. */
+  missing_reference: 409,
+  /** `If-None-Match: *` found an object, or `If-Match` did not match its revision. */
+  precondition_failed: 412,
+  /** The body is over 1 MiB. */
+  body_too_large: 413,
+  /** The body is declared as something other than JSON. */
+  unsupported_media_type: 415,
+  /** The configuration could not be persisted; nothing changed. */
+  persist_failed: 500,
+  /** The runtime refused the configuration; nothing changed. */
+  apply_failed: 500,
+  /** Anything else that went wrong inside the node. */
+  internal: 500,
+  /** The node is shutting down and takes no more writes. */
+  unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ErrorDetail {
+  /** The field, in the notation of Pulumi `check` failures (`members[3].weight`); `""` for the whole body. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface ErrorBody {
+  readonly error: {
+    readonly code: ErrorCode;
+    readonly message: string;
+    readonly details: readonly ErrorDetail[];
+  };
+}
+
+/** An error meant for the client: thrown anywhere in request handling, rendered by the admin API. */
+export class ApiError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: readonly ErrorDetail[] = [],
+    /** Extra response headers, e.g. `Allow` for 405 or `WWW-Authenticate` for 401. */
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+    this.status = ERROR_STATUS[code];
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+export function isApiError(value: unknown): value is ApiError {
+  return value instanceof ApiError;
+}
+
+/**
+ * A state file the node will not use: corrupt, from another program, or from a newer version.
+ * The node refuses to start rather than replace it (the operator decides).
+ */
+export class StateFileError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`state file ${file} ${reason}; the node does not replace it: fix it or move it away, then start again`);
+    this.name = "StateFileError";
+  }
+}
+
+/** A command line or environment the node cannot start with; main prints the message and exits 2. */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}

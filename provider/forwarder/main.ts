@@ -1,0 +1,228 @@
+#!/usr/bin/env node
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
+import { parseArgs } from "node:util";
+import type { Logger } from "pino";
+import { formatHostPort } from "./admin-server";
+import { StartupError, StateFileError } from "./errors";
+import { createLogger } from "./logger";
+import { ForwarderNode } from "./node";
+import { resolveSeed } from "./store-seed";
+
+/**
+ * dnlb-forwarder: runs one forwarder node.
+ *
+ * Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the node cannot run (a state
+ * file it refuses, an address it cannot bind, a crash), 2 for a command line or environment it
+ * cannot start with. The token and the seed are never logged.
+ */
+
+export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir DIR [options]
+
+  --admin-listen HOST:PORT     admin API address, e.g. 127.0.1.1:9180 or [::1]:9180 (port 0: ephemeral)
+  --listen-address ADDR        address listeners bind (default 0.0.0.0)
+  --state-dir DIR              where the configuration (config.json) is kept
+  --token-file FILE            file holding the admin API token (else DNLB_ADMIN_TOKEN)
+  --node-name NAME             name in logs and status (default: the host name)
+  --shutdown-grace-seconds S   on SIGTERM, how long open connections may finish (default 10)
+  --log-level LEVEL            trace, debug, info, warn, error (default info)
+
+environment:
+  DNLB_ADMIN_TOKEN   admin API bearer token, at least 16 characters (or --token-file)
+  DNLB_HASH_SEED     the load balancer's hash seed, 32 hex characters; every node of a load
+                     balancer must have the same one. Unset: a seed generated and kept in the
+                     state directory (fine for one node, wrong for several).
+`;
+
+export const MIN_TOKEN_LENGTH = 16;
+
+export interface CliOptions {
+  readonly adminHost: string;
+  readonly adminPort: number;
+  readonly listenAddress: string;
+  readonly stateDir: string;
+  readonly tokenFile?: string;
+  readonly nodeName: string;
+  readonly graceMs: number;
+  readonly logLevel: string;
+}
+
+/** Parses `HOST:PORT` or `[IPV6]:PORT`. */
+export function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) {
+    throw new StartupError(`${flag} must be HOST:PORT such as 127.0.1.1:9180 or [::1]:9180 (got ${JSON.stringify(text)})`);
+  }
+  return { host: match[1] ?? match[2], port };
+}
+
+export function parseCli(argv: readonly string[]): CliOptions | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        "admin-listen": { type: "string" },
+        "listen-address": { type: "string", default: "0.0.0.0" },
+        "state-dir": { type: "string" },
+        "token-file": { type: "string" },
+        "node-name": { type: "string" },
+        "shutdown-grace-seconds": { type: "string", default: "10" },
+        "log-level": { type: "string", default: "info" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
+  if (values.help) return "help";
+  if (values["admin-listen"] === undefined) throw new StartupError("--admin-listen HOST:PORT is required");
+  if (values["state-dir"] === undefined || values["state-dir"] === "") throw new StartupError("--state-dir DIR is required");
+  const admin = parseHostPort(values["admin-listen"], "--admin-listen");
+  const grace = Number(values["shutdown-grace-seconds"]);
+  if (!Number.isFinite(grace) || grace < 0 || grace > 3600) {
+    throw new StartupError(`--shutdown-grace-seconds must be a number from 0 to 3600 (got ${JSON.stringify(values["shutdown-grace-seconds"])})`);
+  }
+  const levels = ["trace", "debug", "info", "warn", "error", "fatal"];
+  if (!levels.includes(values["log-level"])) {
+    throw new StartupError(`--log-level must be one of ${levels.join(", ")} (got ${JSON.stringify(values["log-level"])})`);
+  }
+  return {
+    adminHost: admin.host,
+    adminPort: admin.port,
+    listenAddress: values["listen-address"],
+    stateDir: values["state-dir"],
+    tokenFile: values["token-file"],
+    nodeName: values["node-name"] ?? os.hostname(),
+    graceMs: Math.round(grace * 1000),
+    logLevel: values["log-level"],
+  };
+}
+
+/** The admin token from DNLB_ADMIN_TOKEN or --token-file (exactly one of them). Never echoed. */
+export async function readToken(tokenFile: string | undefined, fromEnvironment: string | undefined): Promise<string> {
+  const fromEnv = fromEnvironment !== undefined && fromEnvironment !== "";
+  if (fromEnv && tokenFile !== undefined) {
+    throw new StartupError("the admin token is given twice (DNLB_ADMIN_TOKEN and --token-file): give exactly one");
+  }
+  let token: string;
+  if (tokenFile !== undefined) {
+    try {
+      token = (await fs.readFile(tokenFile, "utf8")).trim();
+    } catch (error) {
+      throw new StartupError(`cannot read the admin token from --token-file ${tokenFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  } else if (fromEnv) {
+    token = (fromEnvironment as string).trim();
+  } else {
+    throw new StartupError(
+      "no admin token: set DNLB_ADMIN_TOKEN or pass --token-file FILE (the admin API refuses to run without one)",
+    );
+  }
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new StartupError(`the admin token is too short: at least ${MIN_TOKEN_LENGTH} characters are required (got ${token.length})`);
+  }
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new StartupError("the admin token must be printable ASCII without spaces (it is sent as a bearer token)");
+  }
+  return token;
+}
+
+function exitCodeFor(error: unknown): number {
+  return error instanceof StartupError ? 2 : 1;
+}
+
+function fail(logger: Logger | undefined, error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  const known = error instanceof StartupError || error instanceof StateFileError;
+  logger?.fatal(known ? { reason: message } : { err: error }, "cannot run");
+  process.stderr.write(`dnlb-forwarder: ${message}\n${error instanceof StartupError ? "run dnlb-forwarder --help for usage\n" : ""}`);
+  process.exit(exitCodeFor(error));
+}
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  let logger: Logger | undefined;
+  try {
+    const cli = parseCli(argv);
+    if (cli === "help") {
+      process.stdout.write(USAGE);
+      return;
+    }
+    logger = createLogger({ level: cli.logLevel, nodeName: cli.nodeName });
+    const token = await readToken(cli.tokenFile, env.DNLB_ADMIN_TOKEN);
+    const seed = await resolveSeed(cli.stateDir, env.DNLB_HASH_SEED);
+    // Nothing started from here on needs them in the environment.
+    delete env.DNLB_ADMIN_TOKEN;
+    delete env.DNLB_HASH_SEED;
+    if (seed.source !== "environment") {
+      logger.warn(
+        { seedFile: seed.file, seedSource: seed.source },
+        "DNLB_HASH_SEED is not set: using the seed kept in the state directory. Every node of a load balancer must share one seed, or a client lands on different members depending on the node it reaches",
+      );
+    }
+    const node = await ForwarderNode.start({
+      adminHost: cli.adminHost,
+      adminPort: cli.adminPort,
+      listenAddress: cli.listenAddress,
+      stateDir: cli.stateDir,
+      token,
+      hashSeed: seed.value,
+      logger,
+      nodeName: cli.nodeName,
+    });
+    handleSignals(node, logger, cli.graceMs);
+    logger.info(
+      {
+        admin: formatHostPort(node.adminAddress),
+        listenAddress: cli.listenAddress,
+        stateDir: cli.stateDir,
+        seedSource: seed.source,
+        objects: node.counts(),
+      },
+      "ready",
+    );
+  } catch (error) {
+    fail(logger, error);
+  }
+}
+
+function handleSignals(node: ForwarderNode, logger: Logger, graceMs: number): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting without waiting for connections");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, graceMs }, "shutting down");
+    // A close that hangs past the grace period (plus a margin) must not keep the node alive.
+    setTimeout(() => {
+      logger.error({ graceMs }, "shutdown did not finish in time");
+      process.exit(1);
+    }, graceMs + 10_000).unref();
+    node.close({ graceMs }).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("uncaughtException", (error) => {
+    logger.fatal({ err: error }, "uncaught exception");
+    process.exit(1);
+  });
+  process.on("unhandledRejection", (reason) => {
+    logger.fatal({ err: reason }, "unhandled rejection");
+    process.exit(1);
+  });
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2), process.env);
+}

@@ -1,0 +1,150 @@
+import type { Logger } from "pino";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { AdminApi } from "./admin-api";
+import { AdminMetrics } from "./admin-metrics";
+import { AdminServer, formatHostPort, type AdminAddress } from "./admin-server";
+import { ConfigWriter, type ConfigApplier } from "./admin-writes";
+import { ForwarderRuntime, type RuntimeOptions } from "./runtime";
+import { ConfigStore, type StoreOptions } from "./store";
+import { countObjects } from "./store-objects";
+
+/**
+ * One forwarder node: the configuration store, the runtime (listeners, health checks, proxying),
+ * the admin API and the metrics registry they share, started in that order and closed in reverse.
+ */
+
+/** What the node needs from its runtime: ForwarderRuntime, or a stand-in in tests. */
+export interface NodeRuntime extends ConfigApplier {
+  status(): unknown;
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+export interface NodeOptions {
+  /** Admin API address; port 0 binds an ephemeral port (see `adminAddress`). */
+  readonly adminHost: string;
+  readonly adminPort: number;
+  /** Where listeners bind. */
+  readonly listenAddress: string;
+  readonly stateDir: string;
+  /** Bearer token for `/v1`. Never logged. */
+  readonly token: string;
+  /** The load balancer's hash seed (32 hex characters). Never logged. */
+  readonly hashSeed: string;
+  readonly logger: Logger;
+  readonly nodeName?: string;
+  /** Register prom-client's process metrics (`dnlb_process_...`, `dnlb_nodejs_...`). Default true. */
+  readonly defaultMetrics?: boolean;
+  readonly connectTimeoutMs?: number;
+  readonly maxConnectAttempts?: number;
+  readonly maxConnectionsPerListener?: number;
+  /** For tests: how the store persists. */
+  readonly store?: StoreOptions;
+  /** For tests: builds the runtime (default: a ForwarderRuntime). */
+  readonly createRuntime?: (options: RuntimeOptions) => NodeRuntime;
+}
+
+export interface CloseOptions {
+  /** How long open connections (proxied and admin) may take to finish. Default 10 s. */
+  readonly graceMs?: number;
+}
+
+export class ForwarderNode {
+  private closing: Promise<void> | undefined;
+  private serving = true;
+
+  private constructor(
+    readonly adminAddress: AdminAddress,
+    readonly store: ConfigStore,
+    readonly runtime: NodeRuntime,
+    readonly registry: Registry,
+    private readonly writer: ConfigWriter,
+    private readonly server: AdminServer,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Restores the configuration from the state directory, applies it, and opens the admin API.
+   * Throws StateFileError for a state file it will not use, and the bind error when the admin
+   * address is taken; in both cases nothing is left running.
+   */
+  static async start(options: NodeOptions): Promise<ForwarderNode> {
+    const { logger } = options;
+    const store = await ConfigStore.open(options.stateDir, options.store);
+    const registry = new Registry();
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "dnlb_" });
+    const metrics = new AdminMetrics(registry);
+    const createRuntime = options.createRuntime ?? ((o: RuntimeOptions) => new ForwarderRuntime(o));
+    const runtime = createRuntime({
+      listenAddress: options.listenAddress,
+      hashSeed: options.hashSeed,
+      registry,
+      logger,
+      nodeName: options.nodeName,
+      connectTimeoutMs: options.connectTimeoutMs,
+      maxConnectAttempts: options.maxConnectAttempts,
+      maxConnectionsPerListener: options.maxConnectionsPerListener,
+    });
+    let server: AdminServer | undefined;
+    try {
+      const restored = store.snapshot();
+      const { listenerErrors } = await runtime.apply(restored);
+      for (const [id, message] of listenerErrors) {
+        // The node still serves the other listeners; status shows this one as failed and the
+        // next write of it retries the bind.
+        logger.warn({ listener: id, error: message }, "a restored listener cannot listen");
+      }
+      metrics.observeConfig(restored);
+      const writer = new ConfigWriter(store, runtime, logger, metrics, options.listenAddress);
+      let node: ForwarderNode | undefined;
+      const api = new AdminApi({
+        store,
+        writer,
+        status: () => runtime.status(),
+        registry,
+        metrics,
+        token: options.token,
+        logger,
+        isServing: () => node?.serving ?? true,
+      });
+      server = new AdminServer(api.handle);
+      const address = await server.listen(options.adminHost, options.adminPort);
+      node = new ForwarderNode(address, store, runtime, registry, writer, server, logger);
+      return node;
+    } catch (error) {
+      await server?.close(0);
+      await runtime.close({ graceMs: 0 });
+      throw error;
+    }
+  }
+
+  /** The admin API's base URL, e.g. `http://127.0.5.1:23001`. */
+  get url(): string {
+    return `http://${formatHostPort(this.adminAddress)}`;
+  }
+
+  /** Object counts per kind (for the ready log line). */
+  counts(): Record<string, number> {
+    return countObjects(this.store.snapshot());
+  }
+
+  /**
+   * Stops taking writes, closes the listeners and lets proxied connections finish for up to
+   * `graceMs`, then closes the admin API. Every accepted write was persisted before it was
+   * answered, so nothing is left to save. Idempotent: every call returns the same promise.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.graceMs ?? 10_000);
+    return this.closing;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.serving = false;
+    await this.writer.close();
+    try {
+      await this.runtime.close({ graceMs });
+    } finally {
+      await this.server.close(Math.min(graceMs, 2_000));
+      this.logger.info({ admin: formatHostPort(this.adminAddress) }, "closed");
+    }
+  }
+}

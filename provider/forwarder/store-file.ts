@@ -1,0 +1,146 @@
+import { randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { ID_PATTERN, KINDS, parseSpec, type Kind } from "../model";
+import { EMPTY_CONFIG, type ConfigSnapshot, type Stored } from "./config";
+import { StateFileError } from "./errors";
+import { objectsOf, withObject } from "./store-objects";
+import { snapshotProblems } from "./store-rules";
+
+/**
+ * The state file: the node's whole configuration as one JSON document,
+ *
+ *   { "format": "dnlb-config", "version": 1,
+ *     "objects": { "listeners": { "web-80": { "revision": 2, "spec": { ... } } }, ... } }
+ *
+ * written atomically (temp file in the same directory, write, fsync, rename, fsync the directory)
+ * so that after a crash at any instant the file is either the previous or the next configuration,
+ * never a mix. A file that is not exactly this format is refused, never replaced: it may be an
+ * operator's only copy of something.
+ */
+
+export const STATE_FILE = "config.json";
+export const FORMAT = "dnlb-config";
+export const FORMAT_VERSION = 1;
+
+const TEMP_PREFIX = `${STATE_FILE}.tmp-`;
+
+type StoredDocument = { revision: number; spec: unknown };
+
+export function serializeConfig(config: ConfigSnapshot): string {
+  const objects: Record<string, Record<string, StoredDocument>> = {};
+  for (const kind of KINDS) {
+    const entries = [...objectsOf(config, kind).values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    objects[kind] = Object.fromEntries(entries.map((s) => [s.id, { revision: s.revision, spec: s.spec }]));
+  }
+  return `${JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, objects }, null, 2)}\n`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** Parses a state file's text. Throws StateFileError naming `file` and what is wrong. */
+export function parseConfig(file: string, text: string): ConfigSnapshot {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new StateFileError(file, `is not valid JSON (${(error as Error).message})`);
+  }
+  if (!isRecord(document) || document.format !== FORMAT) {
+    throw new StateFileError(file, `is not a dnlb configuration (it has no "format": "${FORMAT}")`);
+  }
+  if (document.version !== FORMAT_VERSION) {
+    throw new StateFileError(
+      file,
+      `has format version ${JSON.stringify(document.version)}, and this node reads version ${FORMAT_VERSION}`,
+    );
+  }
+  const objects = document.objects;
+  if (!isRecord(objects)) throw new StateFileError(file, `has no "objects" map`);
+  for (const key of Object.keys(objects)) {
+    if (!(KINDS as readonly string[]).includes(key)) {
+      throw new StateFileError(file, `has objects of an unknown kind ${JSON.stringify(key)}`);
+    }
+  }
+  let config = EMPTY_CONFIG;
+  for (const kind of KINDS) {
+    const entries = objects[kind] ?? {};
+    if (!isRecord(entries)) throw new StateFileError(file, `has "${kind}" that is not a map of id to object`);
+    for (const [id, entry] of Object.entries(entries)) config = withObject(config, kind, parseEntry(file, kind, id, entry));
+  }
+  const problems = snapshotProblems(config);
+  if (problems.length > 0) throw new StateFileError(file, `breaks the configuration rules: ${problems.join("; ")}`);
+  return config;
+}
+
+function parseEntry(file: string, kind: Kind, id: string, entry: unknown): Stored<never> {
+  const where = `${kind}/${id}`;
+  if (!ID_PATTERN.test(id)) throw new StateFileError(file, `has an invalid id ${JSON.stringify(id)} in "${kind}"`);
+  if (!isRecord(entry)) throw new StateFileError(file, `has ${where} that is not an object`);
+  const revision = entry.revision;
+  if (typeof revision !== "number" || !Number.isSafeInteger(revision) || revision < 1) {
+    throw new StateFileError(file, `has ${where} with revision ${JSON.stringify(revision)} (a positive integer is required)`);
+  }
+  const parsed = parseSpec(kind, entry.spec);
+  if (!parsed.ok) {
+    throw new StateFileError(file, `has an invalid ${where}: ${parsed.failures.map((f) => f.reason).join("; ")}`);
+  }
+  return { id, revision, spec: parsed.spec } as Stored<never>;
+}
+
+/** Writes `data` to `file` atomically and durably (see the header comment). */
+export async function writeFileAtomic(file: string, data: string, mode = 0o644): Promise<void> {
+  const dir = path.dirname(file);
+  const temp = path.join(dir, `${path.basename(file)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(temp, "wx", mode);
+    await handle.writeFile(data, "utf8");
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fs.rename(temp, file);
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  }
+  await syncDirectory(dir);
+}
+
+/** Makes the rename itself durable: without it a power loss can bring back the old name. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads the configuration from `stateDir` (created when missing). No state file is the empty
+ * configuration (a first start); a leftover temp file is an unacknowledged write and is removed.
+ */
+export async function loadConfig(stateDir: string): Promise<ConfigSnapshot> {
+  await fs.mkdir(stateDir, { recursive: true });
+  for (const name of await fs.readdir(stateDir)) {
+    if (name.startsWith(TEMP_PREFIX)) await fs.rm(path.join(stateDir, name), { force: true });
+  }
+  const file = path.join(stateDir, STATE_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return EMPTY_CONFIG;
+    throw new StateFileError(file, `cannot be read (${(error as Error).message})`);
+  }
+  return parseConfig(file, text);
+}
+
+export async function saveConfig(stateDir: string, config: ConfigSnapshot): Promise<void> {
+  await writeFileAtomic(path.join(stateDir, STATE_FILE), serializeConfig(config));
+}

@@ -1,0 +1,58 @@
+import { randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { StartupError, StateFileError } from "./errors";
+import { writeFileAtomic } from "./store-file";
+
+/**
+ * The hash seed keys the flow hash. Every node of a load balancer must use the same one, or the
+ * same client lands on different members depending on the node it reaches; the LoadBalancer
+ * component passes it as DNLB_HASH_SEED. A node started without one (by hand, for a try) generates
+ * one and keeps it in the state directory, so at least it stays stable across its own restarts.
+ */
+
+export const SEED_FILE = "hash-seed";
+/** The format the LoadBalancer component generates (the model's `hashSeed`). */
+export const SEED_PATTERN = /^[0-9a-f]{32}$/;
+
+export type SeedSource = "environment" | "state-dir" | "generated";
+
+export interface Seed {
+  readonly value: string;
+  readonly source: SeedSource;
+  /** The file the seed was read from or written to, when it came from the state directory. */
+  readonly file?: string;
+}
+
+/** Checks a seed given in the environment. Never puts the value in the message. */
+export function checkSeed(value: string, from: string): string {
+  if (!SEED_PATTERN.test(value)) {
+    throw new StartupError(`${from} must be 32 lowercase hex characters (got ${value.length} characters of another form)`);
+  }
+  return value;
+}
+
+/** The seed from the environment, else the state directory's, else a new one saved there. */
+export async function resolveSeed(stateDir: string, fromEnvironment: string | undefined): Promise<Seed> {
+  if (fromEnvironment !== undefined && fromEnvironment !== "") {
+    return { value: checkSeed(fromEnvironment, "DNLB_HASH_SEED"), source: "environment" };
+  }
+  const file = path.join(stateDir, SEED_FILE);
+  await fs.mkdir(stateDir, { recursive: true });
+  let text: string | undefined;
+  try {
+    text = await fs.readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new StateFileError(file, `cannot be read (${(error as Error).message})`);
+    }
+  }
+  if (text !== undefined) {
+    const value = text.trim();
+    if (!SEED_PATTERN.test(value)) throw new StateFileError(file, "does not hold a hash seed (32 lowercase hex characters)");
+    return { value, source: "state-dir", file };
+  }
+  const value = randomBytes(16).toString("hex");
+  await writeFileAtomic(file, `${value}\n`, 0o600);
+  return { value, source: "generated", file };
+}

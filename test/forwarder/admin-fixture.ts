@@ -1,0 +1,188 @@
+import { promises as fs, rmSync } from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import pino, { type Logger } from "pino";
+import { request } from "undici";
+import type { ConfigSnapshot } from "../../provider/forwarder/config";
+import { ForwarderNode, type NodeOptions, type NodeRuntime } from "../../provider/forwarder/node";
+
+/** Shared by the admin and store tests: a node on loopback, a client, and spec samples. */
+
+export const TOKEN = "admin-token-for-tests-0123456789";
+export const SEED = "00112233445566778899aabbccddeeff";
+
+export interface LogSink {
+  readonly lines: string[];
+  readonly logger: Logger;
+}
+
+export function captureLogs(): LogSink {
+  const lines: string[] = [];
+  const logger = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
+  return { lines, logger };
+}
+
+let tempRoot: string | undefined;
+
+/** A fresh directory under one per-process root, removed when the test process exits. */
+export async function tempStateDir(label: string): Promise<string> {
+  if (tempRoot === undefined) {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), "dnlb-forwarder-tests-"));
+    tempRoot = root;
+    process.once("exit", () => rmSync(root, { recursive: true, force: true }));
+  }
+  return fs.mkdtemp(path.join(tempRoot, `${label}-`));
+}
+
+export interface TestNode {
+  readonly node: ForwarderNode;
+  readonly url: string;
+  readonly stateDir: string;
+  readonly logs: LogSink;
+}
+
+export async function startNode(
+  options: Partial<NodeOptions> & { readonly label?: string } = {},
+): Promise<TestNode> {
+  const logs = captureLogs();
+  const stateDir = options.stateDir ?? (await tempStateDir(options.label ?? "admin"));
+  const node = await ForwarderNode.start({
+    adminHost: "127.0.5.1",
+    adminPort: 0,
+    listenAddress: "127.0.5.2",
+    token: TOKEN,
+    hashSeed: SEED,
+    defaultMetrics: false,
+    ...options,
+    stateDir,
+    logger: options.logger ?? logs.logger,
+  });
+  return { node, url: node.url, stateDir, logs };
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+  /** The parsed body, or undefined when it is empty or not JSON (any: tests read arbitrary bodies). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly json: any;
+}
+
+export interface CallOptions {
+  /** Serialized as JSON unless `raw` is given. */
+  readonly body?: unknown;
+  readonly raw?: string | Buffer;
+  /** Default: the right token. `null`: no Authorization header. */
+  readonly token?: string | null;
+  readonly headers?: Record<string, string>;
+}
+
+export async function call(base: string, method: string, urlPath: string, options: CallOptions = {}): Promise<Reply> {
+  const headers: Record<string, string> = { ...options.headers };
+  const token = options.token === undefined ? TOKEN : options.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  let body: string | Buffer | undefined = options.raw;
+  if (body === undefined && options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers["content-type"] ??= "application/json";
+  }
+  const res = await request(`${base}${urlPath}`, {
+    method: method as "GET",
+    headers,
+    body,
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  });
+  const text = await res.body.text();
+  let json: unknown;
+  try {
+    json = text === "" ? undefined : JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers, text, json };
+}
+
+export const samples = {
+  healthCheck: (name = "hc") => ({ name, timeoutSeconds: 2, intervalSeconds: 5 }),
+  serverGroup: (name = "g", port = 23901) => ({ type: "virtual", name, members: [{ address: "127.0.5.9", port }] }),
+  haGroup: (name = "ha") => ({ type: "high-availability", name, members: [{ address: "127.0.5.9" }] }),
+  backendService: (name = "web", extra: Record<string, unknown> = {}) => ({ name, port: 23900, ...extra }),
+  listener: (name: string, port: number, backendService = "web") => ({ name, port, backendService }),
+};
+
+/** A runtime stand-in for the failures a real one rarely shows (it throws; a listener cannot bind). */
+export class FakeRuntime implements NodeRuntime {
+  readonly applied: ConfigSnapshot[] = [];
+  failApply = false;
+  /** Listener ids that "cannot bind". */
+  readonly unbindable = new Set<string>();
+  closed = 0;
+
+  async apply(config: ConfigSnapshot): Promise<{ listenerErrors: ReadonlyMap<string, string> }> {
+    if (this.failApply) throw new Error("simulated runtime failure");
+    this.applied.push(config);
+    const listenerErrors = new Map<string, string>();
+    for (const id of config.listeners.keys()) if (this.unbindable.has(id)) listenerErrors.set(id, "EADDRINUSE (simulated)");
+    return { listenerErrors };
+  }
+
+  status(): unknown {
+    return { fake: true, listeners: this.applied.at(-1)?.listeners.size ?? 0 };
+  }
+
+  async close(): Promise<void> {
+    this.closed += 1;
+  }
+}
+
+export async function readState(stateDir: string): Promise<Buffer> {
+  return fs.readFile(path.join(stateDir, "config.json"));
+}
+
+/**
+ * Whether something listens on host:port. A reset counts as listening: with an unreachable member
+ * the forwarder accepts and then resets the client, which can arrive before the connect completes
+ * in a busy test process (reported as "connect ECONNRESET"). A refusal (RST to the SYN) does not.
+ */
+export function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.setTimeout(2_000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code === "ECONNRESET"));
+  });
+}
+
+/**
+ * `count` ports free on `host` right now, from the kernel's ephemeral range. Tests use them instead
+ * of fixed ports so that two runs of the suite (or other suites) on one machine do not collide.
+ */
+export async function freePorts(host: string, count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once("error", reject);
+          server.listen({ host, port: 0, exclusive: true }, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  return ports;
+}
+
+export async function freePort(host: string): Promise<number> {
+  return (await freePorts(host, 1))[0];
+}

@@ -1,0 +1,185 @@
+import { strict as assert } from "node:assert";
+import { LIMITS } from "../../provider/model";
+import { call, freePort, freePorts, samples, startNode, type TestNode } from "./admin-fixture";
+import { assertRefused } from "./admin-assert";
+
+describe("admin API: conditional writes, references and limits", function () {
+  let t: TestNode;
+  const put = (kind: string, id: string, body: unknown, headers?: Record<string, string>) =>
+    call(t.url, "PUT", `/v1/${kind}/${id}`, { body, headers });
+  const del = (kind: string, id: string) => call(t.url, "DELETE", `/v1/${kind}/${id}`);
+
+  /** hc <- web (group g) <- listener web-80 on port `webPort`. */
+  let webPort = 0;
+  async function chain(): Promise<void> {
+    webPort = await freePort("127.0.5.2");
+    assert.equal((await put("health-checks", "hc", samples.healthCheck())).status, 201);
+    assert.equal((await put("server-groups", "g", samples.serverGroup())).status, 201);
+    assert.equal((await put("backend-services", "web", samples.backendService("web", { healthCheck: "hc", serverGroup: "g" }))).status, 201);
+    assert.equal((await put("listeners", "web-80", samples.listener("web-80", webPort))).status, 201);
+  }
+
+  beforeEach(async () => {
+    t = await startNode({ label: "rules" });
+  });
+  afterEach(async () => {
+    await t.node.close({ graceMs: 0 });
+  });
+
+  describe("conditional headers", () => {
+    it("If-None-Match: * creates, and refuses to overwrite a different spec (412)", async () => {
+      const created = await put("health-checks", "hc", samples.healthCheck(), { "if-none-match": "*" });
+      assert.equal(created.status, 201);
+      const refused = await assertRefused(
+        t.stateDir,
+        () => put("health-checks", "hc", { ...samples.healthCheck(), timeoutSeconds: 9 }, { "if-none-match": "*" }),
+        412,
+        "precondition_failed",
+      );
+      assert.match(refused.json.error.message, /health check hc already exists \(revision 1\)/);
+      // The identical spec is a retry of the same create: 200, nothing overwritten.
+      const retry = await put("health-checks", "hc", samples.healthCheck(), { "if-none-match": "*" });
+      assert.equal(retry.status, 200);
+      assert.equal(retry.json.revision, 1);
+    });
+
+    it("If-Match: <revision> refuses a stale write (412) and accepts the current one", async () => {
+      await put("health-checks", "hc", samples.healthCheck());
+      await put("health-checks", "hc", { ...samples.healthCheck(), timeoutSeconds: 4 });
+      const stale = await assertRefused(
+        t.stateDir,
+        () => put("health-checks", "hc", { ...samples.healthCheck(), timeoutSeconds: 5 }, { "if-match": '"1"' }),
+        412,
+        "precondition_failed",
+      );
+      assert.match(stale.json.error.message, /revision 2, not 1/);
+      const current = await put("health-checks", "hc", { ...samples.healthCheck(), timeoutSeconds: 5 }, { "if-match": '"2"' });
+      assert.equal(current.status, 200);
+      assert.equal(current.json.revision, 3);
+      assert.equal(current.headers.etag, '"3"');
+      // Bare numbers, weak tags and lists are read too; * means "must exist".
+      assert.equal((await put("health-checks", "hc", { ...samples.healthCheck(), timeoutSeconds: 6 }, { "if-match": "3" })).status, 200);
+      assert.equal((await put("health-checks", "hc", { ...samples.healthCheck(), timeoutSeconds: 7 }, { "if-match": 'W/"9", "4"' })).status, 200);
+      assert.equal((await put("health-checks", "hc", { ...samples.healthCheck(), timeoutSeconds: 8 }, { "if-match": "*" })).status, 200);
+      await assertRefused(t.stateDir, () => put("health-checks", "new", samples.healthCheck(), { "if-match": "*" }), 412, "precondition_failed");
+      await assertRefused(t.stateDir, () => put("health-checks", "new", samples.healthCheck(), { "if-match": '"1"' }), 412, "precondition_failed");
+      const malformed = await assertRefused(
+        t.stateDir,
+        () => put("health-checks", "hc", samples.healthCheck(), { "if-match": "revision-two" }),
+        400,
+        "invalid_input",
+      );
+      assert.equal(malformed.json.error.details[0].path, "If-Match");
+    });
+  });
+
+  describe("references", () => {
+    it("refuses a reference to a missing object with 409 missing_reference naming the id", async () => {
+      const noService = await assertRefused(t.stateDir, () => put("listeners", "l", samples.listener("l", 23011, "ghost")), 409, "missing_reference");
+      assert.match(noService.json.error.message, /backend service ghost/);
+      assert.deepEqual(noService.json.error.details.map((d: { path: string }) => d.path), ["backendService"]);
+      const noCheck = await assertRefused(
+        t.stateDir,
+        () => put("backend-services", "web", samples.backendService("web", { healthCheck: "hc-gone" })),
+        409,
+        "missing_reference",
+      );
+      assert.match(noCheck.json.error.message, /health check hc-gone/);
+      const noGroup = await assertRefused(
+        t.stateDir,
+        () => put("backend-services", "web", samples.backendService("web", { serverGroup: "g-gone" })),
+        409,
+        "missing_reference",
+      );
+      assert.match(noGroup.json.error.message, /server group g-gone/);
+    });
+
+    it("refuses to delete what is in use (409 naming the holder), then deletes in dependency order", async () => {
+      await chain();
+      const service = await assertRefused(t.stateDir, () => del("backend-services", "web"), 409, "in_use");
+      assert.match(service.json.error.message, /^backend service web is used by listener web-80/);
+      const check = await assertRefused(t.stateDir, () => del("health-checks", "hc"), 409, "in_use");
+      assert.match(check.json.error.message, /^health check hc is used by backend service web/);
+      const group = await assertRefused(t.stateDir, () => del("server-groups", "g"), 409, "in_use");
+      assert.match(group.json.error.message, /^server group g is bound to backend service web/);
+
+      assert.equal((await del("listeners", "web-80")).status, 204);
+      assert.equal((await del("backend-services", "web")).status, 204);
+      // Deleting the service unbound its group: the group stays and is free to bind again.
+      assert.equal((await call(t.url, "GET", "/v1/server-groups/g")).status, 200);
+      assert.equal((await put("backend-services", "api", samples.backendService("api", { serverGroup: "g" }))).status, 201);
+      assert.equal((await del("health-checks", "hc")).status, 204);
+    });
+
+    it("binds a server group to one backend service (409 already_bound naming the first)", async () => {
+      await chain();
+      const second = await assertRefused(
+        t.stateDir,
+        () => put("backend-services", "api", samples.backendService("api", { serverGroup: "g" })),
+        409,
+        "already_bound",
+      );
+      assert.match(second.json.error.message, /server group g is already bound to backend service web/);
+      // The service that holds it may be rewritten with the same group.
+      const same = await put("backend-services", "web", samples.backendService("web", { healthCheck: "hc", serverGroup: "g", port: 23902 }));
+      assert.equal(same.status, 200);
+      // Moving the group away from web frees it.
+      assert.equal((await put("backend-services", "web", samples.backendService("web"))).status, 200);
+      assert.equal((await put("backend-services", "api", samples.backendService("api", { serverGroup: "g" }))).status, 201);
+    });
+
+    it("keeps listener ports unique per node (409 duplicate_port naming the other listener)", async () => {
+      await chain();
+      const clash = await assertRefused(t.stateDir, () => put("listeners", "web-80b", samples.listener("web-80b", webPort)), 409, "duplicate_port");
+      assert.match(clash.json.error.message, new RegExp(`port ${webPort} is already used by listener web-80`));
+      assert.equal((await put("listeners", "web-80", { ...samples.listener("web-80", webPort), name: "renamed" })).status, 200);
+    });
+  });
+
+  describe("limits", () => {
+    it(`accepts ${LIMITS.perKind} listeners and refuses the next with 409 limit_reached`, async function () {
+      this.timeout(60_000);
+      await put("backend-services", "web", samples.backendService());
+      const ports = await freePorts("127.0.5.2", LIMITS.perKind + 1);
+      for (let i = 0; i < LIMITS.perKind; i++) {
+        const reply = await put("listeners", `l-${i}`, samples.listener(`l-${i}`, ports[i]));
+        assert.equal(reply.status, 201, reply.text);
+      }
+      const over = await assertRefused(
+        t.stateDir,
+        () => put("listeners", "l-50", samples.listener("l-50", ports[LIMITS.perKind])),
+        409,
+        "limit_reached",
+      );
+      assert.match(over.json.error.message, /at most 50 listeners/);
+      // Replacing one of the 50 is still allowed; freeing one makes room.
+      assert.equal((await put("listeners", "l-0", { ...samples.listener("l-0", ports[0]), name: "zero" })).status, 200);
+      assert.equal((await del("listeners", "l-0")).status, 204);
+      assert.equal((await put("listeners", "l-50", samples.listener("l-50", ports[LIMITS.perKind]))).status, 201);
+    });
+
+    it(`refuses the ${LIMITS.healthChecks + 1}th health check, server group and backend service`, async function () {
+      this.timeout(60_000);
+      const bodies: [string, (i: number) => unknown][] = [
+        ["health-checks", (i) => samples.healthCheck(`hc${i}`)],
+        ["server-groups", (i) => samples.serverGroup(`g${i}`)],
+        ["backend-services", (i) => samples.backendService(`s${i}`)],
+      ];
+      for (const [kind, body] of bodies) {
+        for (let i = 0; i < 50; i++) assert.equal((await put(kind, `o-${i}`, body(i))).status, 201);
+        await assertRefused(t.stateDir, () => put(kind, "o-50", body(50)), 409, "limit_reached");
+      }
+    });
+  });
+
+  it("serializes concurrent writes: every change gets its own revision", async () => {
+    await put("health-checks", "hc", samples.healthCheck());
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => put("health-checks", "hc", { ...samples.healthCheck(), description: `write ${i}` })),
+    );
+    const revisions = replies.map((r) => r.json.revision as number).sort((a, b) => a - b);
+    assert.deepEqual(revisions, Array.from({ length: 20 }, (_, i) => i + 2));
+    const stored = (await call(t.url, "GET", "/v1/health-checks/hc")).json;
+    assert.equal(stored.revision, 21);
+  });
+});
