@@ -1,0 +1,473 @@
+/**
+ * The data plane of one forwarder node: listening sockets, Maglev tables and proxied
+ * connections, driven by plans (plan.ts) and knowing nothing of configuration objects or
+ * health checks.
+ *
+ * Guarantees:
+ * - `apply` is serialized and idempotent. Tables are swapped by reference, so a connection
+ *   being set up keeps the table it started with and an open connection keeps its member; no
+ *   plan change closes a connection, except as below.
+ * - A member that leaves a service's `retained` set (removed or disabled), or whose service
+ *   goes away, has its connections closed after the service's draining timeout; a member that
+ *   is only unhealthy keeps them (as cloud load balancers do: the health check decides where
+ *   NEW connections go). A member retained again before the countdown ends keeps them.
+ * - A removed listener stops accepting at once; its open connections are closed after its
+ *   service's draining timeout, like a removed member's.
+ * - A connection with no byte either way for its service's idle timeout is closed. One coarse
+ *   sweep (every `sweepIntervalMs`, default 250 ms) checks every connection's byte counters,
+ *   instead of a timer per socket that every chunk would re-arm; a connection is closed between
+ *   the idle timeout and the idle timeout plus two sweeps after its last byte.
+ * - A listener that cannot bind shows state Failed with the reason and is retried every
+ *   `bindRetryIntervalMs` (default 5 s) until it binds. A failed bind leaves no server behind.
+ */
+import type * as net from "node:net";
+import { FlowHasher } from "../../hashing";
+import { Flow, type FlowOwner } from "./flow";
+import { ListenerSlot, listen } from "./listener";
+import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
+import { buildRoute, MemberBucket, type ServiceRoute, type ServiceSettings } from "./routes";
+import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
+
+export interface DataPlaneOptions {
+  /** Listeners bind here, e.g. "0.0.0.0" or "127.0.1.1". */
+  readonly listenAddress: string;
+  /** The load balancer's flow-hash seed (DNLB_HASH_SEED). */
+  readonly hashSeed: string;
+  /** Default 3000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Distinct members tried for one client before it is reset. Default 3. */
+  readonly maxConnectAttempts?: number;
+  /** Clients open at once per listener; beyond it new clients are reset. Default 100000. */
+  readonly maxConnectionsPerListener?: number;
+  /** Default 250 ms. */
+  readonly sweepIntervalMs?: number;
+  /** Default 5000 ms. */
+  readonly bindRetryIntervalMs?: number;
+  /** Notable events, for logs. */
+  readonly onEvent?: (event: DataPlaneEvent) => void;
+}
+
+export type DataPlaneEvent =
+  | { readonly type: "listener-bound"; readonly id: string; readonly port: number }
+  | { readonly type: "listener-failed"; readonly id: string; readonly port: number; readonly error: string }
+  | { readonly type: "listener-closed"; readonly id: string; readonly port: number; readonly openConnections: number }
+  | { readonly type: "listener-error"; readonly id: string; readonly error: string }
+  | { readonly type: "table-built"; readonly serviceId: string; readonly members: number; readonly tableSize: number };
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
+export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
+export const DEFAULT_MAX_CONNECTIONS_PER_LISTENER = 100_000;
+export const DEFAULT_SWEEP_INTERVAL_MS = 250;
+export const DEFAULT_BIND_RETRY_INTERVAL_MS = 5000;
+
+export class DataPlane implements FlowOwner {
+  readonly connectTimeoutMs: number;
+  readonly maxConnectAttempts: number;
+  private readonly maxConnectionsPerListener: number;
+  private readonly listenAddress: string;
+  private readonly hasher: FlowHasher;
+  private readonly onEvent: (event: DataPlaneEvent) => void;
+
+  private readonly listeners = new Map<string, ListenerSlot>();
+  private readonly routes = new Map<string, ServiceRoute>();
+  /** Kept while any open connection may still refer to the service. */
+  private readonly settings = new Map<string, ServiceSettings>();
+  /** serviceId -> member key -> bucket. */
+  private readonly buckets = new Map<string, Map<string, MemberBucket>>();
+  private readonly tablesBuilt = new Map<string, number>();
+  private readonly flows = new Set<Flow>();
+  /** Countdowns closing the connections of removed listeners. */
+  private readonly listenerDrains = new Set<NodeJS.Timeout>();
+
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly retryTimer: NodeJS.Timeout;
+  private closing: Promise<void> | undefined;
+  private whenIdle: (() => void) | undefined;
+
+  constructor(opts: DataPlaneOptions) {
+    this.listenAddress = opts.listenAddress;
+    this.hasher = new FlowHasher(opts.hashSeed);
+    this.connectTimeoutMs = positive(opts.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, "connectTimeoutMs");
+    this.maxConnectAttempts = positive(opts.maxConnectAttempts, DEFAULT_MAX_CONNECT_ATTEMPTS, "maxConnectAttempts");
+    this.maxConnectionsPerListener = positive(
+      opts.maxConnectionsPerListener,
+      DEFAULT_MAX_CONNECTIONS_PER_LISTENER,
+      "maxConnectionsPerListener",
+    );
+    this.onEvent = opts.onEvent ?? (() => undefined);
+    this.sweepTimer = setInterval(() => this.sweep(), positive(opts.sweepIntervalMs, DEFAULT_SWEEP_INTERVAL_MS, "sweepIntervalMs"));
+    this.sweepTimer.unref();
+    const retryMs = positive(opts.bindRetryIntervalMs, DEFAULT_BIND_RETRY_INTERVAL_MS, "bindRetryIntervalMs");
+    this.retryTimer = setInterval(() => this.retryFailedListeners(), retryMs);
+    this.retryTimer.unref();
+  }
+
+  /**
+   * Makes `plan` the running plan. Resolves with every listener that is not listening (id ->
+   * reason), including those that failed before and still fail. Serialized with other applies.
+   */
+  apply(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
+    const run = this.queue.then(() => this.applyNow(plan));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Stops accepting, lets open connections finish for up to `graceMs` (default 0), then closes
+   * what is left. Idempotent; resolves when every socket has closed.
+   */
+  close(opts: { graceMs?: number } = {}): Promise<void> {
+    this.closing ??= this.closeNow(Math.max(0, opts.graceMs ?? 0));
+    return this.closing;
+  }
+
+  stats(): DataPlaneStats {
+    const live = new Map<ListenerSlot | MemberBucket, { bytesIn: number; bytesOut: number }>();
+    const add = (key: ListenerSlot | MemberBucket, bytesIn: number, bytesOut: number): void => {
+      const entry = live.get(key);
+      if (entry === undefined) live.set(key, { bytesIn, bytesOut });
+      else {
+        entry.bytesIn += bytesIn;
+        entry.bytesOut += bytesOut;
+      }
+    };
+    for (const flow of this.flows) {
+      const bytesIn = flow.bytesIn();
+      const bytesOut = flow.bytesOut();
+      add(flow.listener as ListenerSlot, bytesIn, bytesOut);
+      if (flow.connected) add(flow.member.bucket, bytesIn, bytesOut);
+    }
+    const listeners: ListenerStats[] = [...this.listeners.values()].map((slot) => ({
+      id: slot.id,
+      port: slot.port,
+      ...(slot.serviceId === undefined ? {} : { serviceId: slot.serviceId }),
+      state: slot.state,
+      ...(slot.server === null && slot.error !== undefined ? { error: slot.error } : {}),
+      active: slot.active,
+      connections: slot.totals.connections,
+      connectFailures: slot.totals.connectFailures,
+      bytesIn: slot.totals.bytesIn + (live.get(slot)?.bytesIn ?? 0),
+      bytesOut: slot.totals.bytesOut + (live.get(slot)?.bytesOut ?? 0),
+      rejected: { ...slot.rejected },
+    }));
+    const members: MemberStats[] = [];
+    for (const byKey of this.buckets.values()) {
+      for (const bucket of byKey.values()) {
+        members.push({
+          serviceId: bucket.serviceId,
+          key: bucket.key,
+          active: bucket.flows.size,
+          draining: bucket.draining,
+          connections: bucket.totals.connections,
+          connectFailures: bucket.totals.connectFailures,
+          bytesIn: bucket.totals.bytesIn + (live.get(bucket)?.bytesIn ?? 0),
+          bytesOut: bucket.totals.bytesOut + (live.get(bucket)?.bytesOut ?? 0),
+        });
+      }
+    }
+    const services: ServiceStats[] = [...this.routes.values()].map((route) => ({
+      id: route.id,
+      tablesBuilt: this.tablesBuilt.get(route.id) ?? 0,
+      tableSize: route.table?.size ?? 0,
+    }));
+    return { listeners, members, services };
+  }
+
+  // --- FlowOwner -----------------------------------------------------------------------------
+
+  flowConnected(flow: Flow): void {
+    const bucket = flow.member.bucket;
+    bucket.totals.connections++;
+    bucket.flows.add(flow);
+    flow.lastActiveAt = Date.now();
+    if (!this.bucketAttached(bucket)) {
+      // The member left the plan, and its bucket was dropped, while this connect was under way:
+      // take it back so the connection is counted and drained like the member's others.
+      this.bucketsOf(bucket.serviceId).set(bucket.key, bucket);
+      if (!bucket.drained) bucket.startDrain(this.settings.get(bucket.serviceId)?.drainingTimeoutMs ?? 0);
+    }
+    // Its countdown has run out: the connection is closed as the member's others were.
+    if (bucket.drained) flow.destroy();
+  }
+
+  flowEnded(flow: Flow): void {
+    this.flows.delete(flow);
+    const slot = flow.listener as ListenerSlot;
+    const bytesIn = flow.bytesIn();
+    const bytesOut = flow.bytesOut();
+    slot.active--;
+    slot.totals.bytesIn += bytesIn;
+    slot.totals.bytesOut += bytesOut;
+    if (flow.connected) {
+      const bucket = flow.member.bucket;
+      bucket.flows.delete(flow);
+      bucket.totals.bytesIn += bytesIn;
+      bucket.totals.bytesOut += bytesOut;
+      if (!bucket.retained && bucket.flows.size === 0) this.dropBucket(bucket);
+    }
+    if (this.flows.size === 0) this.whenIdle?.();
+  }
+
+  // --- applying plans ------------------------------------------------------------------------
+
+  private async applyNow(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
+    if (this.closing !== undefined) throw new Error("the data plane is closed");
+    this.applyServices(plan);
+    const toBind = this.applyListeners(plan.listeners);
+    await Promise.all(toBind.map((slot) => this.bind(slot)));
+    return this.failedListeners();
+  }
+
+  private applyServices(plan: DataPlanePlan): void {
+    const seen = new Set<string>();
+    for (const service of plan.services) {
+      seen.add(service.id);
+      let settings = this.settings.get(service.id);
+      if (settings === undefined) {
+        settings = { idleTimeoutMs: service.idleTimeoutMs, drainingTimeoutMs: service.drainingTimeoutMs };
+        this.settings.set(service.id, settings);
+      } else {
+        settings.idleTimeoutMs = service.idleTimeoutMs;
+        settings.drainingTimeoutMs = service.drainingTimeoutMs;
+      }
+      const { route, built } = buildRoute(service, this.routes.get(service.id), settings, (key) => this.bucket(service.id, key));
+      this.routes.set(service.id, route);
+      if (built) {
+        this.tablesBuilt.set(service.id, (this.tablesBuilt.get(service.id) ?? 0) + 1);
+        this.onEvent({ type: "table-built", serviceId: service.id, members: service.table.length, tableSize: route.table?.size ?? 0 });
+      }
+      const retained = new Set(service.retained);
+      for (const key of retained) this.bucket(service.id, key).cancelDrain();
+      for (const bucket of this.bucketsOf(service.id).values()) {
+        if (!retained.has(bucket.key)) this.retire(bucket, settings.drainingTimeoutMs);
+      }
+    }
+    for (const [id, route] of this.routes) {
+      if (seen.has(id)) continue;
+      this.routes.delete(id);
+      const drainMs = route.settings.drainingTimeoutMs;
+      for (const bucket of this.bucketsOf(id).values()) this.retire(bucket, drainMs);
+    }
+  }
+
+  /** Updates listener slots; returns those that need a server. Closes servers before any bind, so a port can move. */
+  private applyListeners(plans: readonly ListenerPlan[]): ListenerSlot[] {
+    const wanted = new Map(plans.map((p) => [p.id, p]));
+    for (const slot of [...this.listeners.values()]) {
+      const next = wanted.get(slot.id);
+      if (next === undefined) this.removeListener(slot);
+      else if (next.port !== slot.port) {
+        slot.closeServer();
+        slot.port = next.port;
+      }
+    }
+    const toBind: ListenerSlot[] = [];
+    for (const p of plans) {
+      let slot = this.listeners.get(p.id);
+      if (slot === undefined) {
+        slot = new ListenerSlot(p.id, p.port);
+        this.listeners.set(p.id, slot);
+      }
+      slot.serviceId = p.serviceId;
+      slot.route = p.serviceId === undefined ? null : (this.routes.get(p.serviceId) ?? null);
+      if (slot.server === null) toBind.push(slot);
+    }
+    return toBind;
+  }
+
+  private removeListener(slot: ListenerSlot): void {
+    slot.closeServer();
+    this.listeners.delete(slot.id);
+    const open = [...this.flows].filter((f) => f.listener === slot);
+    this.onEvent({ type: "listener-closed", id: slot.id, port: slot.port, openConnections: open.length });
+    if (open.length === 0) return;
+    const drainMs = slot.route?.settings.drainingTimeoutMs ?? 0;
+    if (drainMs <= 0) {
+      for (const flow of open) flow.destroy();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.listenerDrains.delete(timer);
+      for (const flow of open) flow.destroy();
+    }, drainMs);
+    timer.unref();
+    this.listenerDrains.add(timer);
+  }
+
+  private async bind(slot: ListenerSlot): Promise<void> {
+    const port = slot.port;
+    try {
+      const server = await listen(
+        this.listenAddress,
+        port,
+        (socket) => this.accept(slot, socket),
+        (err) => this.onEvent({ type: "listener-error", id: slot.id, error: err.message }),
+      );
+      if (this.listeners.get(slot.id) !== slot || slot.port !== port || this.closing !== undefined) {
+        server.close(); // removed or moved while binding (cannot happen while applies are serialized)
+        return;
+      }
+      slot.server = server;
+      slot.error = undefined;
+      this.onEvent({ type: "listener-bound", id: slot.id, port });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const changed = slot.error !== message;
+      slot.error = message;
+      if (changed) this.onEvent({ type: "listener-failed", id: slot.id, port, error: message });
+    }
+  }
+
+  private failedListeners(): ReadonlyMap<string, string> {
+    const failed = new Map<string, string>();
+    for (const slot of this.listeners.values()) {
+      if (slot.server === null) failed.set(slot.id, slot.error ?? "not listening");
+    }
+    return failed;
+  }
+
+  private retryFailedListeners(): void {
+    if (this.closing !== undefined) return;
+    if (![...this.listeners.values()].some((s) => s.server === null)) return;
+    this.queue = this.queue.then(async () => {
+      if (this.closing !== undefined) return;
+      const failed = [...this.listeners.values()].filter((s) => s.server === null);
+      await Promise.all(failed.map((slot) => this.bind(slot)));
+    });
+  }
+
+  // --- members -------------------------------------------------------------------------------
+
+  private bucketsOf(serviceId: string): Map<string, MemberBucket> {
+    let byKey = this.buckets.get(serviceId);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.buckets.set(serviceId, byKey);
+    }
+    return byKey;
+  }
+
+  private bucket(serviceId: string, key: string): MemberBucket {
+    const byKey = this.bucketsOf(serviceId);
+    let bucket = byKey.get(key);
+    if (bucket === undefined) {
+      bucket = new MemberBucket(serviceId, key);
+      byKey.set(key, bucket);
+    }
+    return bucket;
+  }
+
+  private bucketAttached(bucket: MemberBucket): boolean {
+    return this.buckets.get(bucket.serviceId)?.get(bucket.key) === bucket;
+  }
+
+  /** The member left the plan: drain its connections, or forget it if it has none. */
+  private retire(bucket: MemberBucket, drainingTimeoutMs: number): void {
+    if (bucket.flows.size === 0) this.dropBucket(bucket);
+    else bucket.startDrain(drainingTimeoutMs);
+  }
+
+  private dropBucket(bucket: MemberBucket): void {
+    bucket.stop();
+    bucket.retained = false;
+    const byKey = this.buckets.get(bucket.serviceId);
+    if (byKey?.get(bucket.key) !== bucket) return;
+    byKey.delete(bucket.key);
+    if (byKey.size === 0 && !this.routes.has(bucket.serviceId)) {
+      this.buckets.delete(bucket.serviceId);
+      this.tablesBuilt.delete(bucket.serviceId);
+      this.settings.delete(bucket.serviceId);
+    }
+  }
+
+  // --- the hot path ----------------------------------------------------------------------------
+
+  private accept(slot: ListenerSlot, client: net.Socket): void {
+    slot.totals.connections++;
+    const route = slot.route;
+    const table = route === null ? null : route.table;
+    const remoteAddress = client.remoteAddress;
+    if (table === null || route === null) {
+      this.reject(slot, client, "no_backend");
+      return;
+    }
+    if (slot.active >= this.maxConnectionsPerListener) {
+      this.reject(slot, client, "limit");
+      return;
+    }
+    if (remoteAddress === undefined) {
+      client.destroy(); // gone before we got to it
+      return;
+    }
+    const hash = route.quintuple
+      ? this.hasher.quintupleHash(remoteAddress, client.remotePort as number, client.localAddress as string, client.localPort as number)
+      : this.hasher.ipHash(remoteAddress);
+    const member = table.lookup(hash);
+    if (member === undefined) {
+      this.reject(slot, client, "no_backend");
+      return;
+    }
+    const flow = new Flow(this, slot, route, hash, client, member);
+    slot.active++;
+    this.flows.add(flow);
+    flow.start();
+  }
+
+  private reject(slot: ListenerSlot, client: net.Socket, reason: RejectReason): void {
+    slot.rejected[reason]++;
+    client.on("error", noop);
+    client.resetAndDestroy();
+  }
+
+  /** Closes connections idle for their service's idle timeout (see the header comment). */
+  private sweep(): void {
+    const now = Date.now();
+    for (const flow of this.flows) {
+      if (!flow.connected) continue;
+      const activity = flow.activity();
+      if (activity !== flow.lastActivity) {
+        flow.lastActivity = activity;
+        flow.lastActiveAt = now;
+      } else if (now - flow.lastActiveAt >= flow.route.settings.idleTimeoutMs) {
+        flow.destroy();
+      }
+    }
+  }
+
+  // --- shutdown --------------------------------------------------------------------------------
+
+  private async closeNow(graceMs: number): Promise<void> {
+    clearInterval(this.retryTimer);
+    for (const slot of this.listeners.values()) slot.closeServer();
+    await this.queue; // an apply under way finishes (and its servers are closed below)
+    for (const slot of this.listeners.values()) slot.closeServer();
+    if (this.flows.size > 0 && graceMs > 0) await this.idleOrTimeout(graceMs);
+    for (const flow of this.flows) flow.destroy();
+    if (this.flows.size > 0) await this.idleOrTimeout(5000);
+    clearInterval(this.sweepTimer);
+    for (const timer of this.listenerDrains) clearTimeout(timer);
+    this.listenerDrains.clear();
+    for (const byKey of this.buckets.values()) for (const bucket of byKey.values()) bucket.stop();
+  }
+
+  private idleOrTimeout(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.whenIdle = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.whenIdle = done;
+    });
+  }
+}
+
+function noop(): void {}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${String(value)}`);
+  return value;
+}

@@ -1,0 +1,260 @@
+/**
+ * One proxied connection: the hot path from an accepted client to a member and back.
+ *
+ * - The client socket is accepted paused (`pauseOnConnect`), so not a byte is read from it
+ *   until the backend connection is up: nothing the client sends early is lost or buffered
+ *   here (the kernel's receive window bounds it).
+ * - The backend connect is bounded by `connectTimeoutMs`; if it fails before any byte, the next
+ *   distinct member of the flow's Maglev candidates is tried, up to `maxConnectAttempts`
+ *   members in all, then the client is reset.
+ * - Bytes are forwarded both ways with back-pressure (a side whose peer's buffer is full is
+ *   paused until the peer drains), and a FIN is passed on as a FIN (half-close: both sockets
+ *   are `allowHalfOpen`). A reset or error on one side resets the other; a clean close of one
+ *   side lets the other finish what it is writing.
+ *
+ * Event handlers are module-level functions shared by every connection (they find their flow
+ * through a symbol on the socket), so a connection costs one Flow object and its two sockets,
+ * not a set of closures.
+ */
+import * as net from "node:net";
+import { encodeProxyHeader } from "../proxy-protocol";
+import type { RouteMember, ServiceRoute } from "./routes";
+import type { RejectReason, TrafficTotals } from "./stats";
+
+const FLOW = Symbol("dnlb.flow");
+
+interface FlowSocket extends net.Socket {
+  [FLOW]?: Flow;
+}
+
+/** The listener side of a flow: counters the flow updates. */
+export interface FlowListener {
+  readonly totals: TrafficTotals;
+  readonly rejected: Record<RejectReason, number>;
+}
+
+/** What the data plane provides to its flows. */
+export interface FlowOwner {
+  readonly connectTimeoutMs: number;
+  readonly maxConnectAttempts: number;
+  /** The flow's backend connection is established (it has joined its member's bucket). */
+  flowConnected(flow: Flow): void;
+  /** Every socket of the flow has closed: account for it and forget it. */
+  flowEnded(flow: Flow): void;
+}
+
+export class Flow {
+  backend: FlowSocket | null = null;
+  /** The member being connected to, then the member connected to. */
+  member: RouteMember;
+  connected = false;
+  /** Set by destroy(): no further connect attempt. */
+  destroyed = false;
+  clientClosed = false;
+  /** Sockets (client and backend attempts) that have not emitted 'close' yet. */
+  private sockets = 1;
+  /** Members tried so far. */
+  private attempts = 1;
+  private candidates: RouteMember[] | null = null;
+  /** Idle detection (see DataPlane.sweep): bytes seen at the last sweep and when they last changed. */
+  lastActivity = 0;
+  lastActiveAt = 0;
+
+  constructor(
+    readonly owner: FlowOwner,
+    readonly listener: FlowListener,
+    readonly route: ServiceRoute,
+    readonly hash: number,
+    readonly client: net.Socket,
+    member: RouteMember,
+  ) {
+    this.member = member;
+  }
+
+  /** Starts the flow: hooks the client and connects to `member` (the table's pick). */
+  start(): void {
+    const client = this.client as FlowSocket;
+    client[FLOW] = this;
+    client.on("error", ignoreError);
+    client.on("close", onClientClose);
+    connectBackend(this, this.member);
+  }
+
+  /** Closes both sides now (draining, idle timeout, shutdown). */
+  destroy(): void {
+    this.destroyed = true;
+    this.client.destroy();
+    this.backend?.destroy();
+  }
+
+  /** Bytes received from the client so far (forwarded to the member). */
+  bytesIn(): number {
+    return this.client.bytesRead;
+  }
+
+  /**
+   * Bytes received from the member so far (forwarded to the client). `bytesRead` on both sides,
+   * not `bytesWritten`: the latter walks (and copies) the socket's write queue on every call.
+   */
+  bytesOut(): number {
+    return this.connected && this.backend !== null ? this.backend.bytesRead : 0;
+  }
+
+  /** Bytes moved either way so far, for idle detection. */
+  activity(): number {
+    return this.bytesIn() + this.bytesOut();
+  }
+
+  socketClosed(): void {
+    if (--this.sockets === 0) this.owner.flowEnded(this);
+  }
+
+  /** The next distinct member to try after a failed connect, or undefined when the attempts are used up. */
+  nextCandidate(): RouteMember | undefined {
+    const table = this.route.table;
+    if (table === null || this.attempts >= this.owner.maxConnectAttempts) return undefined;
+    // Computed only on the first failure: the common path never walks the table.
+    this.candidates ??= table.candidates(this.hash, this.owner.maxConnectAttempts);
+    return this.candidates[this.attempts++];
+  }
+
+  addSocket(socket: FlowSocket): void {
+    socket[FLOW] = this;
+    this.sockets++;
+  }
+}
+
+function connectBackend(flow: Flow, member: RouteMember): void {
+  const backend = net.connect({ host: member.address, port: member.port, allowHalfOpen: true, noDelay: true }) as FlowSocket;
+  flow.addSocket(backend);
+  flow.backend = backend;
+  flow.member = member;
+  backend.setTimeout(flow.owner.connectTimeoutMs);
+  backend.on("error", ignoreError);
+  backend.on("timeout", onBackendTimeout);
+  backend.on("close", onBackendClose);
+  backend.once("connect", onBackendConnect);
+}
+
+/** Errors are acted on in the 'close' handlers (which receive `hadError`); this only keeps them from throwing. */
+function ignoreError(): void {}
+
+function onBackendTimeout(this: FlowSocket): void {
+  const flow = this[FLOW] as Flow;
+  // Only the connect is timed: the timeout is cleared once connected.
+  if (!flow.connected && flow.backend === this) this.destroy();
+}
+
+function onBackendConnect(this: FlowSocket): void {
+  const flow = this[FLOW] as Flow;
+  if (flow.backend !== this || flow.destroyed || flow.clientClosed) {
+    this.destroy();
+    return;
+  }
+  this.setTimeout(0);
+  flow.connected = true;
+  const client = flow.client as FlowSocket;
+  if (flow.route.proxyProtocol !== "off" && !writeProxyHeader(flow, this)) {
+    flow.destroy();
+    return;
+  }
+  flow.owner.flowConnected(flow);
+  if (flow.destroyed) return; // the member was drained while this connect was under way
+  client.on("data", onClientData);
+  client.on("end", onClientEnd);
+  client.on("drain", onClientDrain);
+  this.on("data", onBackendData);
+  this.on("end", onBackendEnd);
+  this.on("drain", onBackendDrain);
+  client.resume();
+}
+
+/** Writes the PROXY header before any client byte; false if the client's addresses are gone (it closed meanwhile). */
+function writeProxyHeader(flow: Flow, backend: net.Socket): boolean {
+  const client = flow.client;
+  const { remoteAddress, remotePort, localAddress, localPort } = client;
+  if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return false;
+  const version = flow.route.proxyProtocol === "v1" ? "v1" : "v2";
+  backend.write(
+    encodeProxyHeader(version, {
+      sourceAddress: remoteAddress,
+      sourcePort: remotePort,
+      destinationAddress: localAddress,
+      destinationPort: localPort,
+    }),
+  );
+  return true;
+}
+
+function onBackendClose(this: FlowSocket, hadError: boolean): void {
+  const flow = this[FLOW] as Flow;
+  if (flow.backend === this) {
+    if (flow.connected) {
+      if (!flow.clientClosed) closeOther(flow.client, hadError);
+    } else if (flow.destroyed || flow.clientClosed) {
+      flow.backend = null; // given up by us, not a failed connect
+    } else {
+      connectFailed(flow);
+    }
+  }
+  flow.socketClosed();
+}
+
+function connectFailed(flow: Flow): void {
+  flow.member.bucket.totals.connectFailures++;
+  flow.listener.totals.connectFailures++;
+  flow.backend = null;
+  const next = flow.nextCandidate();
+  if (next === undefined) {
+    flow.listener.rejected.connect_failed++;
+    flow.client.resetAndDestroy();
+    return;
+  }
+  connectBackend(flow, next);
+}
+
+function onClientClose(this: FlowSocket, hadError: boolean): void {
+  const flow = this[FLOW] as Flow;
+  flow.clientClosed = true;
+  const backend = flow.backend;
+  if (backend !== null) {
+    if (!flow.connected) backend.destroy();
+    else closeOther(backend, hadError);
+  }
+  flow.socketClosed();
+}
+
+/**
+ * One side has closed. After an error (e.g. a reset) the other side is reset too. After a clean
+ * close the other side has been sent our FIN already (it closes itself once its writes are
+ * flushed); if not (the side was destroyed), it is closed now.
+ */
+function closeOther(other: net.Socket, hadError: boolean): void {
+  if (other.destroyed) return;
+  if (hadError) other.resetAndDestroy();
+  else if (!other.writableEnded) other.destroy();
+}
+
+function onClientData(this: FlowSocket, chunk: Buffer): void {
+  if (!((this[FLOW] as Flow).backend as net.Socket).write(chunk)) this.pause();
+}
+
+function onBackendDrain(this: FlowSocket): void {
+  (this[FLOW] as Flow).client.resume();
+}
+
+function onClientEnd(this: FlowSocket): void {
+  ((this[FLOW] as Flow).backend as net.Socket).end();
+}
+
+function onBackendData(this: FlowSocket, chunk: Buffer): void {
+  if (!(this[FLOW] as Flow).client.write(chunk)) this.pause();
+}
+
+function onClientDrain(this: FlowSocket): void {
+  ((this[FLOW] as Flow).backend as net.Socket).resume();
+}
+
+function onBackendEnd(this: FlowSocket): void {
+  (this[FLOW] as Flow).client.end();
+}

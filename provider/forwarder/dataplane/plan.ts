@@ -1,0 +1,57 @@
+/**
+ * The data plane's whole input: a plain, JSON-serializable "plan" that the control part
+ * (runtime.ts) derives from the configuration and the members' health, and that the data plane
+ * turns into listening sockets and Maglev tables.
+ *
+ * Keeping this boundary plain data (no class instances, no Maps, no callbacks) is deliberate: a
+ * later change can run the data plane in worker processes and ship each new plan over IPC, while
+ * health checking and the admin API stay in one control process.
+ */
+
+export type Algorithm = "IpHash" | "QuintupleHash";
+export type ProxyProtocolMode = "off" | "v1" | "v2";
+
+/** A member as the data plane needs it: where to connect and how much traffic it takes. */
+export interface PlanMember {
+  /** memberKey(address, port): the member's identity in the table and in statistics. */
+  readonly key: string;
+  /** Canonical IP literal (the model normalizes addresses), so no name lookup ever happens. */
+  readonly address: string;
+  readonly port: number;
+  /** 1-100 (a high-availability group's members all weigh 1). */
+  readonly weight: number;
+}
+
+export interface ServicePlan {
+  readonly id: string;
+  readonly algorithm: Algorithm;
+  readonly proxyProtocol: ProxyProtocolMode;
+  /** A connection with no byte either way for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** A member's open connections are closed this long after it leaves `retained`. */
+  readonly drainingTimeoutMs: number;
+  /**
+   * Members the table is built over: the eligible members, or every enabled member when none
+   * is eligible (fail open). Empty: new clients are reset.
+   */
+  readonly table: readonly PlanMember[];
+  /**
+   * Keys of the members whose open connections stay (the enabled members, healthy or not). A
+   * member that leaves this set (removed or disabled) is drained. `table` is a subset of it.
+   */
+  readonly retained: readonly string[];
+}
+
+export interface ListenerPlan {
+  readonly id: string;
+  readonly port: number;
+  /** The backend service id; unset (or a service with an empty table): new clients are reset. */
+  readonly serviceId?: string;
+}
+
+export interface DataPlanePlan {
+  readonly listeners: readonly ListenerPlan[];
+  readonly services: readonly ServicePlan[];
+}
+
+export const EMPTY_PLAN: DataPlanePlan = { listeners: [], services: [] };

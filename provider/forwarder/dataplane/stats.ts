@@ -1,0 +1,62 @@
+/**
+ * Traffic counters of the data plane, kept as plain numbers on long-lived objects (one per
+ * listener, one per member of a service) so that the hot path only increments fields. Byte
+ * counts are not touched per chunk: a closed connection adds its two sockets' `bytesRead` once
+ * (client side: bytes in; member side: bytes out), and a snapshot adds those of the connections
+ * still open.
+ *
+ * Snapshots are plain data, so they can cross a process boundary as they are.
+ */
+
+export type ListenerState = "Listening" | "Failed" | "NoBackend";
+
+/** Why a client was reset without being forwarded. */
+export type RejectReason = "no_backend" | "limit" | "connect_failed";
+
+export interface TrafficTotals {
+  /** Connections forwarded (listener: clients accepted; member: backend connections established). */
+  connections: number;
+  /** Backend connect attempts that failed (refused, unreachable, timed out). */
+  connectFailures: number;
+  /** Bytes received from clients (and sent on to members). */
+  bytesIn: number;
+  /** Bytes sent to clients (received from members). */
+  bytesOut: number;
+}
+
+export function emptyTotals(): TrafficTotals {
+  return { connections: 0, connectFailures: 0, bytesIn: 0, bytesOut: 0 };
+}
+
+export interface ListenerStats extends TrafficTotals {
+  readonly id: string;
+  readonly port: number;
+  readonly serviceId?: string;
+  readonly state: ListenerState;
+  readonly error?: string;
+  /** Clients open now, including those whose backend connection is still being made. */
+  readonly active: number;
+  readonly rejected: Readonly<Record<RejectReason, number>>;
+}
+
+export interface MemberStats extends TrafficTotals {
+  readonly serviceId: string;
+  readonly key: string;
+  /** Established connections open now. */
+  readonly active: number;
+  /** True while the member's connections are counting down to being closed. */
+  readonly draining: boolean;
+}
+
+export interface ServiceStats {
+  readonly id: string;
+  /** Maglev tables built for this service since start (a plan with an unchanged member set reuses the table). */
+  readonly tablesBuilt: number;
+  readonly tableSize: number;
+}
+
+export interface DataPlaneStats {
+  readonly listeners: readonly ListenerStats[];
+  readonly members: readonly MemberStats[];
+  readonly services: readonly ServiceStats[];
+}

@@ -1,0 +1,209 @@
+/**
+ * The forwarder runtime: the control part between the configuration store and the data plane.
+ *
+ *   ConfigSnapshot --resolve--> services, members, health checks --> HealthMonitor targets
+ *   services + members' health --plan--> DataPlanePlan --> DataPlane (sockets, tables, proxying)
+ *
+ * `apply` runs on every accepted configuration; a health transition replans on its own. Both
+ * produce a whole plan; the data plane rebuilds only the tables whose member set changed and
+ * never closes a connection because of a plan (see dataplane/dataplane.ts for what it closes:
+ * drained members, removed listeners, idle connections).
+ *
+ * Unhealthy members keep their open connections; only removing or disabling a member drains it
+ * (as AWS NLB and GCP do: a health check decides where new connections go).
+ */
+import * as os from "node:os";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { EMPTY_CONFIG, type ConfigSnapshot } from "./config";
+import { DataPlane, type DataPlaneEvent } from "./dataplane/dataplane";
+import type { DataPlanePlan } from "./dataplane/plan";
+import type { MemberStats } from "./dataplane/stats";
+import { HealthMonitor, type HealthState, type ProbeOutcome } from "./health-monitor";
+import { RuntimeMetrics } from "./runtime-metrics";
+import {
+  planListeners,
+  planService,
+  probeTargets,
+  resolveServices,
+  type PlannedService,
+  type ResolvedService,
+} from "./runtime-model";
+import { listenerStatus, serviceStatus, type StatusReport } from "./status";
+
+export interface RuntimeOptions {
+  /** Listeners bind here (e.g. "0.0.0.0" or "127.0.1.1"). */
+  listenAddress: string;
+  /** DNLB_HASH_SEED. */
+  hashSeed: string;
+  /** The runtime registers its metrics here (one runtime per registry). */
+  registry: Registry;
+  logger: Logger;
+  /** Shown in status; default the host name. */
+  nodeName?: string;
+  /** Default: a new HealthMonitor. The runtime owns it: `close()` closes it. */
+  monitor?: HealthMonitor;
+  /** Backend connect timeout. Default 3000 ms. */
+  connectTimeoutMs?: number;
+  /** Distinct members tried before the client is reset. Default 3. */
+  maxConnectAttempts?: number;
+  /** Beyond it new clients are reset and counted as rejected. Default 100000. */
+  maxConnectionsPerListener?: number;
+  /**
+   * Multiplies every health-check duration (timeout, interval). 1 (the default) in production;
+   * tests use e.g. 0.1 to run the real rules (5 s minimum interval) ten times faster.
+   */
+  healthTimeScale?: number;
+  /** How often a listener that could not bind is retried. Default 5000 ms. */
+  bindRetryIntervalMs?: number;
+  /** Idle-connection sweep period. Default 250 ms. */
+  sweepIntervalMs?: number;
+}
+
+export interface ApplyResult {
+  /** Listener id -> why it is not listening (e.g. "port 8080 on 127.0.1.1 is in use"). */
+  readonly listenerErrors: ReadonlyMap<string, string>;
+}
+
+export class ForwarderRuntime {
+  private readonly logger: Logger;
+  private readonly monitor: HealthMonitor;
+  private readonly dataplane: DataPlane;
+  private readonly metrics: RuntimeMetrics;
+  private readonly healthTimeScale: number;
+  private readonly node: StatusReport["node"];
+
+  private config: ConfigSnapshot = EMPTY_CONFIG;
+  private services: readonly ResolvedService[] = [];
+  private planned: readonly PlannedService[] = [];
+  /** probe key -> (service id, member key), for logs and metrics. */
+  private probeIndex = new Map<string, { serviceId: string; member: string }>();
+  private replanPending = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(opts: RuntimeOptions) {
+    this.logger = opts.logger;
+    this.healthTimeScale = opts.healthTimeScale ?? 1;
+    if (!(this.healthTimeScale > 0)) throw new RangeError(`healthTimeScale must be > 0, got ${String(opts.healthTimeScale)}`);
+    this.node = {
+      name: opts.nodeName ?? os.hostname(),
+      listenAddress: opts.listenAddress,
+      startedAt: new Date().toISOString(),
+    };
+    this.monitor = opts.monitor ?? new HealthMonitor();
+    this.dataplane = new DataPlane({
+      listenAddress: opts.listenAddress,
+      hashSeed: opts.hashSeed,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      maxConnectAttempts: opts.maxConnectAttempts,
+      maxConnectionsPerListener: opts.maxConnectionsPerListener,
+      bindRetryIntervalMs: opts.bindRetryIntervalMs,
+      sweepIntervalMs: opts.sweepIntervalMs,
+      onEvent: (event) => this.logDataPlaneEvent(event),
+    });
+    this.metrics = new RuntimeMetrics(opts.registry, {
+      stats: () => this.dataplane.stats(),
+      planned: () => this.planned,
+      health: (key) => this.monitor.get(key)?.state,
+    });
+    this.monitor.on("transition", this.onTransition);
+  }
+
+  /**
+   * Runs `config`: reconciles probe targets (members kept keep their health), opens and closes
+   * listener servers, swaps the tables whose members changed. Idempotent. Resolves with the
+   * listeners that are not listening; a listener that failed to bind has no server left open.
+   */
+  async apply(config: ConfigSnapshot): Promise<ApplyResult> {
+    if (this.closing !== undefined) throw new Error("the forwarder runtime is closed");
+    const services = resolveServices(config, this.healthTimeScale);
+    this.monitor.setTargets(probeTargets(services)); // throws (changing nothing) on a malformed target
+    this.config = config;
+    this.services = services;
+    this.probeIndex = new Map(services.flatMap((s) => s.members.map((m) => [m.probeKey, { serviceId: s.id, member: m.key }] as const)));
+    const listenerErrors = await this.replan();
+    return { listenerErrors };
+  }
+
+  status(): StatusReport {
+    const stats = this.dataplane.stats();
+    const membersByService = new Map<string, Map<string, MemberStats>>();
+    for (const m of stats.members) {
+      let byKey = membersByService.get(m.serviceId);
+      if (byKey === undefined) {
+        byKey = new Map();
+        membersByService.set(m.serviceId, byKey);
+      }
+      byKey.set(m.key, m);
+    }
+    const listenerStats = new Map(stats.listeners.map((l) => [l.id, l]));
+    const noMembers = new Map<string, MemberStats>();
+    return {
+      node: { ...this.node },
+      backendServices: this.planned.map((p) =>
+        serviceStatus(p, (key) => this.monitor.get(key), membersByService.get(p.service.id) ?? noMembers),
+      ),
+      listeners: [...this.config.listeners.values()].map((l) => listenerStatus(l.id, l.spec, listenerStats.get(l.id))),
+    };
+  }
+
+  /** Stops accepting and probing, lets open connections finish for up to `graceMs` (default 0), then closes them. Idempotent. */
+  close(opts: { graceMs?: number } = {}): Promise<void> {
+    this.closing ??= (async () => {
+      this.monitor.off("transition", this.onTransition);
+      this.monitor.close();
+      await this.dataplane.close(opts);
+    })();
+    return this.closing;
+  }
+
+  /** The plan for the current configuration and health (exposed for tests and a future worker split). */
+  currentPlan(): DataPlanePlan {
+    return {
+      services: this.planned.map((p) => p.plan),
+      listeners: planListeners(this.config.listeners, this.config.backendServices),
+    };
+  }
+
+  private replan(): Promise<ReadonlyMap<string, string>> {
+    const health = (key: string): HealthState | undefined => this.monitor.get(key)?.state;
+    this.planned = this.services.map((s) => planService(s, health));
+    return this.dataplane.apply(this.currentPlan());
+  }
+
+  /** Health changed: replan once for all the transitions of this turn of the event loop. */
+  private readonly onTransition = (key: string, from: HealthState, to: HealthState, probe: ProbeOutcome): void => {
+    const where = this.probeIndex.get(key);
+    if (where !== undefined) this.metrics.transition(where.serviceId, where.member, to);
+    const fields = { service: where?.serviceId, member: where?.member, from, to, code: probe.code, probe: probe.description };
+    if (to === "Unhealthy") this.logger.warn(fields, "member became unhealthy");
+    else this.logger.info(fields, "member became healthy");
+    if (this.replanPending || this.closing !== undefined) return;
+    this.replanPending = true;
+    setImmediate(() => {
+      this.replanPending = false;
+      if (this.closing !== undefined) return;
+      this.replan().catch((err: unknown) => this.logger.error({ err }, "applying a health change failed"));
+    });
+  };
+
+  private logDataPlaneEvent(event: DataPlaneEvent): void {
+    switch (event.type) {
+      case "listener-bound":
+        this.logger.info({ listener: event.id, port: event.port }, "listener listening");
+        break;
+      case "listener-failed":
+        this.logger.warn({ listener: event.id, port: event.port, error: event.error }, "listener cannot listen; retrying");
+        break;
+      case "listener-closed":
+        this.logger.info({ listener: event.id, port: event.port, openConnections: event.openConnections }, "listener closed");
+        break;
+      case "listener-error":
+        this.logger.error({ listener: event.id, error: event.error }, "listener error");
+        break;
+      case "table-built":
+        this.logger.debug({ service: event.serviceId, members: event.members, tableSize: event.tableSize }, "table built");
+        break;
+    }
+  }
+}

@@ -1,0 +1,26 @@
+/** Starts a ForwarderRuntime for tests: its own metrics registry, a silent logger. */
+import pino from "pino";
+import { Registry } from "prom-client";
+import { ForwarderRuntime, type RuntimeOptions } from "../../../provider/forwarder/runtime";
+
+export const TEST_HASH_SEED = "00112233445566778899aabbccddeeff";
+
+export function startRuntime(opts: Partial<RuntimeOptions> & { listenAddress: string }): { runtime: ForwarderRuntime; registry: Registry } {
+  const registry = opts.registry ?? new Registry();
+  const runtime = new ForwarderRuntime({
+    hashSeed: TEST_HASH_SEED,
+    logger: pino({ level: process.env.DNLB_TEST_LOG ?? "silent" }),
+    ...opts,
+    registry,
+  });
+  return { runtime, registry };
+}
+
+/** The value of one sample of a metric, or undefined when absent. */
+export async function metricValue(registry: Registry, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const metric = registry.getSingleMetric(name);
+  if (metric === undefined) return undefined;
+  const data = await metric.get();
+  const sample = data.values.find((v) => Object.entries(labels).every(([k, value]) => String(v.labels[k]) === value));
+  return sample?.value;
+}
