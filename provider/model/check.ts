@@ -100,7 +100,7 @@ function dedupe(failures: CheckFailure[]): CheckFailure[] {
   });
 }
 
-function run(schema: z.ZodType, raw: unknown): CheckResult {
+function parseWith(schema: z.ZodType, raw: unknown): CheckResult {
   const parsed = schema.safeParse(raw);
   if (parsed.success) return { inputs: parsed.data as Record<string, unknown>, failures: [] };
   return { inputs: (raw ?? {}) as Record<string, unknown>, failures: toFailures(parsed.error.issues) };
@@ -119,31 +119,31 @@ function withName(raw: Record<string, unknown>, ctx: CheckContext): Record<strin
 
 /** Preview-mode validation of a resource's own fields (unknowns pass), as `check` needs it. */
 export function checkHealthCheck(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
-  return run(modelSchemas({ allowUnknown: true }, ctx).healthCheck, withName(raw, ctx));
+  return parseWith(modelSchemas({ allowUnknown: true }, ctx).healthCheck, withName(raw, ctx));
 }
 
 export function checkVirtualServerGroup(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
-  return run(modelSchemas({ allowUnknown: true }, ctx).virtualServerGroup, withName(raw, ctx));
+  return parseWith(modelSchemas({ allowUnknown: true }, ctx).virtualServerGroup, withName(raw, ctx));
 }
 
 export function checkHighAvailabilityGroup(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
-  return run(modelSchemas({ allowUnknown: true }, ctx).highAvailabilityGroup, withName(raw, ctx));
+  return parseWith(modelSchemas({ allowUnknown: true }, ctx).highAvailabilityGroup, withName(raw, ctx));
 }
 
 export function checkBackendService(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
-  return run(modelSchemas({ allowUnknown: true }, ctx).backendService, withName(raw, ctx));
+  return parseWith(modelSchemas({ allowUnknown: true }, ctx).backendService, withName(raw, ctx));
 }
 
 export function checkListener(raw: Record<string, unknown>, ctx: CheckContext = {}): CheckResult {
-  return run(modelSchemas({ allowUnknown: true }, ctx).listener, withName(raw, ctx));
+  return parseWith(modelSchemas({ allowUnknown: true }, ctx).listener, withName(raw, ctx));
 }
 
 export function checkConnection(raw: unknown): CheckResult {
-  return run(modelSchemas({ allowUnknown: true }).connection, raw);
+  return parseWith(modelSchemas({ allowUnknown: true }).connection, raw);
 }
 
 export function checkLoadBalancerArgs(raw: Record<string, unknown>): CheckResult {
-  return run(modelSchemas({ allowUnknown: false }).loadBalancer, raw);
+  return parseWith(modelSchemas({ allowUnknown: false }).loadBalancer, raw);
 }
 
 export interface SpecOf {

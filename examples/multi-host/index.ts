@@ -1,0 +1,38 @@
+// Nodes on several Docker hosts, reached over ssh: how a load balancer outgrows one machine.
+// One node per host, each binding every address of its host; the component builds the image on
+// each host (an image built on one engine is not on another) and reaches each admin API at
+// http://<host>:9180, so the machine running Pulumi must reach port 9180 of every host.
+//
+//   pulumi config set --path 'dockerHosts[0]' ssh://ops@lb-1.internal
+//   pulumi config set --path 'dockerHosts[1]' ssh://ops@lb-2.internal
+//   pulumi config set --path 'members[0]' 10.0.1.10   (and so on)
+//   pulumi config set --secret adminToken "$(openssl rand -base64 32)"   (optional)
+import * as pulumi from "@pulumi/pulumi";
+import * as dnlb from "../shared/dnlb"; // in your project: import * as dnlb from "pulumi-dnlb";
+
+const config = new pulumi.Config();
+const hosts = config.requireObject<string[]>("dockerHosts");
+const memberAddresses = config.requireObject<string[]>("members");
+
+const lb = new dnlb.LoadBalancer("edge", {
+  nodes: hosts.map((dockerHost) => ({ dockerHost })),
+  subnets: ["10.0.0.0/16"],
+  adminToken: config.getSecret("adminToken"), // unset: generated once and kept in the state
+});
+
+const check = new dnlb.HealthCheck("edge-check", { loadBalancer: lb.connection, timeoutSeconds: 2, unhealthyThreshold: 2 });
+const group = new dnlb.VirtualServerGroup("edge-pool", {
+  loadBalancer: lb.connection,
+  members: memberAddresses.map((address) => ({ address })),
+});
+const service = new dnlb.BackendService("edge-service", {
+  loadBalancer: lb.connection,
+  port: 8080,
+  healthCheck: check.id,
+  serverGroup: group.id,
+  proxyProtocol: "v2", // members see the client's address, not the node's
+});
+new dnlb.Listener("edge-listener", { loadBalancer: lb.connection, port: 8080, backendService: service.id });
+
+export const endpoints = lb.endpoints;
+export const trafficShares = group.trafficShares;

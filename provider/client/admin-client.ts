@@ -1,0 +1,206 @@
+import { Pool } from "undici";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Kind } from "../model";
+import { nodeHttpError, nodeUnreachableError, type NodeHttpError } from "./errors";
+import { backoffDelayMs, DEFAULT_RETRY, isRetryableStatus, isTransientError, type RetryPolicy } from "./retry";
+
+/**
+ * The node admin API client (docs/admin-api.md): one undici Pool per endpoint, created on first
+ * use and kept alive across calls, with connect and request timeouts and bounded retries.
+ *
+ * Pools are created inside methods, never at module level: Pulumi serializes the providers with
+ * their closures, and a live Pool does not survive that (see provider/resources/README in
+ * docs/providers.md).
+ */
+
+export interface AdminClientOptions {
+  /** Time to establish the TCP connection. */
+  readonly connectTimeoutMs?: number;
+  /** Time for the node to send the response headers, and between body chunks. */
+  readonly requestTimeoutMs?: number;
+  readonly retry?: RetryPolicy;
+  /** Jitter source for the backoff; injectable so tests are exact. */
+  readonly random?: () => number;
+}
+
+/** An object as a node stores it. */
+export interface StoredObject {
+  readonly id: string;
+  /** Per node, per object: starts at 1 and grows on every accepted write. */
+  readonly revision: number;
+  readonly spec: Record<string, unknown>;
+}
+
+/** `create`: refuse to overwrite (`If-None-Match: *`); `revision`: refuse a stale write (`If-Match`). */
+export type Precondition = { readonly create: true } | { readonly revision: number } | undefined;
+
+export interface PutResult {
+  /** 201 (true) or 200 (false). */
+  readonly created: boolean;
+  readonly stored: StoredObject;
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15000;
+
+export class AdminClient {
+  // Assigned in the constructor, not as field initialisers: Pulumi's closure serializer keeps a
+  // class's constructor body but drops ES2022 field initialisers.
+  private readonly pools: Map<string, Pool>;
+  private closed: boolean;
+
+  constructor(private readonly options: AdminClientOptions = {}) {
+    this.pools = new Map();
+    this.closed = false;
+  }
+
+  async put(endpoint: string, token: string, kind: Kind, id: string, spec: unknown, precondition?: Precondition): Promise<PutResult> {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (precondition && "create" in precondition) headers["if-none-match"] = "*";
+    if (precondition && "revision" in precondition) headers["if-match"] = `"${precondition.revision}"`;
+    const answer = await this.send(endpoint, token, "PUT", objectPath(kind, id), headers, JSON.stringify(spec));
+    if (answer.status !== 200 && answer.status !== 201) throw httpError(endpoint, answer);
+    return { created: answer.status === 201, stored: toStored(answer.body, id) };
+  }
+
+  /** The stored object, or undefined when the node has none with this id (404). */
+  async get(endpoint: string, token: string, kind: Kind, id: string): Promise<StoredObject | undefined> {
+    const answer = await this.send(endpoint, token, "GET", objectPath(kind, id), {}, undefined);
+    if (answer.status === 404) return undefined;
+    if (answer.status !== 200) throw httpError(endpoint, answer);
+    return toStored(answer.body, id);
+  }
+
+  /** "deleted" (204) or "absent" (404, which a delete counts as success). */
+  async remove(endpoint: string, token: string, kind: Kind, id: string): Promise<"deleted" | "absent"> {
+    const answer = await this.send(endpoint, token, "DELETE", objectPath(kind, id), {}, undefined);
+    if (answer.status === 404) return "absent";
+    if (answer.status !== 204 && answer.status !== 200) throw httpError(endpoint, answer);
+    return "deleted";
+  }
+
+  async list(endpoint: string, token: string, kind: Kind): Promise<StoredObject[]> {
+    const answer = await this.send(endpoint, token, "GET", `/v1/${kind}`, {}, undefined);
+    if (answer.status !== 200) throw httpError(endpoint, answer);
+    const body = answer.body as { items?: unknown } | unknown[] | undefined;
+    const items = Array.isArray(body) ? body : Array.isArray((body as { items?: unknown })?.items) ? ((body as { items: unknown[] }).items) : [];
+    return items.map((item) => toStored(item, ""));
+  }
+
+  /**
+   * One request with retries: connection errors and 5xx are tried again after a backoff, up to
+   * the policy's attempts; 4xx and other answers come back at once.
+   */
+  async send(
+    endpoint: string,
+    token: string,
+    method: "GET" | "PUT" | "DELETE",
+    path: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<HttpAnswer> {
+    const policy = this.options.retry ?? DEFAULT_RETRY;
+    const random = this.options.random ?? Math.random;
+    const base = new URL(endpoint);
+    const fullPath = `${base.pathname.replace(/\/+$/, "")}${path}`;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+      try {
+        const answer = await this.once(base.origin, token, method, fullPath, headers, body);
+        if (!isRetryableStatus(answer.status) || attempt === policy.attempts) return answer;
+        lastError = httpError(endpoint, answer);
+      } catch (error) {
+        if (!isTransientError(error)) throw nodeUnreachableError(endpoint, error, attempt);
+        lastError = error;
+        if (attempt === policy.attempts) throw nodeUnreachableError(endpoint, error, attempt);
+      }
+      await sleep(backoffDelayMs(attempt, policy, random));
+    }
+    // Unreachable: the loop returns or throws on its last attempt.
+    throw nodeUnreachableError(endpoint, lastError, policy.attempts);
+  }
+
+  private async once(
+    origin: string,
+    token: string,
+    method: "GET" | "PUT" | "DELETE",
+    path: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<HttpAnswer> {
+    const timeout = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const response = await this.pool(origin).request({
+      method,
+      path,
+      headers: { ...headers, authorization: `Bearer ${token}`, accept: "application/json" },
+      body,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+    });
+    const text = await response.body.text();
+    return { status: response.statusCode, body: parseJson(text) };
+  }
+
+  private pool(origin: string): Pool {
+    if (this.closed) throw new Error("the admin API client is closed");
+    let pool = this.pools.get(origin);
+    if (pool === undefined) {
+      pool = new Pool(origin, {
+        connections: 8,
+        connectTimeout: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        keepAliveTimeout: 10_000,
+      });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  /** Closes every pool; idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.close().catch(() => p.destroy())));
+  }
+}
+
+function objectPath(kind: Kind, id: string): string {
+  return `/v1/${kind}/${encodeURIComponent(id)}`;
+}
+
+function parseJson(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function httpError(endpoint: string, answer: HttpAnswer): NodeHttpError {
+  const error = (answer.body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+  if (error && typeof error === "object") {
+    const details = Array.isArray(error.details)
+      ? error.details
+          .filter((d): d is { path?: unknown; message?: unknown } => d !== null && typeof d === "object")
+          .map((d) => ({ path: String(d.path ?? ""), message: String(d.message ?? "") }))
+      : [];
+    return nodeHttpError(endpoint, answer.status, String(error.code ?? ""), String(error.message ?? ""), details);
+  }
+  const text = typeof answer.body === "string" ? answer.body.slice(0, 200) : "no error body";
+  return nodeHttpError(endpoint, answer.status, "", text);
+}
+
+/** The admin API shows an object as `{ id, revision, ...spec }` (docs/admin-api.md). */
+export function toStored(body: unknown, id: string): StoredObject {
+  if (body === null || typeof body !== "object" || typeof (body as { revision?: unknown }).revision !== "number") {
+    throw new Error(`unexpected admin API answer for ${id}: ${JSON.stringify(body)?.slice(0, 200)}`);
+  }
+  const { id: storedId, revision, ...spec } = body as Record<string, unknown>;
+  return { id: typeof storedId === "string" ? storedId : id, revision: revision as number, spec };
+}

@@ -1,0 +1,281 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ContainerSpec, nodeContainerSpec } from "../forwarder/node-container";
+import { checkLoadBalancerArgs, type CheckFailure, type LoadBalancerArgsSpec, type LoadBalancerConnection } from "../model";
+import { packageRoot, stageForwarderContext } from "./load-balancer-image";
+import { dockerHosts, nodeConflicts, planNodes, type LoadBalancerNodeArgs, type PlannedNode } from "./load-balancer-nodes";
+import { GeneratedSecretsResource } from "./load-balancer-secrets";
+
+export { LoadBalancerNodeArgs } from "./load-balancer-nodes";
+
+/** The public Node 22 image the forwarder is built on when `baseImage` is not given. */
+export const DEFAULT_BASE_IMAGE = "node:22-bookworm-slim";
+
+/**
+ * Arguments of a {@link LoadBalancer}. `nodes` and `networkMode` decide which resources exist,
+ * so they are plain values; the others may be outputs of other resources.
+ */
+export interface LoadBalancerArgs {
+  /** A count of local nodes (1-16, on 127.0.1.1, 127.0.1.2, ...) or one entry per node. Default: 2. */
+  readonly nodes?: number | readonly LoadBalancerNodeArgs[];
+  /** A prebuilt forwarder image (pulled on each Docker host); unset: build provider/forwarder/Dockerfile. */
+  readonly image?: pulumi.Input<string>;
+  /** The BASE_IMAGE build argument: any image with Node.js 22 on its PATH. Default: node:22-bookworm-slim. */
+  readonly baseImage?: pulumi.Input<string>;
+  /** Only host networking: each node binds its own address of the Docker host. */
+  readonly networkMode?: "host";
+  /** CIDRs every server group member must lie in. */
+  readonly subnets?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Admin API bearer token (16+ characters); unset: a generated secret, stable across runs. */
+  readonly adminToken?: pulumi.Input<string>;
+  /** Keyed hash seed (32 hex characters); unset: a generated secret, stable across runs. */
+  readonly hashSeed?: pulumi.Input<string>;
+}
+
+/** Every problem with a LoadBalancer's arguments, found before anything is created. */
+export class LoadBalancerArgsError extends Error {
+  constructor(
+    resourceName: string,
+    public readonly failures: readonly CheckFailure[],
+  ) {
+    super(`LoadBalancer "${resourceName}" has invalid arguments:\n${failures.map((f) => `  - ${f.reason}`).join("\n")}`);
+    this.name = "LoadBalancerArgsError";
+  }
+}
+
+function isPlain(value: unknown): boolean {
+  if (pulumi.Output.isInstance(value) || value instanceof Promise) return false;
+  return Array.isArray(value) ? value.every(isPlain) : true;
+}
+
+const DEFERRABLE = ["image", "baseImage", "subnets", "adminToken", "hashSeed"] as const;
+type DeferrableArg = (typeof DEFERRABLE)[number];
+
+/**
+ * Validates what is known now with the model's schema (the messages `check` gives everywhere),
+ * plus what only a LoadBalancer can get wrong: nodes colliding on one host, and a base image
+ * that would be ignored.
+ */
+export function validateLoadBalancerArgs(name: string, args: LoadBalancerArgs): { spec: LoadBalancerArgsSpec; nodes: PlannedNode[] } {
+  const raw: Record<string, unknown> = { nodes: args.nodes, networkMode: args.networkMode };
+  for (const key of DEFERRABLE) if (isPlain(args[key])) raw[key] = args[key];
+  for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key];
+  const checked = checkLoadBalancerArgs(raw);
+  const failures = [...checked.failures];
+  if (args.image !== undefined && args.baseImage !== undefined) {
+    failures.push({
+      property: "baseImage",
+      reason: "baseImage is a build argument and image is a prebuilt image: give one of them, not both",
+    });
+  }
+  if (failures.length > 0) throw new LoadBalancerArgsError(name, failures);
+  const spec = checked.inputs as LoadBalancerArgsSpec;
+  const nodes = planNodes(spec.nodes);
+  const conflicts = nodeConflicts(nodes);
+  if (conflicts.length > 0) throw new LoadBalancerArgsError(name, conflicts);
+  return { spec, nodes };
+}
+
+/** Checks a value that was an output at construction, once it is known. */
+function validatedLater<T>(resourceName: string, key: DeferrableArg, value: pulumi.Input<T>): pulumi.Output<pulumi.Unwrap<T>> {
+  return pulumi.output(value).apply((known) => {
+    checkKnownArg(resourceName, key, known);
+    return known;
+  });
+}
+
+/** The check an argument given as an output gets once it is known (throws LoadBalancerArgsError). */
+export function checkKnownArg(resourceName: string, key: DeferrableArg, value: unknown): void {
+  const failures = checkLoadBalancerArgs({ [key]: value }).failures;
+  if (failures.length > 0) throw new LoadBalancerArgsError(resourceName, failures);
+}
+
+function packageVersion(root: string): string {
+  return (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version?: string }).version ?? "dev";
+}
+
+/**
+ * A digest of the node containers' ids: a replaced container (new image, new volume, new
+ * secrets) has a new id, so the connection changes and every configuration resource updates.
+ */
+export function connectionGeneration(containerIds: readonly string[]): string {
+  return createHash("sha256").update(containerIds.join("\n")).digest("hex").slice(0, 16);
+}
+
+/** Where one Docker host's nodes come from: its provider (none for the default engine) and image. */
+interface HostResources {
+  readonly provider?: docker.Provider;
+  readonly image: pulumi.Output<string>;
+}
+
+/**
+ * A distributed L4 load balancer: N forwarder nodes as Docker containers, one per Docker host in
+ * production, several on one host (each on its own address) for development.
+ *
+ * Configuration resources (`HealthCheck`, `VirtualServerGroup`, `BackendService`, `Listener`, ...)
+ * take its `connection` output as `loadBalancer`. The connection carries a `generation` that
+ * changes whenever a node container is replaced, so every configuration resource updates and the
+ * fresh node (with an empty state volume) receives the whole configuration.
+ */
+export class LoadBalancer extends pulumi.ComponentResource {
+  /** What configuration resources take as `loadBalancer`: endpoints, token, seed, subnets, generation. Secret. */
+  public readonly connection!: pulumi.Output<LoadBalancerConnection>;
+  /** Admin API base URLs, e.g. `http://127.0.1.1:9180`. */
+  public readonly endpoints!: pulumi.Output<string[]>;
+  /** The forwarder image reference on the first node's Docker host (the examples run demo backends from it). */
+  public readonly image!: pulumi.Output<string>;
+  /** Docker container names, one per node. */
+  public readonly containerNames!: pulumi.Output<string[]>;
+
+  constructor(name: string, args: LoadBalancerArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+    const { nodes } = validateLoadBalancerArgs(name, args);
+    super("dnlb:index:LoadBalancer", name, {}, opts);
+
+    const secrets = this.tokenAndSeed(name, args);
+    const hosts = this.hostResources(name, args, dockerHosts(nodes));
+
+    const containers = nodes.map((node) => {
+      const host = hosts.get(node.dockerHost)!;
+      const childOpts = { parent: this, provider: host.provider };
+      const volume = new docker.Volume(
+        `${name}-node-${node.number}-state`,
+        { name: `${name}-node-${node.number}-state`, labels: [{ label: "dnlb.load-balancer", value: name }] },
+        childOpts,
+      );
+      const spec = nodeContainerSpec<pulumi.Output<string>>({
+        containerName: `${name}-node-${node.number}`,
+        image: host.image,
+        listenAddress: node.listenAddress,
+        adminPort: node.adminPort,
+        stateVolume: `${name}-node-${node.number}-state`,
+        adminToken: secrets.token,
+        hashSeed: secrets.hashSeed,
+        labels: { "dnlb.load-balancer": name, "dnlb.node": String(node.number) },
+      });
+      return new docker.Container(`${name}-node-${node.number}`, containerArgs(spec), {
+        ...childOpts,
+        dependsOn: [volume],
+        // Host networking: the new container cannot bind the node's address until the old one is gone.
+        deleteBeforeReplace: true,
+        additionalSecretOutputs: ["envs"],
+      });
+    });
+
+    const generation = pulumi.all(containers.map((c) => c.id)).apply(connectionGeneration);
+    const endpoints = nodes.map((n) => n.endpoint);
+    const subnets = args.subnets === undefined ? undefined : validatedLater(name, "subnets", args.subnets);
+
+    this.endpoints = pulumi.output(endpoints);
+    this.containerNames = pulumi.output(nodes.map((n) => `${name}-node-${n.number}`));
+    this.image = hosts.get(nodes[0].dockerHost)!.image;
+    this.connection = pulumi.secret(
+      pulumi.all([secrets.token, secrets.hashSeed, subnets, generation]).apply(
+        ([token, hashSeed, knownSubnets, gen]): LoadBalancerConnection => ({
+          endpoints,
+          token,
+          hashSeed,
+          ...(knownSubnets === undefined ? {} : { subnets: knownSubnets }),
+          generation: gen,
+        }),
+      ),
+    );
+    this.registerOutputs({
+      connection: this.connection,
+      endpoints: this.endpoints,
+      image: this.image,
+      containerNames: this.containerNames,
+    });
+  }
+
+  /** The given token and seed (kept secret), or generated ones drawn once and kept in the state. */
+  private tokenAndSeed(name: string, args: LoadBalancerArgs): { token: pulumi.Output<string>; hashSeed: pulumi.Output<string> } {
+    const generated =
+      args.adminToken === undefined || args.hashSeed === undefined ? new GeneratedSecretsResource(`${name}-secrets`, { parent: this }) : undefined;
+    const token = args.adminToken === undefined ? generated!.token : pulumi.secret(validatedLater(name, "adminToken", args.adminToken));
+    const hashSeed = args.hashSeed === undefined ? generated!.hashSeed : pulumi.secret(validatedLater(name, "hashSeed", args.hashSeed));
+    return { token, hashSeed };
+  }
+
+  /** One provider per remote Docker host and one image per host: an image built on one engine is not on another. */
+  private hostResources(name: string, args: LoadBalancerArgs, hosts: (string | undefined)[]): Map<string | undefined, HostResources> {
+    const result = new Map<string | undefined, HostResources>();
+    let remote = 0;
+    let context: string | undefined;
+    let version = "dev";
+    for (const host of hosts) {
+      const suffix = host === undefined ? "" : `-h${++remote}`;
+      const provider = host === undefined ? undefined : new docker.Provider(`${name}-docker${suffix}`, { host }, { parent: this });
+      const childOpts = { parent: this, provider };
+      let image: pulumi.Output<string>;
+      if (args.image !== undefined) {
+        // keepLocally: the image is the user's; destroying the load balancer must not delete it.
+        image = new docker.RemoteImage(
+          `${name}-image${suffix}`,
+          { name: validatedLater(name, "image", args.image), keepLocally: true },
+          childOpts,
+        ).imageId;
+      } else {
+        if (context === undefined) {
+          const root = packageRoot();
+          context = stageForwarderContext(root).dir;
+          version = packageVersion(root);
+        }
+        const baseImage = args.baseImage === undefined ? DEFAULT_BASE_IMAGE : validatedLater(name, "baseImage", args.baseImage);
+        // repoDigest is the local image id: containers follow a rebuilt image, not a reused tag.
+        image = new docker.Image(
+          `${name}-image${suffix}`,
+          {
+            imageName: `pulumi-dnlb-forwarder:${version}`,
+            skipPush: true,
+            build: { context, dockerfile: path.join(context, "Dockerfile"), args: { BASE_IMAGE: baseImage } },
+          },
+          childOpts,
+        ).repoDigest;
+      }
+      result.set(host, { provider, image });
+    }
+    return result;
+  }
+}
+
+/** The node's container spec as `docker.Container` takes it; secrets stay secret in the state. */
+export function containerArgs(spec: ContainerSpec<pulumi.Input<string>>): docker.ContainerArgs {
+  const hc = spec.healthcheck;
+  return {
+    name: spec.name,
+    image: spec.image,
+    entrypoints: spec.entrypoint === undefined ? undefined : [...spec.entrypoint],
+    command: [...spec.command],
+    envs: spec.env.map((e) => {
+      const pair = pulumi.interpolate`${e.name}=${e.value}`;
+      return e.secret ? pulumi.secret(pair) : pair;
+    }),
+    networkMode: spec.networkMode,
+    restart: spec.restart,
+    volumes: spec.volumes.map((v) => ({ volumeName: v.volumeName, containerPath: v.containerPath })),
+    healthcheck:
+      hc === undefined
+        ? undefined
+        : {
+            tests: [...hc.test],
+            interval: `${hc.intervalSeconds}s`,
+            timeout: `${hc.timeoutSeconds}s`,
+            retries: hc.retries,
+            startPeriod: `${hc.startPeriodSeconds}s`,
+          },
+    labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
+    stopTimeout: spec.stopTimeoutSeconds,
+    user: spec.user,
+    capabilities:
+      spec.capabilities === undefined ? undefined : { drops: [...spec.capabilities.drop], adds: [...spec.capabilities.add] },
+    logDriver: "json-file",
+    logOpts: { ...spec.logOptions },
+    // Wait until Docker reports the healthcheck passing: configuration is pushed right after.
+    wait: hc !== undefined,
+    waitTimeout: 120,
+    mustRun: true,
+  };
+}

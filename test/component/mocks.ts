@@ -1,0 +1,80 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** The value of an output once the (mocked) engine resolves it. */
+export function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply(resolve));
+}
+
+export interface Registered {
+  readonly type: string;
+  readonly name: string;
+  readonly inputs: Record<string, unknown>;
+  readonly provider?: string;
+  readonly id: string;
+}
+
+/**
+ * A mocked engine that records every resource registered, and answers with the outputs the real
+ * providers would compute (image digests, container ids, generated secrets).
+ */
+export class RecordingMocks implements pulumi.runtime.Mocks {
+  public readonly registered: Registered[] = [];
+  /** Changes container ids, as a replacement would. */
+  public containerEpoch = 1;
+
+  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+    const inputs = args.inputs as Record<string, unknown>;
+    let id = `${args.name}-id`;
+    let state: Record<string, unknown> = { ...inputs };
+    switch (args.type) {
+      case "docker:index/image:Image":
+        state = { ...inputs, repoDigest: `sha256:built-${args.name}` };
+        break;
+      case "docker:index/remoteImage:RemoteImage":
+        state = { ...inputs, imageId: `sha256:pulled-${args.name}` };
+        break;
+      case "docker:index/container:Container":
+        id = `container-${args.name}-${this.containerEpoch}`;
+        break;
+      default:
+        if (args.type.startsWith("pulumi-nodejs:")) {
+          state = { ...inputs, token: `generated-token-for-${args.name}`, hashSeed: "00112233445566778899aabbccddeeff" };
+        }
+    }
+    this.registered.push({ type: args.type, name: args.name, inputs, provider: args.provider, id });
+    return { id, state };
+  }
+
+  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+    return args.inputs as Record<string, unknown>;
+  }
+
+  ofType(type: string): Registered[] {
+    return this.registered.filter((r) => r.type === type);
+  }
+
+  named(name: string): Registered {
+    const found = this.registered.find((r) => r.name === name);
+    if (found === undefined) throw new Error(`no resource named ${name}; registered: ${this.registered.map((r) => r.name).join(", ")}`);
+    return found;
+  }
+}
+
+export interface Child {
+  readonly type: string;
+  readonly name: string;
+  readonly props: pulumi.Inputs;
+  readonly opts: pulumi.ResourceOptions;
+  readonly resource: pulumi.Resource;
+}
+
+/**
+ * A transformation that records each child as the component hands it to the SDK: the raw
+ * inputs, so a test can ask whether an input is a secret output before it is serialized.
+ */
+export function recordChildren(into: Child[]): pulumi.ResourceTransformation {
+  return (args) => {
+    into.push({ type: args.type, name: args.name, props: args.props, opts: args.opts, resource: args.resource });
+    return undefined;
+  };
+}

@@ -1,0 +1,43 @@
+import * as pulumi from "@pulumi/pulumi";
+import { strict as assert } from "node:assert";
+import { QUICKSTART, quickstart } from "../../examples/quickstart/program";
+import { promiseOf, RecordingMocks } from "./mocks";
+
+/** The program `npm run up` deploys, under the mocked engine: what it creates and what it tells the user. */
+describe("quickstart example (mocked engine)", function () {
+  // The first LoadBalancer stages the image build context (copies the forwarder and its modules).
+  this.timeout(60_000);
+  let mocks: RecordingMocks;
+
+  before(async function () {
+    mocks = new RecordingMocks();
+    await pulumi.runtime.setMocks(mocks, "dnlb-quickstart", "local", false);
+  });
+
+  it("declares two nodes, three weighted demo backends and the configuration on port 8080", async function () {
+    const outputs = quickstart();
+    const endpoints = await promiseOf(outputs.endpoints as pulumi.Output<string[]>);
+    assert.deepEqual(endpoints, ["http://127.0.1.1:9180", "http://127.0.1.2:9180"]);
+    await promiseOf(outputs.listenerId as pulumi.Output<string>);
+
+    const backends = mocks.ofType("docker:index/container:Container").filter((c) => c.name.startsWith("quickstart-b"));
+    assert.deepEqual(backends.map((b) => b.name).sort(), ["quickstart-b1", "quickstart-b2", "quickstart-b3"]);
+    for (const b of backends) {
+      assert.equal(b.inputs.networkMode, "host");
+      assert.equal(b.inputs.image, "sha256:built-quickstart-image", "demo backends run from the forwarder image");
+      assert.deepEqual(b.inputs.entrypoints, ["node"]);
+    }
+    const types = mocks.registered.map((r) => r.type);
+    for (const kind of ["HealthCheck", "VirtualServerGroup", "BackendService", "Listener"]) {
+      assert.ok(types.includes(`pulumi-nodejs:dynamic/dnlb:${kind}`), `no ${kind} in ${types.join(", ")}`);
+    }
+    const group = mocks.named("web");
+    const members = (group.inputs.members as { address: string; weight: number }[]).map((m) => [m.address, m.weight]);
+    assert.deepEqual(members, QUICKSTART.backends.map((b) => [b.address, b.weight]));
+    const listener = mocks.registered.find((r) => r.type === "pulumi-nodejs:dynamic/dnlb:Listener")!;
+    assert.equal(listener.inputs.port, 8080);
+
+    assert.match(outputs.tryIt as string, /curl -s http:\/\/127\.0\.1\.1:8080\//);
+    assert.equal(await pulumi.isSecret(outputs.adminToken as pulumi.Output<string>), true);
+  });
+});

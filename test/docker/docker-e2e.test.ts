@@ -1,0 +1,278 @@
+import type * as pulumi from "@pulumi/pulumi";
+import { strict as assert } from "node:assert";
+import { randomBytes } from "node:crypto";
+import { request } from "undici";
+import { demoBackendContainerSpec, nodeContainerSpec, type ContainerSpec } from "../../provider/forwarder/node-container";
+import type { LoadBalancerConnection } from "../../provider/model";
+import {
+  backendServiceProvider,
+  healthCheckProvider,
+  listenerProvider,
+  virtualServerGroupProvider,
+} from "../../provider/resources";
+import { stageForwarderContext } from "../../provider/resources/load-balancer-image";
+import { buildBaseImage } from "./base-image";
+import { DockerEngine, dockerCli } from "./engine";
+import { shares, tally, type Tally } from "./traffic";
+
+/**
+ * The whole product on a real Docker engine: the forwarder image built from the real Dockerfile
+ * (on a base image made without any registry), two nodes and three demo backends run from the
+ * same container specs the LoadBalancer component deploys, configured through the providers.
+ *
+ * Runs only with DNLB_DOCKER_E2E=1 (test/docker/run.sh sets it after starting a Docker engine).
+ * Addresses: nodes 127.0.1.1-2, backends 127.0.7.1-3; ports 25080 (listener), 25081 (backends),
+ * 25180 (admin). Bounded: every wait has a deadline, and the suite's hooks remove everything.
+ */
+
+const ENABLED = process.env.DNLB_DOCKER_E2E === "1";
+const RUN = randomBytes(4).toString("hex");
+const LABEL = "dnlb.e2e";
+const BASE_IMAGE = `dnlb-e2e-base:${RUN}`;
+const FORWARDER_IMAGE = `dnlb-e2e-forwarder:${RUN}`;
+const NODES = ["127.0.1.1", "127.0.1.2"];
+const ADMIN_PORT = 25180;
+const LISTENER_PORT = 25080;
+/** Below 1024: binding it needs the capability the node container keeps. */
+const LOW_LISTENER_PORT = 881;
+const BACKEND_PORT = 25081;
+const BACKENDS = [
+  { label: "b1", address: "127.0.7.1", weight: 10 },
+  { label: "b2", address: "127.0.7.2", weight: 20 },
+  { label: "b3", address: "127.0.7.3", weight: 30 },
+];
+/** Health check timing: failure window = 2 x 2 + 5 x (2 - 1) = 9 s. */
+const CHECK = { timeoutSeconds: 2, intervalSeconds: 5, unhealthyThreshold: 2, healthyThreshold: 2 };
+const FAILURE_WINDOW_S = CHECK.timeoutSeconds * CHECK.unhealthyThreshold + CHECK.intervalSeconds * (CHECK.unhealthyThreshold - 1);
+const CONNECTIONS_PER_NODE = 600;
+/** Share tolerance: 4 standard deviations of a binomial share at n = 600 is about 0.08. */
+const SHARE_TOLERANCE = 0.08;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await sleep(everyMs);
+  }
+}
+
+interface MemberView {
+  readonly address: string;
+  readonly health: string;
+  readonly eligible: boolean;
+}
+
+describe("Docker end-to-end: LoadBalancer nodes and backends in containers", function () {
+  if (!ENABLED) {
+    it.skip("runs with DNLB_DOCKER_E2E=1 (bash test/docker/run.sh)", () => undefined);
+    return;
+  }
+  this.timeout(600_000);
+
+  const engine = new DockerEngine();
+  const token = randomBytes(24).toString("base64url");
+  const hashSeed = randomBytes(16).toString("hex");
+  const nodeIds: string[] = [];
+  const backendIds = new Map<string, string>();
+  const volumes = NODES.map((_, i) => `dnlb-e2e-${RUN}-node-${i + 1}-state`);
+  let connection: LoadBalancerConnection;
+  let listenerId = "";
+
+  async function status(endpoint: string): Promise<{ backendServices: { members: MemberView[] }[]; listeners: { id: string; state: string }[] }> {
+    const res = await request(`${endpoint}/v1/status`, { headers: { authorization: `Bearer ${token}` }, headersTimeout: 3000, bodyTimeout: 3000 });
+    if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}: ${await res.body.text()}`);
+    return (await res.body.json()) as { backendServices: { members: MemberView[] }[]; listeners: { id: string; state: string }[] };
+  }
+
+  async function members(endpoint: string): Promise<MemberView[]> {
+    const s = await status(endpoint);
+    return s.backendServices.flatMap((svc) => svc.members);
+  }
+
+  async function configure<T extends Record<string, unknown>>(provider: pulumi.dynamic.ResourceProvider, name: string, args: T): Promise<string> {
+    const checked = await provider.check!({}, { ...args, loadBalancer: connection, __resourceName: name });
+    assert.deepEqual(checked.failures ?? [], [], `${name} failed check`);
+    const created = await provider.create!(checked.inputs);
+    return created.id;
+  }
+
+  async function runContainer(spec: ContainerSpec<string>): Promise<string> {
+    return engine.run(spec, { [LABEL]: RUN });
+  }
+
+  before("build the images without a registry", async function () {
+    const started = Date.now();
+    await buildBaseImage(BASE_IMAGE);
+    const context = stageForwarderContext();
+    await dockerCli(["build", "--quiet", "--build-arg", `BASE_IMAGE=${BASE_IMAGE}`, "--tag", FORWARDER_IMAGE, context.dir], {
+      env: { DOCKER_BUILDKIT: "0" },
+    });
+    console.log(`      images built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  });
+
+  before("run two nodes and three backends from the component's container specs", async function () {
+    for (const b of BACKENDS) {
+      const spec = demoBackendContainerSpec({
+        containerName: `dnlb-e2e-${RUN}-${b.label}`,
+        image: FORWARDER_IMAGE,
+        address: b.address,
+        port: BACKEND_PORT,
+        label: b.label,
+      });
+      backendIds.set(b.label, await runContainer(spec));
+    }
+    for (const [i, address] of NODES.entries()) {
+      const spec = nodeContainerSpec({
+        containerName: `dnlb-e2e-${RUN}-node-${i + 1}`,
+        image: FORWARDER_IMAGE,
+        listenAddress: address,
+        adminPort: ADMIN_PORT,
+        stateVolume: volumes[i],
+        adminToken: token,
+        hashSeed,
+      });
+      nodeIds.push(await runContainer(spec));
+    }
+    connection = { endpoints: NODES.map((a) => `http://${a}:${ADMIN_PORT}`), token, hashSeed };
+    // Docker's own healthcheck (the spec's /healthz probe) must pass, as `docker.Container` waits for it.
+    for (const id of nodeIds) {
+      await until("a node container to be healthy", 60_000, async () => {
+        const state = await engine.inspect(id);
+        if (!state.State.Running) throw new Error(`node exited: ${await engine.logs(id)}`);
+        return state.State.Health?.Status === "healthy" ? true : undefined;
+      }, 500);
+    }
+  });
+
+  after("remove every container, volume and image this run made", async function () {
+    this.timeout(120_000);
+    const leftovers = await engine.containersLabelled(`${LABEL}=${RUN}`).catch(() => []);
+    for (const c of leftovers) await engine.removeContainer(c.Id);
+    for (const v of volumes) await engine.removeVolume(v);
+    await engine.removeImage(FORWARDER_IMAGE);
+    await engine.removeImage(BASE_IMAGE);
+    const still = await engine.containersLabelled(`${LABEL}=${RUN}`);
+    await engine.close();
+    assert.equal(still.length, 0, "containers left behind");
+  });
+
+  it("configures both nodes through the providers and spreads traffic by weight through each", async function () {
+    const hc = await configure(healthCheckProvider, "e2e-check", { ...CHECK });
+    const group = await configure(virtualServerGroupProvider, "e2e-group", {
+      members: BACKENDS.map((b) => ({ address: b.address, weight: b.weight })),
+    });
+    const service = await configure(backendServiceProvider, "e2e-service", {
+      port: BACKEND_PORT,
+      algorithm: "QuintupleHash",
+      healthCheck: hc,
+      serverGroup: group,
+    });
+    listenerId = await configure(listenerProvider, "e2e-listener", { port: LISTENER_PORT, backendService: service });
+
+    for (const endpoint of connection.endpoints) {
+      await until("every member Healthy on " + endpoint, 60_000, async () => {
+        const view = await members(endpoint);
+        return view.length === 3 && view.every((m) => m.health === "Healthy" && m.eligible) ? view : undefined;
+      });
+    }
+    const total = BACKENDS.reduce((sum, b) => sum + b.weight, 0);
+    for (const address of NODES) {
+      const t = await tally(address, LISTENER_PORT, CONNECTIONS_PER_NODE);
+      console.log(`      through ${address}: ${JSON.stringify(shares(t))} (${t.failures} failed)`);
+      assert.equal(t.failures, 0, `connections failed through ${address}: ${t.errors.join("; ")}`);
+      for (const b of BACKENDS) {
+        const share = (t.byBackend.get(b.label) ?? 0) / t.total;
+        assert.ok(
+          Math.abs(share - b.weight / total) <= SHARE_TOLERANCE,
+          `${b.label} (weight ${b.weight}) got ${share.toFixed(3)} through ${address}, expected ${(b.weight / total).toFixed(3)}`,
+        );
+      }
+    }
+  });
+
+  it("binds a listener on a port below 1024 (the node holds only NET_BIND_SERVICE)", async function () {
+    assert.ok(listenerId, "the configuration test ran first");
+    const service = (await status(connection.endpoints[0])).backendServices[0] as unknown as { id: string };
+    const checked = await listenerProvider.check!({}, { port: LOW_LISTENER_PORT, backendService: service.id, loadBalancer: connection, __resourceName: "e2e-low-port" });
+    assert.deepEqual(checked.failures ?? [], [], "the low-port listener failed check");
+    const low = await listenerProvider.create!(checked.inputs);
+    for (const address of NODES) {
+      const t = await tally(address, LOW_LISTENER_PORT, 30);
+      assert.equal(t.failures, 0, `connections to port ${LOW_LISTENER_PORT} failed through ${address}: ${t.errors.join("; ")}`);
+    }
+    await listenerProvider.delete!(low.id, low.outs);
+  });
+
+  it("takes traffic off a stopped backend container within the failure window (after the next probe), with no client error", async function () {
+    assert.ok(listenerId, "the configuration test ran first");
+    const stoppedAt = Date.now();
+    await engine.stop(backendIds.get("b3")!, 1);
+    // Clients keep connecting meanwhile: a connect refused by b3 is retried on the next member.
+    const during: Tally[] = [];
+    const clients = (async () => {
+      while (Date.now() - stoppedAt < (FAILURE_WINDOW_S + 10) * 1000) {
+        for (const address of NODES) during.push(await tally(address, LISTENER_PORT, 10, 5));
+      }
+    })();
+    const detected: number[] = [];
+    for (const endpoint of connection.endpoints) {
+      await until("b3 Unhealthy on " + endpoint, (FAILURE_WINDOW_S + 20) * 1000, async () => {
+        const b3 = (await members(endpoint)).find((m) => m.address === "127.0.7.3");
+        return b3 && b3.health === "Unhealthy" && !b3.eligible ? true : undefined;
+      });
+      detected.push((Date.now() - stoppedAt) / 1000);
+    }
+    await clients;
+    // The failure window counts from the first failing probe; that probe comes up to one jittered
+    // interval (+15%) after the container stops. 3 s more for status polling on a loaded machine.
+    const limit = FAILURE_WINDOW_S + CHECK.intervalSeconds * 1.15 + 3;
+    console.log(`      b3 out of the table after ${detected.map((s) => s.toFixed(1)).join(" s, ")} s (failure window ${FAILURE_WINDOW_S} s, limit ${limit.toFixed(1)} s)`);
+    for (const seconds of detected) assert.ok(seconds <= limit, `took ${seconds.toFixed(1)} s`);
+    const failed = during.reduce((n, t) => n + t.failures, 0);
+    const asked = during.reduce((n, t) => n + t.total, 0);
+    assert.equal(failed, 0, `${failed} of ${asked} connections failed while b3 went down`);
+
+    for (const address of NODES) {
+      const t = await tally(address, LISTENER_PORT, 300);
+      assert.equal(t.failures, 0);
+      assert.equal(t.byBackend.get("b3") ?? 0, 0, "b3 still receives traffic");
+      const b1 = (t.byBackend.get("b1") ?? 0) / t.total;
+      assert.ok(Math.abs(b1 - 1 / 3) <= 0.1, `b1 got ${b1.toFixed(3)} of the remaining traffic, expected 1/3 (weights 10:20)`);
+    }
+  });
+
+  it("brings a restarted node container back with its configuration from its volume", async function () {
+    assert.ok(listenerId, "the configuration test ran first");
+    const before = await engine.inspect(nodeIds[0]);
+    await engine.restart(nodeIds[0]);
+    const after = await until("node 1 to run again", 60_000, async () => {
+      const state = await engine.inspect(nodeIds[0]);
+      return state.State.Running && state.State.StartedAt !== before.State.StartedAt ? state : undefined;
+    });
+    assert.equal(after.Mounts.find((m) => m.Destination === "/var/lib/dnlb")?.Name, volumes[0]);
+    const endpoint = connection.endpoints[0];
+    // Nobody pushed anything since the restart: what the node serves came from its state directory.
+    const restored = await until("the listener back on node 1", 30_000, async () => {
+      const s = await status(endpoint);
+      return s.listeners.find((l) => l.id === listenerId && l.state === "Listening");
+    });
+    assert.ok(restored);
+    await until("b1 and b2 Healthy again on node 1", 60_000, async () => {
+      const view = await members(endpoint);
+      const up = view.filter((m) => m.health === "Healthy").map((m) => m.address).sort();
+      return up.join(",") === "127.0.7.1,127.0.7.2" ? true : undefined;
+    });
+    const t = await tally(NODES[0], LISTENER_PORT, 100);
+    assert.equal(t.failures, 0, t.errors.join("; "));
+    assert.deepEqual([...t.byBackend.keys()].sort(), ["b1", "b2"]);
+  });
+});

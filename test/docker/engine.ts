@@ -1,0 +1,157 @@
+import { spawn } from "node:child_process";
+import { Agent, request } from "undici";
+import type { ContainerSpec } from "../../provider/forwarder/node-container";
+
+/**
+ * Just enough of the Docker Engine API for the end-to-end test, over the daemon's unix socket
+ * (DOCKER_HOST, default /var/run/docker.sock). Containers are created through the API rather
+ * than `docker run` because the healthcheck is in exec form, which the CLI cannot express.
+ */
+
+const API = "/v1.41"; // Docker 20.10, the oldest engine Debian's docker.io offers.
+
+export function dockerSocket(): string {
+  const host = process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
+  if (!host.startsWith("unix://")) throw new Error(`the Docker end-to-end test needs a unix socket DOCKER_HOST (got ${host})`);
+  return host.slice("unix://".length);
+}
+
+export class DockerEngine {
+  private readonly agent: Agent;
+
+  constructor(socketPath: string = dockerSocket()) {
+    this.agent = new Agent({ connect: { socketPath } });
+  }
+
+  async call(method: "GET" | "POST" | "DELETE", path: string, body?: unknown, okStatuses: readonly number[] = []): Promise<unknown> {
+    const res = await request(`http://docker${API}${path}`, {
+      method,
+      dispatcher: this.agent,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 300 && !okStatuses.includes(res.statusCode)) {
+      throw new Error(`docker ${method} ${path}: ${res.statusCode} ${text.trim()}`);
+    }
+    return text === "" ? undefined : (JSON.parse(text) as unknown);
+  }
+
+  /** Creates and starts a container from the spec the LoadBalancer component also uses. */
+  async run(spec: ContainerSpec<string>, extraLabels: Record<string, string>): Promise<string> {
+    const created = (await this.call("POST", `/containers/create?name=${encodeURIComponent(spec.name)}`, createBody(spec, extraLabels))) as {
+      Id: string;
+    };
+    await this.call("POST", `/containers/${created.Id}/start`);
+    return created.Id;
+  }
+
+  async stop(id: string, timeoutSeconds = 5): Promise<void> {
+    await this.call("POST", `/containers/${id}/stop?t=${timeoutSeconds}`, undefined, [304]);
+  }
+
+  async restart(id: string, timeoutSeconds = 10): Promise<void> {
+    await this.call("POST", `/containers/${id}/restart?t=${timeoutSeconds}`);
+  }
+
+  async inspect(id: string): Promise<ContainerState> {
+    return (await this.call("GET", `/containers/${id}/json`)) as ContainerState;
+  }
+
+  async containersLabelled(label: string): Promise<{ Id: string; Names: string[]; Mounts: { Name?: string }[] }[]> {
+    const filters = encodeURIComponent(JSON.stringify({ label: [label] }));
+    return (await this.call("GET", `/containers/json?all=1&filters=${filters}`)) as { Id: string; Names: string[]; Mounts: { Name?: string }[] }[];
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.call("DELETE", `/containers/${id}?force=1`, undefined, [404]);
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    await this.call("DELETE", `/volumes/${encodeURIComponent(name)}?force=1`, undefined, [404]);
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    const res = await this.call("GET", `/volumes/${encodeURIComponent(name)}`, undefined, [404]);
+    return res !== undefined && (res as { Name?: string }).Name === name;
+  }
+
+  async removeImage(ref: string): Promise<void> {
+    await this.call("DELETE", `/images/${encodeURIComponent(ref)}?force=1`, undefined, [404]);
+  }
+
+  async logs(id: string): Promise<string> {
+    const res = await request(`http://docker${API}/containers/${id}/logs?stdout=1&stderr=1&tail=40`, { dispatcher: this.agent });
+    // Multiplexed stream: 8-byte frame headers; strip them for reading.
+    const raw = Buffer.from(await res.body.arrayBuffer());
+    const chunks: string[] = [];
+    for (let at = 0; at + 8 <= raw.length; ) {
+      const size = raw.readUInt32BE(at + 4);
+      chunks.push(raw.subarray(at + 8, at + 8 + size).toString("utf8"));
+      at += 8 + size;
+    }
+    return chunks.join("");
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+export interface ContainerState {
+  readonly Id: string;
+  readonly RestartCount: number;
+  readonly State: { readonly Status: string; readonly Running: boolean; readonly StartedAt: string; readonly Health?: { readonly Status: string } };
+  readonly Mounts: readonly { readonly Name?: string; readonly Destination: string }[];
+}
+
+const NS_PER_SECOND = 1_000_000_000;
+
+/** The Engine API's container create body for a spec (what `docker.Container` sends, too). */
+export function createBody(spec: ContainerSpec<string>, extraLabels: Record<string, string>): Record<string, unknown> {
+  const hc = spec.healthcheck;
+  return {
+    Image: spec.image,
+    ...(spec.entrypoint === undefined ? {} : { Entrypoint: [...spec.entrypoint] }),
+    Cmd: [...spec.command],
+    Env: spec.env.map((e) => `${e.name}=${e.value}`),
+    Labels: { ...spec.labels, ...extraLabels },
+    StopTimeout: spec.stopTimeoutSeconds,
+    ...(spec.user === undefined ? {} : { User: spec.user }),
+    ...(hc === undefined
+      ? {}
+      : {
+          Healthcheck: {
+            Test: [...hc.test],
+            Interval: hc.intervalSeconds * NS_PER_SECOND,
+            Timeout: hc.timeoutSeconds * NS_PER_SECOND,
+            Retries: hc.retries,
+            StartPeriod: hc.startPeriodSeconds * NS_PER_SECOND,
+          },
+        }),
+    HostConfig: {
+      NetworkMode: spec.networkMode,
+      RestartPolicy: { Name: spec.restart },
+      Binds: spec.volumes.map((v) => `${v.volumeName}:${v.containerPath}`),
+      LogConfig: { Type: "json-file", Config: { ...spec.logOptions } },
+      ...(spec.capabilities === undefined ? {} : { CapDrop: [...spec.capabilities.drop], CapAdd: [...spec.capabilities.add] }),
+    },
+  };
+}
+
+/** Runs the docker CLI (for import and build, which stream files), failing with its output. */
+export function dockerCli(args: readonly string[], options: { input?: NodeJS.ReadableStream; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("docker", [...args], { env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolve(out.trim()) : reject(new Error(`docker ${args.join(" ")} exited ${code}: ${(err || out).trim().slice(-2000)}`)),
+    );
+    if (options.input) options.input.pipe(child.stdin);
+    else child.stdin.end();
+  });
+}
