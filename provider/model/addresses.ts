@@ -29,6 +29,20 @@ export function canonicalAddress(text: string): string | undefined {
   return ip.kind() === "ipv6" ? (ip as ipaddr.IPv6).toRFC5952String() : ip.toString();
 }
 
+/**
+ * Why a literal cannot be a member: traffic is proxied to it, so it must name one host.
+ * Loopback stays allowed: a node may front services on its own host (and the tests do).
+ */
+export function nonUnicastReason(text: string): string | undefined {
+  const ip = parseLiteral(text);
+  if (ip === undefined) return undefined;
+  const range = ip.range();
+  if (range === "unspecified") return "an unspecified address names no host";
+  if (range === "multicast") return "a multicast address names a group, not a host";
+  if (range === "broadcast") return "the broadcast address names no single host";
+  return undefined;
+}
+
 export interface Cidr {
   readonly text: string;
   readonly address: ipaddr.IPv4 | ipaddr.IPv6;

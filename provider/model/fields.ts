@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { canonicalAddress, parseCidr } from "./addresses";
+import { canonicalAddress, nonUnicastReason, parseCidr } from "./addresses";
 import { UNKNOWN } from "./unknown";
 
 /**
@@ -122,6 +122,14 @@ export class Fields {
         .refine((text) => canonicalAddress(text) !== undefined, { error: message })
         .transform((text) => canonicalAddress(text) as string),
     );
+  }
+
+  /** A member's address: an IP literal that names one host (not 0.0.0.0, ::, multicast or broadcast). */
+  memberAddress() {
+    return this.address().superRefine((address, refine) => {
+      const reason = address === UNKNOWN ? undefined : nonUnicastReason(address);
+      if (reason !== undefined) refine.addIssue({ code: "custom", message: `must be a unicast address (got ${describeValue(address)}): ${reason}` });
+    });
   }
 
   cidr() {

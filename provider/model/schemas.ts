@@ -32,10 +32,17 @@ const update = { change: "update" as ChangeKind };
 export const HA_MEMBER_WEIGHT_PORT =
   "members of a high-availability group take no weight/port: all weigh the same and use the backend service port";
 
-function healthCheckShape(f: Fields) {
+/** Every configuration object's `name` and `description`. */
+function identityShape(f: Fields) {
   return {
     name: f.name().meta({ ...update, description: "Name shown by the load balancer; default: the Pulumi resource name." }),
     description: f.description().optional().meta({ ...update, description: "Free text." }),
+  };
+}
+
+function healthCheckShape(f: Fields) {
+  return {
+    ...identityShape(f),
     protocol: f
       .oneOf(["TCP"], "only TCP health checks are supported")
       .default("TCP")
@@ -99,14 +106,13 @@ function refineMembers(members: readonly MemberLike[], refine: z.RefinementCtx, 
 
 function virtualGroupShape(f: Fields, ctx: SchemaContext) {
   const member = f.object("a virtual server group member", {
-    address: f.address().meta({ description: "IPv4 or IPv6 literal." }),
+    address: f.memberAddress().meta({ description: "IPv4 or IPv6 literal." }),
     port: f.port().optional().meta({ description: "Unset: the backend service's port." }),
     weight: f.integer(1, 100).default(10).meta({ description: "Traffic share is proportional to weight." }),
     enabled: f.boolean().default(true).meta({ description: "A disabled member takes no new connections." }),
   });
   return {
-    name: f.name().meta(update),
-    description: f.description().optional().meta(update),
+    ...identityShape(f),
     members: f
       .list(member, 1, LIMITS.members)
       .superRefine((members, refine) => refineMembers(members, refine, ctx))
@@ -117,14 +123,13 @@ function virtualGroupShape(f: Fields, ctx: SchemaContext) {
 function haGroupShape(f: Fields, ctx: SchemaContext) {
   const refused = () => `is not allowed: ${HA_MEMBER_WEIGHT_PORT}`;
   const member = f.object("a high-availability group member", {
-    address: f.address().meta({ description: "IPv4 or IPv6 literal." }),
+    address: f.memberAddress().meta({ description: "IPv4 or IPv6 literal." }),
     enabled: f.boolean().default(true).meta({ description: "A disabled member takes no new connections." }),
     weight: z.undefined({ error: refused }).optional(),
     port: z.undefined({ error: refused }).optional(),
   });
   return {
-    name: f.name().meta(update),
-    description: f.description().optional().meta(update),
+    ...identityShape(f),
     members: f
       .list(member, 1, LIMITS.members)
       .superRefine((members, refine) => refineMembers(members, refine, ctx))
@@ -134,8 +139,7 @@ function haGroupShape(f: Fields, ctx: SchemaContext) {
 
 function backendServiceShape(f: Fields) {
   return {
-    name: f.name().meta(update),
-    description: f.description().optional().meta(update),
+    ...identityShape(f),
     protocol: f.oneOf(["TCP"], "only TCP backend services are supported").default("TCP").meta({ ...replace, description: "Transport." }),
     port: f.port().meta({ ...update, description: "Members' default port; may repeat across services." }),
     algorithm: f
@@ -162,8 +166,7 @@ function backendServiceShape(f: Fields) {
 
 function listenerShape(f: Fields) {
   return {
-    name: f.name().meta(update),
-    description: f.description().optional().meta(update),
+    ...identityShape(f),
     protocol: f.oneOf(["TCP"], "only TCP listeners are supported").default("TCP").meta({ ...replace, description: "Transport." }),
     port: f.port().meta({ ...replace, description: "Unique per load balancer." }),
     backendService: f.reference("BackendService").meta({ ...update, description: "Where connections go." }),

@@ -142,6 +142,14 @@ describe("model: member addresses", () => {
     }
   });
 
+  it("refuses addresses that name no single host, and keeps loopback", () => {
+    for (const [address, why] of [["0.0.0.0", "unspecified"], ["::", "unspecified"], ["224.0.0.1", "multicast"], ["ff02::1", "multicast"], ["255.255.255.255", "broadcast"]]) {
+      refused(vsg([{ address }]), "members[0].address", "must be a unicast address", `(got ${JSON.stringify(address)})`, why);
+      refused(ha([{ address }]), "members[0].address", "must be a unicast address", why);
+    }
+    assert.deepEqual(checkVirtualServerGroup({ members: [{ address: "127.0.0.1" }, { address: "::1" }] }, { defaultName: "g" }).failures, []);
+  });
+
   it("refuses what is not an IP literal, naming the value", () => {
     for (const address of ["10.0.0.256", "10.0.0", "010.0.0.1", "1.2.3.4.5", "10.0.0.1/32", "fe80::1%eth0", "ffff::g", "", " 10.0.0.1"]) {
       const reason = refused(vsg([{ address }]), "members[0].address", "an IPv4 or IPv6 address", `(got ${JSON.stringify(address)})`);
