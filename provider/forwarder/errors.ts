@@ -25,6 +25,8 @@ export const ERROR_STATUS = {
   already_bound: 409,
   /** Another listener of this node has the port. */
   duplicate_port: 409,
+  /** Two members of a group are one (address, port) once the backend service's port fills in. */
+  duplicate_member: 409,
   /** The listener's address and port could not be bound (another program holds it). */
   port_in_use: 409,
   /** The per-load-balancer limit for this kind is reached (LIMITS in the model). */

@@ -50,6 +50,31 @@ export function checkPut<K extends Kind>(config: ConfigSnapshot, kind: K, id: st
   checkLinks(config, kind, id, spec);
 }
 
+/**
+ * The model checks members unique by (address, port) within a group, but a member without a port
+ * takes the service's: `{10.0.0.1}` and `{10.0.0.1, port: 80}` are one member once the group is
+ * bound to a service on port 80, which only the node, seeing both, can tell.
+ */
+function duplicateMember(group: string, spec: SpecOf["server-groups"], service: string, servicePort: number): ApiError | undefined {
+  if (spec.type !== "virtual") return undefined;
+  const seen = new Map<string, number>();
+  for (const [index, member] of spec.members.entries()) {
+    const key = `${member.address}|${member.port ?? servicePort}`;
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, index);
+      continue;
+    }
+    const show = (i: number) => {
+      const m = spec.members[i];
+      return `members[${i}] (${m.address}${m.port === undefined ? "" : ` port ${m.port}`})`;
+    };
+    const message = `${show(first)} and ${show(index)} of server group ${group} are one member under backend service ${service}'s port ${servicePort}`;
+    return new ApiError("duplicate_member", message, [{ path: `members[${index}]`, message }]);
+  }
+  return undefined;
+}
+
 /** References exist, a group binds to one service, ports are unique: everything but the limit. */
 function checkLinks<K extends Kind>(config: ConfigSnapshot, kind: K, id: string, spec: SpecOf[K]): void {
   const owner = `${KIND_LABEL[kind].one} ${id}`;
@@ -66,6 +91,14 @@ function checkLinks<K extends Kind>(config: ConfigSnapshot, kind: K, id: string,
         const message = `server group ${group} is already bound to backend service ${bound[0]}: a server group serves one backend service`;
         throw new ApiError("already_bound", message, [{ path: "serverGroup", message }]);
       }
+      const duplicate = duplicateMember(group, config.serverGroups.get(group)!.spec, id, service.port);
+      if (duplicate !== undefined) throw duplicate;
+    }
+  } else if (kind === "server-groups") {
+    for (const [serviceId, service] of config.backendServices) {
+      if (service.spec.serverGroup !== id) continue;
+      const duplicate = duplicateMember(id, spec as SpecOf["server-groups"], serviceId, service.spec.port);
+      if (duplicate !== undefined) throw duplicate;
     }
   } else if (kind === "listeners") {
     const listener = spec as SpecOf["listeners"];

@@ -128,6 +128,19 @@ describe("admin API: conditional writes, references and limits", function () {
       assert.equal((await put("backend-services", "api", samples.backendService("api", { serverGroup: "g" }))).status, 201);
     });
 
+    it("refuses a member twice once the service port fills in (409 duplicate_member), on either write", async () => {
+      const twice = { type: "virtual", name: "twice", members: [{ address: "127.0.2.1" }, { address: "127.0.2.2" }, { address: "127.0.2.1", port: 8080 }] };
+      assert.equal((await put("server-groups", "twice", twice)).status, 201, "unbound, the group is valid");
+      // Binding it to a service on port 8080 makes members[0] and members[2] one member.
+      const bind = await assertRefused(t.stateDir, () => put("backend-services", "web", samples.backendService("web", { serverGroup: "twice", port: 8080 })), 409, "duplicate_member");
+      assert.match(bind.json.error.message, /members\[0\] \(127\.0\.2\.1\) and members\[2\] \(127\.0\.2\.1 port 8080\) of server group twice are one member under backend service web's port 8080/);
+      // On another port they are two members; then changing the bound group is refused the same way.
+      assert.equal((await put("backend-services", "web", samples.backendService("web", { serverGroup: "twice", port: 8081 }))).status, 201);
+      const clash = { ...twice, members: [{ address: "127.0.2.1", port: 8081 }, { address: "127.0.2.1" }] };
+      const update = await assertRefused(t.stateDir, () => put("server-groups", "twice", clash), 409, "duplicate_member");
+      assert.equal(update.json.error.details[0].path, "members[1]");
+    });
+
     it("keeps listener ports unique per node (409 duplicate_port naming the other listener)", async () => {
       await chain();
       const clash = await assertRefused(t.stateDir, () => put("listeners", "web-80b", samples.listener("web-80b", webPort)), 409, "duplicate_port");
