@@ -7,7 +7,11 @@ import type { BackendServiceSpec, HealthCheckSpec, Kind, ListenerSpec, ServerGro
  */
 export interface Stored<T> {
   readonly id: string;
-  /** Per-object revision, starting at 1, incremented on every accepted write (If-Match compares it). */
+  /**
+   * The node's write sequence number when this object was last written (If-Match compares it).
+   * Node-wide and never reused, so an object deleted and created again cannot match an If-Match
+   * that named its earlier life.
+   */
   readonly revision: number;
   readonly spec: T;
 }
@@ -17,6 +21,8 @@ export interface ConfigSnapshot {
   readonly serverGroups: ReadonlyMap<string, Stored<ServerGroupSpec>>;
   readonly backendServices: ReadonlyMap<string, Stored<BackendServiceSpec>>;
   readonly listeners: ReadonlyMap<string, Stored<ListenerSpec>>;
+  /** The highest revision this node has given, deleted objects included (unset: 0). */
+  readonly lastRevision?: number;
 }
 
 export const EMPTY_CONFIG: ConfigSnapshot = {

@@ -10,8 +10,10 @@ import { snapshotProblems } from "./store-rules";
 /**
  * The state file: the node's whole configuration as one JSON document,
  *
- *   { "format": "dnlb-config", "version": 1,
+ *   { "format": "dnlb-config", "version": 1, "lastRevision": 7,
  *     "objects": { "listeners": { "web-80": { "revision": 2, "spec": { ... } } }, ... } }
+ *
+ * (`lastRevision` keeps revisions unique after deletes; files without it are read as 0.)
  *
  * written atomically (temp file in the same directory, write, fsync, rename, fsync the directory)
  * so that after a crash at any instant the file is either the previous or the next configuration,
@@ -33,7 +35,8 @@ export function serializeConfig(config: ConfigSnapshot): string {
     const entries = [...objectsOf(config, kind).values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     objects[kind] = Object.fromEntries(entries.map((s) => [s.id, { revision: s.revision, spec: s.spec }]));
   }
-  return `${JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, objects }, null, 2)}\n`;
+  const document = { format: FORMAT, version: FORMAT_VERSION, lastRevision: config.lastRevision ?? 0, objects };
+  return `${JSON.stringify(document, null, 2)}\n`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -64,7 +67,11 @@ export function parseConfig(file: string, text: string): ConfigSnapshot {
       throw new StateFileError(file, `has objects of an unknown kind ${JSON.stringify(key)}`);
     }
   }
-  let config = EMPTY_CONFIG;
+  const lastRevision = document.lastRevision ?? 0;
+  if (typeof lastRevision !== "number" || !Number.isSafeInteger(lastRevision) || lastRevision < 0) {
+    throw new StateFileError(file, `has lastRevision ${JSON.stringify(lastRevision)} (a non-negative integer is required)`);
+  }
+  let config: ConfigSnapshot = { ...EMPTY_CONFIG, lastRevision };
   for (const kind of KINDS) {
     const entries = objects[kind] ?? {};
     if (!isRecord(entries)) throw new StateFileError(file, `has "${kind}" that is not a map of id to object`);

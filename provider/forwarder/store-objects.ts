@@ -22,7 +22,7 @@ export function objectsOf<K extends Kind>(config: ConfigSnapshot, kind: K): Read
 export function withObject<K extends Kind>(config: ConfigSnapshot, kind: K, stored: Stored<SpecOf[K]>): ConfigSnapshot {
   const next = new Map(objectsOf(config, kind));
   next.set(stored.id, stored);
-  return { ...config, [KIND_FIELD[kind]]: next };
+  return { ...config, [KIND_FIELD[kind]]: next, lastRevision: Math.max(config.lastRevision ?? 0, stored.revision) };
 }
 
 export function withoutObject(config: ConfigSnapshot, kind: Kind, id: string): ConfigSnapshot {

@@ -82,7 +82,7 @@ export class ConfigStore {
     }
     checkPreconditions(`${KIND_LABEL[kind].one} ${id}`, previous?.revision, pre);
     checkPut(this.current, kind, id, spec);
-    const stored: Stored<SpecOf[K]> = { id, revision: (previous?.revision ?? 0) + 1, spec };
+    const stored: Stored<SpecOf[K]> = { id, revision: (this.current.lastRevision ?? 0) + 1, spec };
     return { kind, id, stored, created: previous === undefined, changed: true, candidate: withObject(this.current, kind, stored) };
   }
 

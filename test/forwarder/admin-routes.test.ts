@@ -94,11 +94,21 @@ describe("admin API: routes, bodies and statuses", function () {
     assert.deepEqual(
       list.json.items.map((o: { id: string; revision: number }) => [o.id, o.revision]),
       [
-        ["a-first", 1],
+        ["a-first", 3],
         ["hc-1", 2],
       ],
     );
     assert.deepEqual((await call(t.url, "GET", "/v1/listeners")).json, { items: [] });
+  });
+
+  it("never gives a revision twice: an object deleted and created again cannot match an old If-Match", async () => {
+    assert.equal((await put("health-checks", "hc", samples.healthCheck())).json.revision, 1);
+    assert.equal((await call(t.url, "DELETE", "/v1/health-checks/hc")).status, 204);
+    const again = await put("health-checks", "hc", { ...samples.healthCheck(), timeoutSeconds: 9 });
+    assert.equal(again.status, 201);
+    assert.equal(again.json.revision, 2, "revisions are the node's write sequence, kept across deletes");
+    const stale = await put("health-checks", "hc", { ...samples.healthCheck(), timeoutSeconds: 4 }, { "if-match": '"1"' });
+    assert.equal(stale.status, 412, "an If-Match naming the deleted object's revision is stale");
   });
 
   it("answers a PUT of the stored spec with 200 and the same revision, without writing the state file", async () => {
