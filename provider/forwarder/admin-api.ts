@@ -4,7 +4,7 @@ import type { Registry } from "prom-client";
 import { ID_PATTERN, KINDS, parseSpec, type Kind } from "../model";
 import type { Stored } from "./config";
 import { ApiError, isApiError } from "./errors";
-import { discardRest, parseJsonBody, readBody, sendError, sendJson, sendNoContent, TokenCheck } from "./admin-http";
+import { drainBody, parseJsonBody, readBody, sendError, sendJson, sendNoContent, TokenCheck } from "./admin-http";
 import type { AdminMetrics } from "./admin-metrics";
 import type { ConfigWriter } from "./admin-writes";
 import type { ConfigStore } from "./store";
@@ -114,7 +114,10 @@ export class AdminApi {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.options.metrics.observeRequest(routeTemplate(pathname), req.method ?? "", res.statusCode, seconds);
     });
-    this.serve(req, res, pathname).catch((error: unknown) => this.fail(req, res, error));
+    this.serve(req, res, pathname)
+      .catch((error: unknown) => this.fail(req, res, error))
+      // fail() answers every error it is given; this only guards against it failing itself.
+      .catch(() => res.destroy());
   };
 
   private async serve(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
@@ -175,7 +178,7 @@ export class AdminApi {
     return sendJson(res, outcome.created ? 201 : 200, present(outcome.stored), headers);
   }
 
-  private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  private async fail(req: IncomingMessage, res: ServerResponse, error: unknown): Promise<void> {
     const apiError = isApiError(error) ? error : new ApiError("internal", "the node failed to handle the request; see its log");
     if (!isApiError(error) || apiError.status >= 500) {
       this.options.logger.error({ err: error, method: req.method, path: (req.url ?? "").split("?")[0] }, "admin request failed");
@@ -184,9 +187,7 @@ export class AdminApi {
       res.destroy();
       return;
     }
-    sendError(res, apiError);
-    // A body refused before it was read (413, 401, a bad header) is discarded, within a budget,
-    // so the client can read the answer instead of being reset mid-upload.
-    discardRest(req);
+    await drainBody(req);
+    if (!res.destroyed) sendError(res, apiError);
   }
 }

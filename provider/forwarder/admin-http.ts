@@ -6,10 +6,11 @@ import { ApiError } from "./errors";
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
- * After refusing an oversized body the node keeps discarding what the client still sends, up to
- * this much, so the client can read the 413 instead of a reset; past it, the connection is cut.
+ * Before refusing a request whose body it did not read, the node discards what the client still
+ * sends, up to this much and this long (see drainBody); past it, the connection is cut.
  */
 const DISCARD_BUDGET_BYTES = 16 * MAX_BODY_BYTES;
+const DISCARD_BUDGET_MS = 5_000;
 
 /**
  * Reads the body, refusing more than `limit` bytes: a declared Content-Length over the limit is
@@ -52,21 +53,40 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
 }
 
 /**
- * Once the answer is sent for a request whose body was not read to the end: discard (never buffer)
- * up to a budget so the client is not reset while it is still sending, then close the connection.
+ * Before answering a request whose body was not read to the end (413, 401, a bad header): read and
+ * discard (never buffer) the rest, within a budget of bytes and time. Answering first would let the
+ * server close the connection while the client is still sending, and the kernel would then reset
+ * it, losing the answer (RFC 9112 section 9.6, lingering close). Past the budget the connection is
+ * cut: a client sending more than that is not owed an answer.
  */
-export function discardRest(req: IncomingMessage): void {
-  if (req.complete) return;
-  let discarded = 0;
-  const timer = setTimeout(() => req.socket.destroy(), 5_000);
-  timer.unref();
-  req.on("data", (chunk: Buffer) => {
-    discarded += chunk.length;
-    if (discarded > DISCARD_BUDGET_BYTES) req.socket.destroy();
+export function drainBody(req: IncomingMessage): Promise<void> {
+  if (req.complete || req.readableEnded || req.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let discarded = 0;
+    const done = () => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      req.off("end", done);
+      req.off("close", done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARD_BUDGET_BYTES) {
+        req.socket.destroy();
+        done();
+      }
+    };
+    const timer = setTimeout(() => {
+      req.socket.destroy();
+      done();
+    }, DISCARD_BUDGET_MS);
+    timer.unref();
+    req.on("data", onData);
+    req.on("end", done);
+    req.on("close", done);
+    req.resume();
   });
-  req.on("end", () => clearTimeout(timer));
-  req.on("close", () => clearTimeout(timer));
-  req.resume();
 }
 
 /** Parses a JSON body. Throws 415 for a declared non-JSON type, 400 for an empty or malformed body. */

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { ApiError, type ErrorCode } from "./errors";
 
 /**
  * The admin API's HTTP server as a lifecycle object: `listen` once, `close` any number of times.
@@ -14,6 +15,29 @@ export interface AdminAddress {
 export function formatHostPort(address: AdminAddress): string {
   return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
+
+/** What Node's HTTP parser refused, answered with the one JSON error shape instead of a bare status. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable || error.code === "ECONNRESET") {
+    socket.destroy();
+    return;
+  }
+  const [code, message]: [ErrorCode, string] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? ["headers_too_large", "the request headers are over 16 KiB"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT" || error.code === "ERR_HTTP_HEADERS_TIMEOUT"
+        ? ["request_timeout", "the request did not arrive in time (headers within 15 s, the whole request within 60 s)"]
+        : ["bad_request", `the request is not well-formed HTTP (${error.code ?? "parse error"})`];
+  const failure = new ApiError(code, message);
+  const body = JSON.stringify(failure.toBody());
+  socket.end(
+    `HTTP/1.1 ${failure.status} ${STATUS_TEXT[failure.status] ?? "Error"}\r\n` +
+      "Content-Type: application/json; charset=utf-8\r\n" +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large" };
 
 export class AdminServer {
   private readonly server: Server;
@@ -32,6 +56,7 @@ export class AdminServer {
     );
     // The provider opens a few connections per node; this bounds what a misbehaving client holds.
     this.server.maxConnections = 256;
+    this.server.on("clientError", answerClientError);
   }
 
   /** Binds `host:port` (port 0: an ephemeral port) and returns the address actually bound. */

@@ -13,6 +13,12 @@ export const ERROR_STATUS = {
   invalid_input: 400,
   /** The body is not JSON. */
   invalid_json: 400,
+  /** The request is not well-formed HTTP (Node's parser refused it: a control character, a bad chunk). */
+  bad_request: 400,
+  /** The request did not arrive in time (headers within 15 s, the whole request within 60 s). */
+  request_timeout: 408,
+  /** The request headers are over 16 KiB. */
+  headers_too_large: 431,
   /** No `Authorization: Bearer <token>`, or the wrong token. */
   unauthorized: 401,
   /** No such object, kind or route. */

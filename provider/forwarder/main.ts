@@ -8,6 +8,7 @@ import { StartupError, StateFileError } from "./errors";
 import { createLogger } from "./logger";
 import { ForwarderNode } from "./node";
 import { resolveSeed } from "./store-seed";
+import { reusePortSupported } from "./workers/pool";
 
 /**
  * dnlb-forwarder: runs one forwarder node.
@@ -17,6 +18,8 @@ import { resolveSeed } from "./store-seed";
  * cannot start with. The token and the seed are never logged.
  */
 
+export const MAX_WORKERS = 64;
+
 export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir DIR [options]
 
   --admin-listen HOST:PORT     admin API address, e.g. 127.0.1.1:9180 or [::1]:9180 (port 0: ephemeral)
@@ -25,6 +28,9 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
   --token-file FILE            file holding the admin API token (else DNLB_ADMIN_TOKEN)
   --node-name NAME             name in logs and status (default: the host name)
   --shutdown-grace-seconds S   on SIGTERM, how long open connections may finish (default 10)
+  --workers N                  data-plane worker processes sharing the listener ports,
+                               0-${MAX_WORKERS} (default: the number of CPUs; 0 runs the data
+                               plane in the node's own process)
   --log-level LEVEL            trace, debug, info, warn, error (default info)
 
 environment:
@@ -45,6 +51,7 @@ export interface CliOptions {
   readonly nodeName: string;
   readonly graceMs: number;
   readonly logLevel: string;
+  readonly workers: number;
 }
 
 /** Parses `HOST:PORT` or `[IPV6]:PORT`. */
@@ -70,6 +77,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "node-name": { type: "string" },
         "shutdown-grace-seconds": { type: "string", default: "10" },
         "log-level": { type: "string", default: "info" },
+        workers: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -90,6 +98,10 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
   if (!levels.includes(values["log-level"])) {
     throw new StartupError(`--log-level must be one of ${levels.join(", ")} (got ${JSON.stringify(values["log-level"])})`);
   }
+  const workers = values.workers === undefined ? Math.min(MAX_WORKERS, os.availableParallelism()) : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS || values.workers?.trim() === "") {
+    throw new StartupError(`--workers must be an integer from 0 to ${MAX_WORKERS} (got ${JSON.stringify(values.workers)})`);
+  }
   return {
     adminHost: admin.host,
     adminPort: admin.port,
@@ -99,6 +111,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
     nodeName: values["node-name"] ?? os.hostname(),
     graceMs: Math.round(grace * 1000),
     logLevel: values["log-level"],
+    workers,
   };
 }
 
@@ -163,6 +176,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         "DNLB_HASH_SEED is not set: using the seed kept in the state directory. Every node of a load balancer must share one seed, or a client lands on different members depending on the node it reaches",
       );
     }
+    let workers = cli.workers;
+    if (workers > 1 && !reusePortSupported()) {
+      logger.warn(
+        { requestedWorkers: workers, node: process.versions.node },
+        "this Node cannot share a port between processes (listen reusePort needs Node 22.12 or later): running one data-plane worker",
+      );
+      workers = 1;
+    }
     const node = await ForwarderNode.start({
       adminHost: cli.adminHost,
       adminPort: cli.adminPort,
@@ -172,6 +193,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       hashSeed: seed.value,
       logger,
       nodeName: cli.nodeName,
+      workers,
     });
     handleSignals(node, logger, cli.graceMs);
     logger.info(
@@ -180,6 +202,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         listenAddress: cli.listenAddress,
         stateDir: cli.stateDir,
         seedSource: seed.source,
+        workers,
         objects: node.counts(),
       },
       "ready",

@@ -37,6 +37,8 @@ export interface NodeOptions {
   readonly connectTimeoutMs?: number;
   readonly maxConnectAttempts?: number;
   readonly maxConnectionsPerListener?: number;
+  /** Data-plane worker processes (see RuntimeOptions.workers). Default 0: the data plane runs in this process. */
+  readonly workers?: number;
   /** For tests: how the store persists. */
   readonly store?: StoreOptions;
   /** For tests: builds the runtime (default: a ForwarderRuntime). */
@@ -83,6 +85,7 @@ export class ForwarderNode {
       connectTimeoutMs: options.connectTimeoutMs,
       maxConnectAttempts: options.maxConnectAttempts,
       maxConnectionsPerListener: options.maxConnectionsPerListener,
+      workers: options.workers,
     });
     let server: AdminServer | undefined;
     try {

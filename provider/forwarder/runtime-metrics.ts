@@ -10,9 +10,12 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { DataPlaneStats, RejectReason } from "./dataplane/stats";
 import type { HealthState } from "./health-monitor";
 import type { PlannedService } from "./runtime-model";
+import type { WorkerUsage } from "./workers/messages";
 
 export interface MetricsSource {
   stats(): DataPlaneStats;
+  /** Resource use of each data-plane worker process (none when the data plane runs in this process). */
+  workers(): readonly { worker: number; usage: WorkerUsage }[];
   planned(): readonly PlannedService[];
   health(probeKey: string): HealthState | undefined;
 }
@@ -21,6 +24,7 @@ const REJECT_REASONS: readonly RejectReason[] = ["no_backend", "limit", "connect
 
 export class RuntimeMetrics {
   private readonly transitions: Counter<"service" | "member" | "to">;
+  private readonly workerExits: Counter;
 
   constructor(registry: Registry, source: MetricsSource) {
     // One snapshot per scrape, shared by every collector of that scrape.
@@ -125,6 +129,33 @@ export class RuntimeMetrics {
       registers,
     });
 
+    // --- data-plane worker processes (--workers N > 1) ---
+    this.workerExits = new Counter({
+      name: "dnlb_dataplane_worker_exits_total",
+      help: "Data-plane worker processes that exited unexpectedly (each is restarted).",
+      registers,
+    });
+    new Gauge({
+      name: "dnlb_dataplane_worker_resident_memory_bytes",
+      help: "Resident memory of each data-plane worker process, as it last reported (every second).",
+      labelNames: ["worker"],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of source.workers()) this.set({ worker: String(w.worker) }, w.usage.rssBytes);
+      },
+    });
+    new Gauge({
+      name: "dnlb_dataplane_worker_cpu_seconds",
+      help: "User and system CPU time used by each data-plane worker process since it started, as it last reported.",
+      labelNames: ["worker"],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of source.workers()) this.set({ worker: String(w.worker) }, w.usage.cpuSeconds);
+      },
+    });
+
     // --- per service ---
     new Gauge({
       name: "dnlb_service_fail_open",
@@ -150,6 +181,10 @@ export class RuntimeMetrics {
 
   transition(serviceId: string, member: string, to: HealthState): void {
     this.transitions.inc({ service: serviceId, member, to });
+  }
+
+  workerExited(): void {
+    this.workerExits.inc();
   }
 }
 

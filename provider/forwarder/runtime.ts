@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { EMPTY_CONFIG, type ConfigSnapshot } from "./config";
 import { DataPlane, type DataPlaneEvent } from "./dataplane/dataplane";
+import { WorkerPool, type DataPlaneHandle, type WorkerExit } from "./workers/pool";
 import type { DataPlanePlan } from "./dataplane/plan";
 import type { MemberStats } from "./dataplane/stats";
 import { HealthMonitor, type HealthState, type ProbeOutcome } from "./health-monitor";
@@ -58,6 +59,13 @@ export interface RuntimeOptions {
   bindRetryIntervalMs?: number;
   /** Idle-connection sweep period. Default 250 ms. */
   sweepIntervalMs?: number;
+  /**
+   * Data-plane worker processes. 0 (the default): the data plane runs in this process. N >= 1: it
+   * runs in N worker processes sharing every listener port (workers/pool.ts); health checks, status
+   * and metrics stay here. Even one worker is cheaper per connection than the data plane in this
+   * process, which also runs the admin API and the process metrics (docs/BENCHMARKS.md).
+   */
+  workers?: number;
 }
 
 export interface ApplyResult {
@@ -68,7 +76,7 @@ export interface ApplyResult {
 export class ForwarderRuntime {
   private readonly logger: Logger;
   private readonly monitor: HealthMonitor;
-  private readonly dataplane: DataPlane;
+  private readonly dataplane: DataPlaneHandle;
   private readonly metrics: RuntimeMetrics;
   private readonly healthTimeScale: number;
   private readonly node: StatusReport["node"];
@@ -91,7 +99,7 @@ export class ForwarderRuntime {
       startedAt: new Date().toISOString(),
     };
     this.monitor = opts.monitor ?? new HealthMonitor();
-    this.dataplane = new DataPlane({
+    const dataPlaneOptions = {
       listenAddress: opts.listenAddress,
       hashSeed: opts.hashSeed,
       connectTimeoutMs: opts.connectTimeoutMs,
@@ -99,10 +107,21 @@ export class ForwarderRuntime {
       maxConnectionsPerListener: opts.maxConnectionsPerListener,
       bindRetryIntervalMs: opts.bindRetryIntervalMs,
       sweepIntervalMs: opts.sweepIntervalMs,
-      onEvent: (event) => this.logDataPlaneEvent(event),
-    });
+    };
+    const workers = opts.workers ?? 0;
+    this.dataplane =
+      workers >= 1
+        ? new WorkerPool({
+            ...dataPlaneOptions,
+            workers,
+            onEvent: (event, worker) => this.logDataPlaneEvent(event, worker),
+            onWorkerExit: (exit) => this.workerExited(exit),
+          })
+        : new DataPlane({ ...dataPlaneOptions, onEvent: (event) => this.logDataPlaneEvent(event) });
+    const pool = this.dataplane instanceof WorkerPool ? this.dataplane : undefined;
     this.metrics = new RuntimeMetrics(opts.registry, {
       stats: () => this.dataplane.stats(),
+      workers: () => pool?.usage() ?? [],
       planned: () => this.planned,
       health: (key) => this.monitor.get(key)?.state,
     });
@@ -187,22 +206,31 @@ export class ForwarderRuntime {
     });
   };
 
-  private logDataPlaneEvent(event: DataPlaneEvent): void {
+  private workerExited(exit: WorkerExit): void {
+    this.metrics.workerExited();
+    this.logger.error(
+      { worker: exit.worker, pid: exit.pid, code: exit.code, signal: exit.signal, restartInMs: exit.restartInMs },
+      "data-plane worker exited; restarting it (the other workers and their connections are not affected)",
+    );
+  }
+
+  private logDataPlaneEvent(event: DataPlaneEvent, worker?: number): void {
+    const logger = worker === undefined ? this.logger : this.logger.child({ worker });
     switch (event.type) {
       case "listener-bound":
-        this.logger.info({ listener: event.id, port: event.port }, "listener listening");
+        logger.info({ listener: event.id, port: event.port }, "listener listening");
         break;
       case "listener-failed":
-        this.logger.warn({ listener: event.id, port: event.port, error: event.error }, "listener cannot listen; retrying");
+        logger.warn({ listener: event.id, port: event.port, error: event.error }, "listener cannot listen; retrying");
         break;
       case "listener-closed":
-        this.logger.info({ listener: event.id, port: event.port, openConnections: event.openConnections }, "listener closed");
+        logger.info({ listener: event.id, port: event.port, openConnections: event.openConnections }, "listener closed");
         break;
       case "listener-error":
-        this.logger.error({ listener: event.id, error: event.error }, "listener error");
+        logger.error({ listener: event.id, error: event.error }, "listener error");
         break;
       case "table-built":
-        this.logger.debug({ service: event.serviceId, members: event.members, tableSize: event.tableSize }, "table built");
+        logger.debug({ service: event.serviceId, members: event.members, tableSize: event.tableSize }, "table built");
         break;
     }
   }

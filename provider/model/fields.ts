@@ -26,7 +26,8 @@ export function describeValue(value: unknown): string {
   try {
     text = JSON.stringify(value) ?? String(value);
   } catch {
-    text = String(value);
+    // Only a value nested deeply enough to overflow the stack gets here, and String() would too.
+    text = "a value nested too deeply to show";
   }
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -212,6 +212,10 @@ describe("dnlb-forwarder CLI", function () {
         first.process.kill(how);
         const exited = await first.exit;
         assert.deepEqual(exited, how === "SIGKILL" ? { code: null, signal: "SIGKILL" } : { code: 0, signal: null });
+        // Data-plane workers (--workers, default one per CPU) leave when they see their primary
+        // gone: the port closes within moments of the primary's exit, not at the same instant.
+        const closedBy = Date.now() + 2000;
+        while ((await connects("127.0.5.5", listenerPort)) && Date.now() < closedBy) await new Promise((r) => setTimeout(r, 20));
         assert.equal(await connects("127.0.5.5", listenerPort), false);
         assert.deepEqual(await fs.readdir(stateDir), ["config.json"], "only the state file: no temp file left");
 

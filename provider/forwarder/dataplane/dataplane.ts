@@ -43,6 +43,11 @@ export interface DataPlaneOptions {
   readonly sweepIntervalMs?: number;
   /** Default 5000 ms. */
   readonly bindRetryIntervalMs?: number;
+  /**
+   * Open listeners with SO_REUSEPORT, so that other processes (the node's other data-plane
+   * workers) can listen on the same ports. Default false.
+   */
+  readonly reusePort?: boolean;
   /** Notable events, for logs. */
   readonly onEvent?: (event: DataPlaneEvent) => void;
 }
@@ -65,6 +70,7 @@ export class DataPlane implements FlowOwner {
   readonly maxConnectAttempts: number;
   private readonly maxConnectionsPerListener: number;
   private readonly listenAddress: string;
+  private readonly reusePort: boolean;
   private readonly hasher: FlowHasher;
   private readonly onEvent: (event: DataPlaneEvent) => void;
 
@@ -87,6 +93,7 @@ export class DataPlane implements FlowOwner {
 
   constructor(opts: DataPlaneOptions) {
     this.listenAddress = opts.listenAddress;
+    this.reusePort = opts.reusePort ?? false;
     this.hasher = new FlowHasher(opts.hashSeed);
     this.connectTimeoutMs = positive(opts.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, "connectTimeoutMs");
     this.maxConnectAttempts = positive(opts.maxConnectAttempts, DEFAULT_MAX_CONNECT_ATTEMPTS, "maxConnectAttempts");
@@ -303,6 +310,7 @@ export class DataPlane implements FlowOwner {
         port,
         (socket) => this.accept(slot, socket),
         (err) => this.onEvent({ type: "listener-error", id: slot.id, error: err.message }),
+        this.reusePort,
       );
       if (this.listeners.get(slot.id) !== slot || slot.port !== port || this.closing !== undefined) {
         server.close(); // removed or moved while binding (cannot happen while applies are serialized)

@@ -51,6 +51,11 @@ export class Flow {
   /** Set by destroy(): no further connect attempt. */
   destroyed = false;
   clientClosed = false;
+  /** A FIN has come from the client / from the member. */
+  clientEnded = false;
+  backendEnded = false;
+  /** 'drain' handlers are hooked at the first back-pressure only: most connections never need them. */
+  private drainHooked = false;
   /** Sockets (client and backend attempts) that have not emitted 'close' yet. */
   private sockets = 1;
   /** Members tried so far. */
@@ -122,6 +127,14 @@ export class Flow {
     socket[FLOW] = this;
     this.sockets++;
   }
+
+  /** A write was refused (its peer's buffer is full): from now on a 'drain' resumes the paused side. */
+  hookDrain(): void {
+    if (this.drainHooked) return;
+    this.drainHooked = true;
+    this.client.on("drain", onClientDrain);
+    (this.backend as net.Socket).on("drain", onBackendDrain);
+  }
 }
 
 function connectBackend(flow: Flow, member: RouteMember): void {
@@ -133,7 +146,7 @@ function connectBackend(flow: Flow, member: RouteMember): void {
   backend.on("error", ignoreError);
   backend.on("timeout", onBackendTimeout);
   backend.on("close", onBackendClose);
-  backend.once("connect", onBackendConnect);
+  backend.on("connect", onBackendConnect); // emitted once; `on` spares the wrapper that `once` allocates
 }
 
 /** Errors are acted on in the 'close' handlers (which receive `hadError`); this only keeps them from throwing. */
@@ -162,10 +175,8 @@ function onBackendConnect(this: FlowSocket): void {
   if (flow.destroyed) return; // the member was drained while this connect was under way
   client.on("data", onClientData);
   client.on("end", onClientEnd);
-  client.on("drain", onClientDrain);
   this.on("data", onBackendData);
   this.on("end", onBackendEnd);
-  this.on("drain", onBackendDrain);
   client.resume();
 }
 
@@ -236,7 +247,11 @@ function closeOther(other: net.Socket, hadError: boolean): void {
 }
 
 function onClientData(this: FlowSocket, chunk: Buffer): void {
-  if (!((this[FLOW] as Flow).backend as net.Socket).write(chunk)) this.pause();
+  const flow = this[FLOW] as Flow;
+  if (!(flow.backend as net.Socket).write(chunk)) {
+    this.pause();
+    flow.hookDrain();
+  }
 }
 
 function onBackendDrain(this: FlowSocket): void {
@@ -244,11 +259,17 @@ function onBackendDrain(this: FlowSocket): void {
 }
 
 function onClientEnd(this: FlowSocket): void {
-  ((this[FLOW] as Flow).backend as net.Socket).end();
+  const flow = this[FLOW] as Flow;
+  flow.clientEnded = true;
+  passFin(flow.backend as net.Socket, flow.backendEnded);
 }
 
 function onBackendData(this: FlowSocket, chunk: Buffer): void {
-  if (!(this[FLOW] as Flow).client.write(chunk)) this.pause();
+  const flow = this[FLOW] as Flow;
+  if (!flow.client.write(chunk)) {
+    this.pause();
+    flow.hookDrain();
+  }
 }
 
 function onClientDrain(this: FlowSocket): void {
@@ -256,5 +277,17 @@ function onClientDrain(this: FlowSocket): void {
 }
 
 function onBackendEnd(this: FlowSocket): void {
-  (this[FLOW] as Flow).client.end();
+  const flow = this[FLOW] as Flow;
+  flow.backendEnded = true;
+  passFin(flow.client, flow.clientEnded);
+}
+
+/**
+ * Passes a FIN on to `to`. When `to` has sent its own FIN already and has nothing left to write,
+ * closing it sends the same FIN (its receive queue is empty after its FIN, so the kernel sends no
+ * reset) and saves the shutdown request with its callbacks: the common end of a connection.
+ */
+function passFin(to: net.Socket, toEnded: boolean): void {
+  if (toEnded && to.writableLength === 0) to.destroy();
+  else to.end();
 }

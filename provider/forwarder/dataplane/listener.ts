@@ -41,12 +41,15 @@ export class ListenerSlot implements FlowListener {
 /**
  * Opens a server on `host:port` that hands each accepted client, paused and half-open capable,
  * to `onConnection`. Rejects with a message people can act on; a failed bind leaves nothing open.
+ * With `reusePort` (SO_REUSEPORT) several processes each open their own server on the port and
+ * the kernel spreads new connections over them (the data plane's worker processes).
  */
 export function listen(
   host: string,
   port: number,
   onConnection: (socket: net.Socket) => void,
   onError: (err: Error) => void,
+  reusePort = false,
 ): Promise<net.Server> {
   return new Promise<net.Server>((resolve, reject) => {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
@@ -55,7 +58,7 @@ export function listen(
       reject(new Error(describeBindError(err, host, port)));
     };
     server.once("error", failed);
-    server.listen({ host, port }, () => {
+    server.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) }, () => {
       server.off("error", failed);
       // After listening, errors are accept failures (e.g. EMFILE): report them, keep serving.
       server.on("error", onError);

@@ -1,0 +1,118 @@
+/**
+ * The two proxies under test, each on its own loopback address, forwarding each service port to
+ * the backend on BACKEND_HOST: HAProxy in TCP mode without splicing (the forwarder cannot splice
+ * either, so both copy bytes through user space) and the forwarder node, configured through its
+ * admin API with health checking off, so that its members are eligible at once.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BACKEND_HOST, PORTS, waitForPort, type Service } from "./backends";
+import type { Processes, Started } from "./processes";
+
+export const HAPROXY_HOST = "127.0.9.1";
+export const FORWARDER_HOST = "127.0.9.2";
+const FORWARDER_ADMIN_PORT = 19180;
+const TOKEN = "bench-forwarder-admin-token";
+const SEED = "00112233445566778899aabbccddeeff";
+
+/** The most connections a proxy holds at once: the idle test's count plus margin. */
+export const PROXY_MAXCONN = 9_900;
+
+export interface Proxy {
+  readonly name: string;
+  readonly host: string;
+  readonly process: Started;
+}
+
+export async function startHaproxy(procs: Processes, dir: string, threads: number, cpus: string | undefined): Promise<Proxy> {
+  const conf = join(dir, `haproxy-${threads}.cfg`);
+  writeFileSync(conf, haproxyConfig(threads));
+  const process = procs.start(`haproxy-nbthread${threads}`, "haproxy", ["-db", "-f", conf], { cpus });
+  await waitForPorts(HAPROXY_HOST, () => `haproxy did not start: ${process.output().slice(-2000)}`);
+  return { name: `HAProxy nbthread ${threads}`, host: HAPROXY_HOST, process };
+}
+
+/** TCP mode, splicing off (`nosplice`), timeouts like the forwarder's defaults (900 s idle, 3 s connect). */
+function haproxyConfig(threads: number): string {
+  const sections = (Object.keys(PORTS) as Service[]).map(
+    (service) => `listen ${service}
+  bind ${HAPROXY_HOST}:${PORTS[service]}
+  server ${service} ${BACKEND_HOST}:${PORTS[service]}
+`,
+  );
+  return `global
+  nbthread ${threads}
+  maxconn ${PROXY_MAXCONN}
+  nosplice
+  log stdout format raw local0 err
+
+defaults
+  mode tcp
+  no option splice-auto
+  no option splice-request
+  no option splice-response
+  timeout connect 3s
+  timeout client 900s
+  timeout server 900s
+
+${sections.join("\n")}`;
+}
+
+/** Whether the built forwarder accepts `--workers N`. */
+export async function forwarderSupportsWorkers(procs: Processes, mainJs: string): Promise<boolean> {
+  const { output } = await procs.run("forwarder-help", process.execPath, [mainJs, "--help"], { timeoutMs: 10_000 });
+  return output.includes("--workers");
+}
+
+export async function startForwarder(
+  procs: Processes,
+  dir: string,
+  mainJs: string,
+  workers: number | undefined,
+  cpus: string | undefined,
+  nodeArgs: readonly string[] = [],
+): Promise<Proxy> {
+  const stateDir = join(dir, `forwarder-state-${workers ?? "single"}`);
+  mkdirSync(stateDir, { recursive: true });
+  const admin = `${FORWARDER_HOST}:${FORWARDER_ADMIN_PORT}`;
+  const args = [...nodeArgs, mainJs, "--admin-listen", admin, "--listen-address", FORWARDER_HOST, "--state-dir", stateDir, "--log-level", "warn"];
+  if (workers !== undefined) args.push("--workers", String(workers));
+  const env = { ...process.env, DNLB_ADMIN_TOKEN: TOKEN, DNLB_HASH_SEED: SEED };
+  const name = workers === undefined ? "forwarder" : `forwarder --workers ${workers}`;
+  const child = procs.start(name, process.execPath, args, { cpus, env });
+  const describe = (): string => `the forwarder did not start: ${child.output().slice(-2000)}`;
+  await waitForPort(FORWARDER_HOST, FORWARDER_ADMIN_PORT, 20_000, describe);
+  await configureForwarder(`http://${admin}`);
+  await waitForPorts(FORWARDER_HOST, describe);
+  return { name, host: FORWARDER_HOST, process: child };
+}
+
+/** One virtual group, backend service and listener per service port, health checking off. */
+async function configureForwarder(base: string): Promise<void> {
+  for (const service of Object.keys(PORTS) as Service[]) {
+    const port = PORTS[service];
+    await put(base, `server-groups/${service}`, { name: service, type: "virtual", members: [{ address: BACKEND_HOST, port }] });
+    await put(base, `backend-services/${service}`, {
+      name: service,
+      port,
+      serverGroup: service,
+      healthCheckEnabled: false,
+    });
+    await put(base, `listeners/${service}`, { name: service, port, backendService: service });
+  }
+}
+
+async function put(base: string, path: string, body: unknown): Promise<void> {
+  const response = await fetch(`${base}/v1/${path}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (response.status !== 200 && response.status !== 201) {
+    throw new Error(`PUT /v1/${path}: ${response.status} ${await response.text()}`);
+  }
+}
+
+async function waitForPorts(host: string, describe: () => string): Promise<void> {
+  for (const service of Object.keys(PORTS) as Service[]) await waitForPort(host, PORTS[service], 20_000, describe);
+}

@@ -1,0 +1,49 @@
+/**
+ * What the node's primary process and its data-plane workers say to each other over the IPC
+ * channel of `child_process.fork`. Everything is plain JSON: plans (dataplane/plan.ts) and stats
+ * snapshots (dataplane/stats.ts) were designed to cross this boundary as they are.
+ *
+ * The primary sends `init` first (the hash seed travels here, never in argv or the environment,
+ * where other users could read it), then a `plan` whenever the configuration or health changes,
+ * and `close` at shutdown. A worker answers every plan with `applied` (including a fresh stats
+ * snapshot, so that a status read right after a write sees it), and pushes `stats` periodically.
+ */
+import type { DataPlaneEvent } from "../dataplane/dataplane";
+import type { DataPlanePlan } from "../dataplane/plan";
+import type { DataPlaneStats } from "../dataplane/stats";
+
+export interface WorkerSettings {
+  readonly listenAddress: string;
+  readonly hashSeed: string;
+  readonly connectTimeoutMs?: number;
+  readonly maxConnectAttempts?: number;
+  readonly maxConnectionsPerListener?: number;
+  readonly sweepIntervalMs?: number;
+  readonly bindRetryIntervalMs?: number;
+  /** How often the worker pushes a stats snapshot. */
+  readonly statsIntervalMs: number;
+}
+
+export type ToWorker =
+  | { readonly type: "init"; readonly settings: WorkerSettings }
+  | { readonly type: "plan"; readonly seq: number; readonly plan: DataPlanePlan }
+  | { readonly type: "close"; readonly graceMs: number };
+
+/** A worker process's own resource use, reported with its stats. */
+export interface WorkerUsage {
+  readonly rssBytes: number;
+  readonly cpuSeconds: number;
+}
+
+export type FromWorker =
+  | { readonly type: "ready" }
+  | {
+      readonly type: "applied";
+      readonly seq: number;
+      /** [listener id, why it is not listening] */
+      readonly failed: readonly (readonly [string, string])[];
+      readonly stats: DataPlaneStats;
+    }
+  | { readonly type: "apply-failed"; readonly seq: number; readonly error: string }
+  | { readonly type: "stats"; readonly stats: DataPlaneStats; readonly usage: WorkerUsage }
+  | { readonly type: "event"; readonly event: DataPlaneEvent };

@@ -1,0 +1,81 @@
+/**
+ * A data-plane worker process (started by WorkerPool with `child_process.fork`): one DataPlane
+ * whose listeners share their ports with the other workers' (SO_REUSEPORT), driven entirely by
+ * the primary over IPC. It never probes and never reads the configuration: plans carry the
+ * members' health already.
+ *
+ * It exits when the primary asks (after letting connections finish for the grace period given),
+ * and at once when the IPC channel closes (the primary is gone): a worker must not keep serving
+ * a configuration nobody can change any more.
+ */
+import { DataPlane } from "../dataplane/dataplane";
+import type { FromWorker, ToWorker, WorkerSettings } from "./messages";
+
+function send(message: FromWorker): void {
+  // The channel may be closing (the primary exited): nothing is left to tell.
+  if (process.connected) process.send?.(message);
+}
+
+function start(settings: WorkerSettings): void {
+  const dataplane = new DataPlane({
+    listenAddress: settings.listenAddress,
+    hashSeed: settings.hashSeed,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    maxConnectAttempts: settings.maxConnectAttempts,
+    maxConnectionsPerListener: settings.maxConnectionsPerListener,
+    sweepIntervalMs: settings.sweepIntervalMs,
+    bindRetryIntervalMs: settings.bindRetryIntervalMs,
+    reusePort: true,
+    onEvent: (event) => send({ type: "event", event }),
+  });
+  const usage = (): { rssBytes: number; cpuSeconds: number } => {
+    const cpu = process.cpuUsage();
+    return { rssBytes: process.memoryUsage.rss(), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  };
+  const statsTimer = setInterval(() => send({ type: "stats", stats: dataplane.stats(), usage: usage() }), settings.statsIntervalMs);
+  statsTimer.unref();
+  let closing = false;
+  const exitAfterClose = (graceMs: number): void => {
+    if (closing) return;
+    closing = true;
+    clearInterval(statsTimer);
+    dataplane.close({ graceMs }).finally(() => process.exit(0));
+  };
+  process.on("message", (message: ToWorker) => {
+    switch (message.type) {
+      case "plan":
+        dataplane.apply(message.plan).then(
+          (failed) => send({ type: "applied", seq: message.seq, failed: [...failed], stats: dataplane.stats() }),
+          (error: unknown) => send({ type: "apply-failed", seq: message.seq, error: error instanceof Error ? error.message : String(error) }),
+        );
+        break;
+      case "close":
+        exitAfterClose(message.graceMs);
+        break;
+      case "init":
+        break; // already running
+    }
+  });
+  send({ type: "ready" });
+}
+
+function main(): void {
+  if (process.send === undefined) {
+    process.stderr.write("dnlb-forwarder data-plane worker: must be started by the forwarder (no IPC channel)\n");
+    process.exit(2);
+  }
+  // Signals sent to the whole process group (a terminal's Ctrl-C) are the primary's to handle:
+  // it closes every worker in order.
+  process.on("SIGINT", () => undefined);
+  process.once("message", (message: ToWorker) => {
+    if (message.type !== "init") {
+      process.stderr.write(`dnlb-forwarder data-plane worker: expected init, got ${message.type}\n`);
+      process.exit(2);
+    }
+    start(message.settings);
+  });
+  // The primary is gone: stop serving at once (its sockets close with the process).
+  process.once("disconnect", () => process.exit(0));
+}
+
+main();
