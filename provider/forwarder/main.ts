@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { promises as fs } from "node:fs";
+import { promises as fs, readFileSync } from "node:fs";
 import * as os from "node:os";
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
@@ -19,6 +19,8 @@ import { reusePortSupported } from "./workers/pool";
  */
 
 export const MAX_WORKERS = 64;
+export const DEFAULT_MAX_CONNECTIONS = 100_000;
+export const MAX_CONNECTIONS_LIMIT = 10_000_000;
 
 export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir DIR [options]
 
@@ -26,11 +28,17 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
   --listen-address ADDR        address listeners bind (default 0.0.0.0)
   --state-dir DIR              where the configuration (config.json) is kept
   --token-file FILE            file holding the admin API token (else DNLB_ADMIN_TOKEN)
+  --hash-seed-file FILE        file holding the hash seed (else DNLB_HASH_SEED): keeps it out of
+                               the process environment
   --node-name NAME             name in logs and status (default: the host name)
   --shutdown-grace-seconds S   on SIGTERM, how long open connections may finish (default 10)
   --workers N                  data-plane worker processes sharing the listener ports,
                                0-${MAX_WORKERS} (default: the number of CPUs; 0 runs the data
                                plane in the node's own process)
+  --max-connections-per-listener N
+                               open client connections a listener holds before it resets new
+                               ones, 1-${MAX_CONNECTIONS_LIMIT} (default: what the open-files limit allows, two
+                               descriptors a connection per data-plane process, at most ${DEFAULT_MAX_CONNECTIONS})
   --log-level LEVEL            trace, debug, info, warn, error (default info)
 
 environment:
@@ -42,6 +50,38 @@ environment:
 
 export const MIN_TOKEN_LENGTH = 16;
 
+/**
+ * Descriptors a data-plane process keeps for everything but proxied connections (the admin API,
+ * probes, the state file, logs), so that a flood of clients never locks the operator out.
+ */
+const RESERVED_DESCRIPTORS = 512;
+
+/** The soft open-files limit of this process (Linux), or undefined where it cannot be read. */
+export function openFilesLimit(limitsText?: string): number | undefined {
+  let text = limitsText;
+  if (text === undefined) {
+    try {
+      text = readFileSync("/proc/self/limits", "utf8");
+    } catch {
+      return undefined;
+    }
+  }
+  const match = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+  if (match === null) return undefined;
+  return match[1] === "unlimited" ? Number.MAX_SAFE_INTEGER : Number(match[1]);
+}
+
+/**
+ * The default connection limit: a proxied connection holds two descriptors in its data-plane
+ * process, so past (limit - reserve) / 2 connections accept() would fail with EMFILE for every
+ * socket of the process, the admin API's included. Workers each have their own limit.
+ */
+export function defaultMaxConnections(nofile: number | undefined, workers: number): number {
+  if (nofile === undefined) return DEFAULT_MAX_CONNECTIONS;
+  const perProcess = Math.max(1, Math.floor((nofile - RESERVED_DESCRIPTORS) / 2));
+  return Math.min(DEFAULT_MAX_CONNECTIONS, perProcess * Math.max(1, workers));
+}
+
 export interface CliOptions {
   readonly adminHost: string;
   readonly adminPort: number;
@@ -52,6 +92,9 @@ export interface CliOptions {
   readonly graceMs: number;
   readonly logLevel: string;
   readonly workers: number;
+  readonly seedFile?: string;
+  /** Unset: defaultMaxConnections for this process's open-files limit. */
+  readonly maxConnectionsPerListener?: number;
 }
 
 /** Parses `HOST:PORT` or `[IPV6]:PORT`. */
@@ -78,6 +121,8 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "shutdown-grace-seconds": { type: "string", default: "10" },
         "log-level": { type: "string", default: "info" },
         workers: { type: "string" },
+        "hash-seed-file": { type: "string" },
+        "max-connections-per-listener": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -102,6 +147,13 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
   if (!Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS || values.workers?.trim() === "") {
     throw new StartupError(`--workers must be an integer from 0 to ${MAX_WORKERS} (got ${JSON.stringify(values.workers)})`);
   }
+  const limitText = values["max-connections-per-listener"];
+  const maxConnections = limitText === undefined ? undefined : Number(limitText);
+  if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > MAX_CONNECTIONS_LIMIT || limitText?.trim() === "")) {
+    throw new StartupError(
+      `--max-connections-per-listener must be an integer from 1 to ${MAX_CONNECTIONS_LIMIT} (got ${JSON.stringify(limitText)})`,
+    );
+  }
   return {
     adminHost: admin.host,
     adminPort: admin.port,
@@ -112,6 +164,8 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
     graceMs: Math.round(grace * 1000),
     logLevel: values["log-level"],
     workers,
+    seedFile: values["hash-seed-file"],
+    maxConnectionsPerListener: maxConnections,
   };
 }
 
@@ -166,11 +220,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     }
     logger = createLogger({ level: cli.logLevel, nodeName: cli.nodeName });
     const token = await readToken(cli.tokenFile, env.DNLB_ADMIN_TOKEN);
-    const seed = await resolveSeed(cli.stateDir, env.DNLB_HASH_SEED);
+    const seed = await resolveSeed(cli.stateDir, env.DNLB_HASH_SEED, cli.seedFile);
     // Nothing started from here on needs them in the environment.
     delete env.DNLB_ADMIN_TOKEN;
     delete env.DNLB_HASH_SEED;
-    if (seed.source !== "environment") {
+    if (seed.source === "state-dir" || seed.source === "generated") {
       logger.warn(
         { seedFile: seed.file, seedSource: seed.source },
         "DNLB_HASH_SEED is not set: using the seed kept in the state directory. Every node of a load balancer must share one seed, or a client lands on different members depending on the node it reaches",
@@ -184,6 +238,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       );
       workers = 1;
     }
+    const maxConnectionsPerListener = cli.maxConnectionsPerListener ?? defaultMaxConnections(openFilesLimit(), workers);
     const node = await ForwarderNode.start({
       adminHost: cli.adminHost,
       adminPort: cli.adminPort,
@@ -194,6 +249,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       logger,
       nodeName: cli.nodeName,
       workers,
+      maxConnectionsPerListener,
     });
     handleSignals(node, logger, cli.graceMs);
     logger.info(
@@ -203,6 +259,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         stateDir: cli.stateDir,
         seedSource: seed.source,
         workers,
+        maxConnectionsPerListener,
         objects: node.counts(),
       },
       "ready",

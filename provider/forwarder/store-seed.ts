@@ -15,7 +15,7 @@ export const SEED_FILE = "hash-seed";
 /** The format the LoadBalancer component generates (the model's `hashSeed`). */
 export const SEED_PATTERN = /^[0-9a-f]{32}$/;
 
-export type SeedSource = "environment" | "state-dir" | "generated";
+export type SeedSource = "environment" | "file" | "state-dir" | "generated";
 
 export interface Seed {
   readonly value: string;
@@ -32,10 +32,24 @@ export function checkSeed(value: string, from: string): string {
   return value;
 }
 
-/** The seed from the environment, else the state directory's, else a new one saved there. */
-export async function resolveSeed(stateDir: string, fromEnvironment: string | undefined): Promise<Seed> {
-  if (fromEnvironment !== undefined && fromEnvironment !== "") {
-    return { value: checkSeed(fromEnvironment, "DNLB_HASH_SEED"), source: "environment" };
+/**
+ * The seed from the environment or --hash-seed-file (at most one of them), else the state
+ * directory's, else a new one saved there.
+ */
+export async function resolveSeed(stateDir: string, fromEnvironment: string | undefined, seedFile?: string): Promise<Seed> {
+  const fromEnv = fromEnvironment !== undefined && fromEnvironment !== "";
+  if (fromEnv && seedFile !== undefined) {
+    throw new StartupError("the hash seed is given twice (DNLB_HASH_SEED and --hash-seed-file): give exactly one");
+  }
+  if (fromEnv) return { value: checkSeed(fromEnvironment as string, "DNLB_HASH_SEED"), source: "environment" };
+  if (seedFile !== undefined) {
+    let text: string;
+    try {
+      text = await fs.readFile(seedFile, "utf8");
+    } catch (error) {
+      throw new StartupError(`cannot read the hash seed from --hash-seed-file ${seedFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    return { value: checkSeed(text.trim(), `--hash-seed-file ${seedFile}`), source: "file", file: seedFile };
   }
   const file = path.join(stateDir, SEED_FILE);
   await fs.mkdir(stateDir, { recursive: true });

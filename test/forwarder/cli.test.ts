@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { parseCli, parseHostPort, readToken } from "../../provider/forwarder/main";
+import { defaultMaxConnections, openFilesLimit, parseCli, parseHostPort, readToken } from "../../provider/forwarder/main";
 import { call, connects, freePort, samples, SEED, tempStateDir, TOKEN } from "./admin-fixture";
 
 /** The real CLI from dist, as a child process, exactly as the container runs it. */
@@ -233,6 +233,44 @@ describe("dnlb-forwarder CLI", function () {
     });
   }
 
+  it("reads the seed from --hash-seed-file and resets clients past --max-connections-per-listener", async () => {
+    const stateDir = await tempStateDir("cli");
+    const seedFile = path.join(stateDir, "..", `${path.basename(stateDir)}.seed`);
+    await fs.writeFile(seedFile, `${SEED}\n`, { mode: 0o600 });
+    const listenerPort = await freePort("127.0.5.5");
+    const backend = await echoServer("127.0.5.9");
+    const held: net.Socket[] = [];
+    try {
+      const child = start(nodeArgs(stateDir, "127.0.5.5", ["--hash-seed-file", seedFile, "--max-connections-per-listener", "2", "--workers", "1"]), {
+        DNLB_HASH_SEED: undefined,
+      });
+      const ready = (await child.ready) as { admin: string; seedSource?: string; maxConnectionsPerListener?: number };
+      assert.equal(ready.seedSource, "file");
+      assert.equal(ready.maxConnectionsPerListener, 2);
+      await configure(`http://${ready.admin}`, listenerPort, (backend.address() as net.AddressInfo).port);
+      for (let i = 0; i < 2; i++) {
+        const socket = net.connect({ host: "127.0.5.5", port: listenerPort });
+        socket.on("error", () => undefined);
+        held.push(socket);
+        await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+        socket.write(`held ${i}\n`);
+        await new Promise<void>((resolve) => socket.once("data", () => resolve()));
+      }
+      // The third client is over the limit: closed without reaching the member.
+      const third = await roundTrip("127.0.5.5", listenerPort, "third\n").catch((error: Error) => `error: ${error.message}`);
+      assert.notEqual(third, "third\n", "the third connection must not be proxied");
+      held.splice(0).forEach((s) => s.destroy());
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(await roundTrip("127.0.5.5", listenerPort, "after\n"), "after\n", "room again once the held connections closed");
+      child.process.kill("SIGTERM");
+      assert.equal((await child.exit).code, 0);
+      assert.ok(!child.stdout.join("\n").includes(SEED), "seed logged");
+    } finally {
+      held.forEach((s) => s.destroy());
+      await new Promise<void>((resolve) => backend.close(() => resolve()));
+    }
+  });
+
   it("on SIGTERM stops accepting, lets an open connection finish within the grace period, then exits 0", async () => {
     const stateDir = await tempStateDir("cli");
     const backend = await echoServer("127.0.5.9");
@@ -322,6 +360,18 @@ describe("dnlb-forwarder command line parsing", () => {
     assert.throws(() => parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x", "--tokn", "x"]), /Unknown option '--tokn'/);
     assert.throws(() => parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x", "--shutdown-grace-seconds", "4000"]), /0 to 3600/);
     assert.equal(parseCli(["--help"]), "help");
+  });
+
+  it("derives the default connection limit from the open-files limit, so a flood cannot exhaust descriptors", () => {
+    assert.equal(openFilesLimit("Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                20000                files\n"), 20000);
+    assert.equal(openFilesLimit("Max open files            unlimited            unlimited            files\n"), Number.MAX_SAFE_INTEGER);
+    assert.equal(openFilesLimit("nothing useful"), undefined);
+    // Two descriptors a connection, 512 kept for the admin API and probes, per data-plane process.
+    assert.equal(defaultMaxConnections(20000, 0), 9744);
+    assert.equal(defaultMaxConnections(20000, 2), 19488);
+    assert.equal(defaultMaxConnections(1_048_576, 2), 100_000);
+    assert.equal(defaultMaxConnections(undefined, 2), 100_000);
+    assert.throws(() => parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x", "--max-connections-per-listener", "0"]), /from 1 to/);
   });
 
   it("takes the token from exactly one place, and never echoes it", async () => {
