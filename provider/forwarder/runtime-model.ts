@@ -12,6 +12,12 @@
  * - Eligible = enabled and Healthy (Initial is not: a new member takes traffic after its first
  *   successful probe); with `healthCheckEnabled: false` every enabled member is eligible and
  *   health shows "N/A". No eligible member: fail open to every enabled member.
+ * - The plan's table is every enabled member, with the members that take traffic listed in
+ *   `eligible` (every enabled member when failing open). The data plane builds Maglev over the
+ *   table with that `eligible` set, so a health flip keeps the table's size and every other
+ *   member's slots: only the flipped member's clients move, and the same ones come back when
+ *   it recovers. Disabling or removing a member changes the table itself (a configuration
+ *   change, which moves a little more: Maglev's usual rebuild).
  */
 import type { BackendServiceSpec, HealthCheckSpec, ListenerSpec, ServerGroupSpec } from "../model";
 import { memberKey } from "../hashing";
@@ -130,6 +136,7 @@ export type HealthLookup = (probeKey: string) => HealthState | undefined;
 /** A service as planned: which members are eligible, whether it fails open, and its plan. */
 export interface PlannedService {
   readonly service: ResolvedService;
+  /** Keys of the eligible members (enabled and Healthy); empty when failing open (status shows it). */
   readonly eligible: ReadonlySet<string>;
   readonly failOpen: boolean;
   readonly plan: ServicePlan;
@@ -140,7 +147,7 @@ export function planService(service: ResolvedService, health: HealthLookup): Pla
   const eligibleMembers =
     service.check === null ? enabled : enabled.filter((m) => health(m.probeKey) === "Healthy");
   const failOpen = eligibleMembers.length === 0 && enabled.length > 0;
-  const table = failOpen ? enabled : eligibleMembers;
+  const takingTraffic = failOpen ? enabled : eligibleMembers;
   const spec = service.spec;
   return {
     service,
@@ -152,7 +159,8 @@ export function planService(service: ResolvedService, health: HealthLookup): Pla
       proxyProtocol: spec.proxyProtocol,
       idleTimeoutMs: spec.idleTimeoutSeconds * 1000,
       drainingTimeoutMs: spec.drainingTimeoutSeconds * 1000,
-      table: table.map((m) => ({ key: m.key, address: m.address, port: m.port, weight: m.weight })),
+      table: enabled.map((m) => ({ key: m.key, address: m.address, port: m.port, weight: m.weight })),
+      eligible: takingTraffic.map((m) => m.key),
       retained: enabled.map((m) => m.key),
     },
   };

@@ -131,6 +131,23 @@ describe("data plane (real sockets)", function () {
     await waitFor(() => dp.stats().listeners[0].rejected.connect_failed === 1, 2000, "the reset to be counted");
   });
 
+  it("falls back only to eligible members: an ineligible member in the table takes no client, even when the pick refuses", async () => {
+    const deadPort = await freePort("127.0.2.9");
+    const dead: PlanMember = { key: memberKey({ address: "127.0.2.9", port: deadPort }), address: "127.0.2.9", port: deadPort, weight: 10 };
+    const members = [dead, member(a), member(b), member(c)];
+    // b and c are up but not eligible (say Unhealthy): the table holds all four, only dead and a take traffic.
+    await dp.apply(plan(port, service("s", members, { eligible: [dead.key, members[1].key] })));
+    const names = await runConcurrently(200, 20, (i) => identify({ host: FORWARDER, port, localAddress: sourceAddress(i) }));
+    assert.deepEqual(tally(names), new Map([["a", 200]]), "the dead pick's clients fall back to a, never to b or c");
+    const deadStats = dp.stats().members.find((m) => m.key === dead.key);
+    assert.ok(deadStats !== undefined && deadStats.connectFailures > 50, `the dead member was the pick for about half the clients (${deadStats?.connectFailures})`);
+
+    // No member eligible (the control part fails open instead; a plan saying so resets clients).
+    await dp.apply(plan(port, service("s", members, { eligible: [] })));
+    assert.equal(dp.stats().listeners[0].state, "NoBackend");
+    assert.equal((await tryIdentify({ host: FORWARDER, port, localAddress: sourceAddress(1) })).error, "ECONNRESET");
+  });
+
   it("bounds the backend connect: a member that never answers the handshake is given up after connectTimeoutMs", async () => {
     // A process whose event loop is blocked with a full accept queue (backlog 1): the kernel
     // drops further SYNs, so a connect to it neither succeeds nor fails, like a black-holed host.

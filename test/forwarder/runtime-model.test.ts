@@ -8,8 +8,12 @@ import {
   resolveServices,
 } from "../../provider/forwarder/runtime-model";
 import type { HealthState } from "../../provider/forwarder/health-monitor";
+import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute } from "../../provider/forwarder/dataplane/routes";
+import { FlowHasher, Maglev } from "../../provider/hashing";
 import { modelSchemas } from "../../provider/model";
+import { sourceAddress } from "./helpers/clients";
 import { ConfigBuilder } from "./helpers/config";
+import { TEST_HASH_SEED } from "./helpers/runtime";
 
 describe("runtime model", () => {
   it("uses the HealthCheck schema's defaults for a service without a health check", () => {
@@ -75,13 +79,24 @@ describe("runtime model", () => {
     });
   });
 
-  const cases: { name: string; health: Record<string, HealthState | undefined>; enabled?: boolean[]; checks?: boolean; table: string[]; failOpen: boolean }[] = [
-    { name: "all healthy", health: { a: "Healthy", b: "Healthy", c: "Healthy" }, table: ["a", "b", "c"], failOpen: false },
-    { name: "Initial and Unhealthy are not eligible", health: { a: "Healthy", b: "Initial", c: "Unhealthy" }, table: ["a"], failOpen: false },
-    { name: "a disabled healthy member is not eligible", health: { a: "Healthy", b: "Healthy", c: "Healthy" }, enabled: [true, false, true], table: ["a", "c"], failOpen: false },
-    { name: "none healthy: fail open to the enabled members", health: { a: "Unhealthy", b: "Initial", c: "Unhealthy" }, enabled: [true, true, false], table: ["a", "b"], failOpen: true },
-    { name: "no enabled member: empty table, not fail open", health: { a: "Healthy" }, enabled: [false, false, false], table: [], failOpen: false },
-    { name: "health checks off: every enabled member", health: {}, enabled: [true, false, true], checks: false, table: ["a", "c"], failOpen: false },
+  // `table`: the members the table is sized and built over (the enabled ones); `traffic`: the
+  // plan's `eligible` (who takes new connections); `eligible`: what status shows as eligible.
+  const cases: {
+    name: string;
+    health: Record<string, HealthState | undefined>;
+    enabled?: boolean[];
+    checks?: boolean;
+    table: string[];
+    traffic: string[];
+    failOpen: boolean;
+  }[] = [
+    { name: "all healthy", health: { a: "Healthy", b: "Healthy", c: "Healthy" }, table: ["a", "b", "c"], traffic: ["a", "b", "c"], failOpen: false },
+    { name: "Initial and Unhealthy are not eligible", health: { a: "Healthy", b: "Initial", c: "Unhealthy" }, table: ["a", "b", "c"], traffic: ["a"], failOpen: false },
+    { name: "a disabled healthy member is out of the table", health: { a: "Healthy", b: "Healthy", c: "Healthy" }, enabled: [true, false, true], table: ["a", "c"], traffic: ["a", "c"], failOpen: false },
+    { name: "a disabled member is out even when it is the only healthy one", health: { a: "Unhealthy", b: "Healthy", c: "Healthy" }, enabled: [true, true, false], table: ["a", "b"], traffic: ["b"], failOpen: false },
+    { name: "none healthy: fail open to the enabled members", health: { a: "Unhealthy", b: "Initial", c: "Unhealthy" }, enabled: [true, true, false], table: ["a", "b"], traffic: ["a", "b"], failOpen: true },
+    { name: "no enabled member: empty table, not fail open", health: { a: "Healthy" }, enabled: [false, false, false], table: [], traffic: [], failOpen: false },
+    { name: "health checks off: every enabled member", health: {}, enabled: [true, false, true], checks: false, table: ["a", "c"], traffic: ["a", "c"], failOpen: false },
   ];
   for (const c of cases) {
     it(`plans eligibility: ${c.name}`, () => {
@@ -94,6 +109,7 @@ describe("runtime model", () => {
       const name = (key: string): string => "abc"[Number(key.split(".")[3].split(":")[0]) - 1];
       const planned = planService(service, (probeKey) => c.health[name(probeKey.split("|")[1])]);
       assert.deepEqual(planned.plan.table.map((m) => name(m.key)), c.table);
+      assert.deepEqual((planned.plan.eligible ?? []).map(name), c.traffic);
       assert.equal(planned.failOpen, c.failOpen);
       assert.deepEqual(
         planned.plan.retained.map(name),
@@ -102,10 +118,74 @@ describe("runtime model", () => {
       );
       assert.equal(planned.plan.drainingTimeoutMs, 7000);
       assert.equal(planned.plan.idleTimeoutMs, 9000);
-      if (!c.failOpen) assert.deepEqual([...planned.eligible].map(name), c.table);
-      else assert.equal(planned.eligible.size, 0);
+      if (!c.failOpen) assert.deepEqual([...planned.eligible].map(name), c.traffic);
+      else assert.equal(planned.eligible.size, 0, "status shows no member as eligible while failing open");
+      // The plan crosses to worker processes over IPC as JSON.
+      assert.deepEqual(JSON.parse(JSON.stringify(planned.plan)), planned.plan);
     });
   }
+
+  describe("a health flip among 10 members, as the data plane builds the plan's table", () => {
+    const N = 10;
+    const CLIENTS = 20_000;
+    const addresses = Array.from({ length: N }, (_, i) => `10.0.7.${i + 1}`);
+    const config = new ConfigBuilder()
+      .virtualGroup("g", { members: addresses.map((address, i) => ({ address, weight: 10 + 9 * i })) })
+      .service("s", { port: 80, serverGroup: "g", algorithm: "IpHash" })
+      .build();
+    const [service] = resolveServices(config);
+    const hasher = new FlowHasher(TEST_HASH_SEED);
+    const clientHashes = Array.from({ length: CLIENTS }, (_, i) => hasher.ipHash(sourceAddress(i, 5)));
+    const settings = { idleTimeoutMs: 1000, drainingTimeoutMs: 1000 };
+    const buckets = new Map<string, MemberBucket>();
+    const bucketOf = (key: string): MemberBucket => buckets.get(key) ?? buckets.set(key, new MemberBucket("s", key)).get(key) as MemberBucket;
+
+    function route(unhealthy: ReadonlySet<string>, previous?: ServiceRoute): { route: ServiceRoute; built: boolean } {
+      const planned = planService(service, (probeKey) => (unhealthy.has(probeKey.split("|")[1]) ? "Unhealthy" : "Healthy"));
+      return buildRoute(planned.plan, previous, settings, bucketOf);
+    }
+
+    /** The member each client lands on. */
+    function landings(r: ServiceRoute): string[] {
+      const table = r.table as Maglev<RouteMember>;
+      return clientHashes.map((h) => (table.lookup(h) as RouteMember).key);
+    }
+
+    it("moves only the clients of the member that goes down, and exactly those come back", () => {
+      const healthy = route(new Set());
+      const before = landings(healthy.route);
+      const keys = service.members.map((m) => m.key);
+      let rebuiltWouldMove = 0;
+      for (const down of keys) {
+        const flipped = route(new Set([down]), healthy.route);
+        assert.equal(flipped.built, true);
+        assert.equal(flipped.route.table?.size, healthy.route.table?.size, "a health flip never resizes the table");
+        const during = landings(flipped.route);
+        const onDown = before.filter((k) => k === down).length;
+        const stayed = before.filter((k, i) => k !== down && during[i] === k).length;
+        assert.equal(stayed, CLIENTS - onDown, `${down} down: every client of another member stays where it was`);
+        assert.ok(!during.includes(down), `${down} down: no client lands on it`);
+        assert.ok(new Set(during.filter((_, i) => before[i] === down)).size >= N - 3, `${down} down: its clients spread over the others`);
+
+        const recovered = route(new Set(), flipped.route);
+        assert.deepEqual(landings(recovered.route), before, `${down} back: every client is where it was before the flip`);
+        assert.equal(route(new Set(), recovered.route).built, false, "the same health again rebuilds nothing");
+
+        // What a table rebuilt over the eligible members only (the forwarder before `eligible`) does.
+        const rebuilt = Maglev.build(healthy.route.table?.members.filter((m) => m.key !== down) ?? []);
+        rebuiltWouldMove += clientHashes.filter((h, i) => before[i] !== down && (rebuilt.lookup(h) as RouteMember).key !== before[i]).length;
+      }
+      console.log(`      ${N} flips over ${CLIENTS} clients: 0 clients of other members moved; a table rebuilt over the eligible members would have moved ${rebuiltWouldMove}`);
+      assert.ok(rebuiltWouldMove > 0, "the scenario tells the two apart");
+    });
+
+    it("fails open to the table of all members, which is the all-healthy table", () => {
+      const healthy = route(new Set());
+      const allDown = route(new Set(service.members.map((m) => m.key)), healthy.route);
+      assert.equal(allDown.built, false, "failing open keeps the all-healthy table");
+      assert.deepEqual(landings(allDown.route), landings(healthy.route));
+    });
+  });
 
   it("plans listeners, leaving out a backend service that does not exist", () => {
     const config = new ConfigBuilder()

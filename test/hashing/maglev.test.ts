@@ -464,6 +464,27 @@ describe("hashing/maglev", () => {
       assert.equal(t.members.length, 256);
     });
 
+    it("offers only eligible members as connect-failure candidates, every one of them reachable", () => {
+      const downKeys = [memberKey(configured[1]), memberKey(configured[4]), memberKey(configured[8])];
+      const masked = Maglev.build(configured, { eligible: down(...downKeys) });
+      for (let h = 0; h < 5000; h += 7) {
+        const c = masked.candidates(h, configured.length);
+        assert.equal(c.length, configured.length - downKeys.length);
+        assert.ok(c.every((x) => !downKeys.includes(memberKey(x))), `flow ${h}: ${c.map(memberKey).join(" ")}`);
+      }
+      // An explicit table smaller than the members' quotas need: some eligible members own no
+      // slot (they follow the walk), and the ineligible ones still never appear.
+      const crowd = Array.from({ length: 20 }, (_, i) => m(`10.8.1.${i + 1}`, 80, 1 + ((i * 37) % 100)));
+      const up = (x: HashMember): boolean => Number(x.address.split(".")[3]) % 2 === 0;
+      const small = Maglev.build(crowd, { tableSize: 23, eligible: up });
+      assert.ok([...small.slotCounts().values()].includes(0), "some eligible member owns no slot");
+      for (let h = 0; h < 23; h++) {
+        const c = small.candidates(h, 20);
+        assert.equal(c.length, 10);
+        assert.ok(c.every(up), `flow ${h}: ${c.map(memberKey).join(" ")}`);
+      }
+    });
+
     it("serves nothing when no member is eligible", () => {
       const none = Maglev.build(configured, { eligible: () => false });
       assert.equal(none.lookup(1), undefined);

@@ -11,6 +11,8 @@
  *   goes away, has its connections closed after the service's draining timeout; a member that
  *   is only unhealthy keeps them (as cloud load balancers do: the health check decides where
  *   NEW connections go). A member retained again before the countdown ends keeps them.
+ * - A health change keeps the service's table size and every eligible member's slots (the
+ *   plan's `eligible`, routes.ts): only the new clients of the member that flipped move.
  * - A removed listener stops accepting at once; its open connections are closed after its
  *   service's draining timeout, like a removed member's.
  * - A connection with no byte either way for its service's idle timeout is closed. One coarse

@@ -31,13 +31,23 @@ export interface ServicePlan {
   /** A member's open connections are closed this long after it leaves `retained`. */
   readonly drainingTimeoutMs: number;
   /**
-   * Members the table is built over: the eligible members, or every enabled member when none
-   * is eligible (fail open). Empty: new clients are reset.
+   * Members the table is sized and built over: the enabled members, healthy or not (disabling
+   * is a configuration change and takes a member out of the table). Empty: new clients are reset.
    */
   readonly table: readonly PlanMember[];
   /**
+   * Keys of the `table` members that take new connections (Maglev's `eligible`): the enabled
+   * and Healthy members, or every enabled member when health checks are off or none is
+   * Healthy (fail open). Unset: every `table` member. A health change only changes this list,
+   * so the table keeps its size and every eligible member keeps its slots: only the clients of
+   * a member that goes down move, and exactly those come back when it recovers. None of
+   * `table` eligible: new clients are reset.
+   */
+  readonly eligible?: readonly string[];
+  /**
    * Keys of the members whose open connections stay (the enabled members, healthy or not). A
-   * member that leaves this set (removed or disabled) is drained. `table` is a subset of it.
+   * member that leaves this set (removed or disabled) is drained. Today it names the same
+   * members as `table`.
    */
   readonly retained: readonly string[];
 }

@@ -16,7 +16,7 @@ export class MemberBucket {
   readonly totals: TrafficTotals = emptyTotals();
   /** Established connections to this member. */
   readonly flows = new Set<Flow>();
-  /** False once the member is neither in the service's table nor retained. */
+  /** False once the member is no longer retained (removed or disabled). */
   retained = true;
   /** Set when the draining timeout has run out: a connection that completes afterwards is closed at once. */
   drained = false;
@@ -83,24 +83,35 @@ export class ServiceRoute {
     readonly proxyProtocol: ProxyProtocolMode,
     /** Null when the table has no member: new clients are reset. */
     readonly table: Maglev<RouteMember> | null,
-    /** Identifies the table's member set and weights, to reuse the table when they are unchanged. */
+    /** Identifies the table's members, weights and eligibility, to reuse the table when they are unchanged. */
     readonly signature: string,
     readonly settings: ServiceSettings,
   ) {}
 }
 
-/** Same members with the same weights, in any order, give the same signature. */
-export function tableSignature(members: readonly PlanMember[]): string {
+/**
+ * Same members with the same weights and the same eligibility, in any order, give the same
+ * signature. `eligible` undefined: every member is eligible.
+ */
+export function tableSignature(members: readonly PlanMember[], eligible?: ReadonlySet<string>): string {
   return members
-    .map((m) => `${m.key}*${m.weight}`)
+    .map((m) => `${m.key}*${m.weight}${eligible === undefined || eligible.has(m.key) ? "" : "/down"}`)
     .sort()
     .join(" ");
 }
 
 /**
- * Builds the route for a service plan, reusing `previous`'s table when the member set is the
- * same (so a plan change that touches another service, or only a timeout, rebuilds nothing).
- * `bucketOf` returns the member's long-lived bucket. Reports whether a table was built.
+ * Builds the route for a service plan, reusing `previous`'s table when the members, weights and
+ * eligibility are the same (so a plan change that touches another service, or only a timeout,
+ * rebuilds nothing). `bucketOf` returns the member's long-lived bucket. Reports whether a table
+ * was built.
+ *
+ * The table is built over every `plan.table` member with Maglev's `eligible` option set from
+ * `plan.eligible`: its size follows the configured members, eligible members keep their slots,
+ * and only an ineligible member's slots are dealt to the others. A health flip therefore moves
+ * the flipped member's clients and no one else's, and nodes that agree on health agree on the
+ * table. The Set and the predicate live only for the build; lookups read the finished table,
+ * which holds only eligible members (so connect-failure candidates are eligible too).
  */
 export function buildRoute(
   plan: ServicePlan,
@@ -108,14 +119,15 @@ export function buildRoute(
   settings: ServiceSettings,
   bucketOf: (key: string) => MemberBucket,
 ): { route: ServiceRoute; built: boolean } {
-  const signature = tableSignature(plan.table);
+  const eligible = plan.eligible === undefined ? undefined : new Set(plan.eligible);
+  const signature = tableSignature(plan.table, eligible);
   const quintuple = plan.algorithm === "QuintupleHash";
   if (previous !== undefined && previous.signature === signature) {
     const same = previous.quintuple === quintuple && previous.proxyProtocol === plan.proxyProtocol;
     const route = same ? previous : new ServiceRoute(plan.id, quintuple, plan.proxyProtocol, previous.table, signature, settings);
     return { route, built: false };
   }
-  if (plan.table.length === 0) {
+  if (plan.table.length === 0 || (eligible !== undefined && !plan.table.some((m) => eligible.has(m.key)))) {
     return { route: new ServiceRoute(plan.id, quintuple, plan.proxyProtocol, null, signature, settings), built: false };
   }
   const members: RouteMember[] = plan.table.map((m) => ({
@@ -125,6 +137,6 @@ export function buildRoute(
     weight: m.weight,
     bucket: bucketOf(m.key),
   }));
-  const table = Maglev.build(members);
+  const table = Maglev.build(members, eligible === undefined ? {} : { eligible: (m) => eligible.has(m.key) });
   return { route: new ServiceRoute(plan.id, quintuple, plan.proxyProtocol, table, signature, settings), built: true };
 }
