@@ -114,7 +114,12 @@ export class AdminApi {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.options.metrics.observeRequest(routeTemplate(pathname), req.method ?? "", res.statusCode, seconds);
     });
-    this.serve(req, res, pathname)
+    // Only a PUT reads its body. Any other request that carries one (a GET or DELETE with a body)
+    // has it discarded first, or answering and closing would reset the client mid-upload.
+    const carriesBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+    const bodyHandled = req.method === "PUT" || !carriesBody ? Promise.resolve() : drainBody(req);
+    bodyHandled
+      .then(() => this.serve(req, res, pathname))
       .catch((error: unknown) => this.fail(req, res, error))
       // fail() answers every error it is given; this only guards against it failing itself.
       .catch(() => res.destroy());

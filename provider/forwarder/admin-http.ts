@@ -11,6 +11,7 @@ export const MAX_BODY_BYTES = 1024 * 1024;
  */
 const DISCARD_BUDGET_BYTES = 16 * MAX_BODY_BYTES;
 const DISCARD_BUDGET_MS = 5_000;
+const DISCARD_QUIET_MS = 500;
 
 /**
  * Reads the body, refusing more than `limit` bytes: a declared Content-Length over the limit is
@@ -54,34 +55,36 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
 
 /**
  * Before answering a request whose body was not read to the end (413, 401, a bad header): read and
- * discard (never buffer) the rest, within a budget of bytes and time. Answering first would let the
- * server close the connection while the client is still sending, and the kernel would then reset
- * it, losing the answer (RFC 9112 section 9.6, lingering close). Past the budget the connection is
- * cut: a client sending more than that is not owed an answer.
+ * discard (never buffer) the rest. Answering first would let the server close the connection while
+ * the client is still sending, and the kernel would then reset it, losing the answer (RFC 9112
+ * section 9.6, lingering close). Bounded three ways: a client that goes quiet (it declared more than
+ * it sends) is answered after a short pause, one that takes too long is answered anyway, and one
+ * that sends more than the budget is cut off.
  */
 export function drainBody(req: IncomingMessage): Promise<void> {
   if (req.complete || req.readableEnded || req.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     let discarded = 0;
     const done = () => {
-      clearTimeout(timer);
+      clearTimeout(quiet);
+      clearTimeout(overall);
       req.off("data", onData);
       req.off("end", done);
       req.off("close", done);
       resolve();
     };
+    let quiet = setTimeout(done, DISCARD_QUIET_MS);
+    const overall = setTimeout(done, DISCARD_BUDGET_MS);
     const onData = (chunk: Buffer) => {
       discarded += chunk.length;
       if (discarded > DISCARD_BUDGET_BYTES) {
         req.socket.destroy();
         done();
+        return;
       }
+      clearTimeout(quiet);
+      quiet = setTimeout(done, DISCARD_QUIET_MS);
     };
-    const timer = setTimeout(() => {
-      req.socket.destroy();
-      done();
-    }, DISCARD_BUDGET_MS);
-    timer.unref();
     req.on("data", onData);
     req.on("end", done);
     req.on("close", done);

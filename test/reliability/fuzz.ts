@@ -226,16 +226,14 @@ function describePlan(plan: Plan): string {
 }
 
 /**
- * Requests that may end without an answer: truncated ones (we hung up), broken chunked framing and
- * CONNECT (Node's HTTP parser drops them), and requests that still upload a body over 1 MiB when
- * the node answers early or refuses a malformed header: the node closes the connection after its
- * answer while the client is still sending, so the client may see a reset instead of the answer
- * (RFC 9112 section 9.6 asks the server to linger). None of these may change anything or cost a
- * 5xx; they are counted in `unanswered`.
+ * Requests that may end without an answer: truncated ones (we hung up) and broken chunked framing
+ * after a request the node had started to serve (Node's parser fails mid-body, after the response
+ * began). Every other request, huge uploads to routes that refuse them and CONNECT included, must
+ * be answered: the node drains a body it refuses before answering (lingering close). None of these
+ * may change anything or cost a 5xx; they are counted in `unanswered`.
  */
 function unanswerable(plan: Plan, halfClose: boolean): boolean {
-  if (halfClose || plan.framing === "bad-chunk" || plan.method === "CONNECT") return true;
-  return plan.framing === "huge-declared" || plan.framing === "huge-chunked";
+  return halfClose || plan.framing === "bad-chunk";
 }
 
 /** What the node holds: the four lists as one string. */

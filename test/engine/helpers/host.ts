@@ -92,9 +92,7 @@ export class ProviderHost {
 
   async check(urn: string, olds: Props, news: Props): Promise<CheckAnswer> {
     const request = new proto.CheckRequest();
-    request.setUrn(urn);
-    request.setName(urnName(urn));
-    request.setType(urnType(urn));
+    identify(request, urn);
     request.setOlds(struct(olds));
     request.setNews(struct(news));
     const answer = await call<proto.CheckResponse>((cb) => this.client.check(request, cb));
@@ -106,9 +104,7 @@ export class ProviderHost {
 
   async diff(urn: string, id: string, olds: Props, news: Props, oldInputs: Props = {}): Promise<DiffAnswer> {
     const request = new proto.DiffRequest();
-    request.setUrn(urn);
-    request.setName(urnName(urn));
-    request.setType(urnType(urn));
+    identify(request, urn);
     request.setId(id);
     request.setOlds(struct(olds));
     request.setNews(struct(news));
@@ -125,9 +121,7 @@ export class ProviderHost {
 
   async create(urn: string, properties: Props): Promise<{ id: string; properties: Props }> {
     const request = new proto.CreateRequest();
-    request.setUrn(urn);
-    request.setName(urnName(urn));
-    request.setType(urnType(urn));
+    identify(request, urn);
     request.setProperties(struct(properties));
     const answer = await call<proto.CreateResponse>((cb) => this.client.create(request, cb));
     return { id: answer.getId(), properties: (answer.getProperties()?.toJavaScript() ?? {}) as Props };
@@ -135,9 +129,7 @@ export class ProviderHost {
 
   async read(urn: string, id: string, properties: Props, inputs: Props): Promise<{ id: string; properties: Props; inputs?: Props }> {
     const request = new proto.ReadRequest();
-    request.setUrn(urn);
-    request.setName(urnName(urn));
-    request.setType(urnType(urn));
+    identify(request, urn);
     request.setId(id);
     request.setProperties(struct(properties));
     request.setInputs(struct(inputs));
@@ -151,9 +143,7 @@ export class ProviderHost {
 
   async update(urn: string, id: string, olds: Props, news: Props, oldInputs: Props = {}): Promise<Props> {
     const request = new proto.UpdateRequest();
-    request.setUrn(urn);
-    request.setName(urnName(urn));
-    request.setType(urnType(urn));
+    identify(request, urn);
     request.setId(id);
     request.setOlds(struct(olds));
     request.setNews(struct(news));
@@ -164,9 +154,7 @@ export class ProviderHost {
 
   async delete(urn: string, id: string, properties: Props, inputs: Props = {}): Promise<void> {
     const request = new proto.DeleteRequest();
-    request.setUrn(urn);
-    request.setName(urnName(urn));
-    request.setType(urnType(urn));
+    identify(request, urn);
     request.setId(id);
     request.setProperties(struct(properties));
     request.setOldInputs(struct(inputs));
@@ -189,7 +177,14 @@ export class ProviderHost {
 }
 
 /** `urn:pulumi:stack::project::type::name` -> name. */
-export function urnName(urn: string): string {
+export /** Every request after Configure names its resource the way the engine does. */
+function identify(request: { setUrn(v: string): unknown; setName(v: string): unknown; setType(v: string): unknown }, urn: string): void {
+  request.setUrn(urn);
+  request.setName(urnName(urn));
+  request.setType(urnType(urn));
+}
+
+function urnName(urn: string): string {
   return urn.slice(urn.lastIndexOf("::") + 2);
 }
 
