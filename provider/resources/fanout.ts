@@ -18,6 +18,17 @@ export interface Target {
 
 type Settled<T> = { readonly endpoint: string; readonly ok: true; readonly value: T } | { readonly endpoint: string; readonly ok: false; readonly error: unknown };
 
+type Succeeded<T> = Extract<Settled<T>, { ok: true }>;
+type Failed<T> = Extract<Settled<T>, { ok: false }>;
+
+/** Splits a fan-out's results into the nodes that succeeded and those that failed. */
+function split<T>(results: readonly Settled<T>[]): { readonly done: Succeeded<T>[]; readonly failed: Failed<T>[] } {
+  return {
+    done: results.filter((r): r is Succeeded<T> => r.ok),
+    failed: results.filter((r): r is Failed<T> => !r.ok),
+  };
+}
+
 async function everyNode<T>(endpoints: readonly string[], action: (endpoint: string) => Promise<T>): Promise<Settled<T>[]> {
   return Promise.all(
     endpoints.map(async (endpoint): Promise<Settled<T>> => {
@@ -70,16 +81,15 @@ export async function createEverywhere(
       throw foreignObjectError(endpoint, target.what, existing?.revision ?? 0);
     }
   });
-  const failed = results.filter((r): r is Extract<Settled<StoredObject>, { ok: false }> => !r.ok);
-  const created = results.filter((r): r is Extract<Settled<StoredObject>, { ok: true }> => r.ok);
+  const { done: created, failed } = split(results);
   if (failed.length === 0) return new Map(created.map((r) => [r.endpoint, r.value.revision]));
 
   const rollback = await everyNode(
     created.map((r) => r.endpoint),
     (endpoint) => client.remove(endpoint, token, kind, id),
   );
-  const rolledBack = rollback.filter((r) => r.ok).map((r) => r.endpoint);
-  const stuck = rollback.filter((r): r is Extract<Settled<unknown>, { ok: false }> => !r.ok);
+  const { done, failed: stuck } = split(rollback);
+  const rolledBack = done.map((r) => r.endpoint);
   const lines = [
     `creating ${target.what} failed on ${failed.length} of ${target.endpoints.length} node${target.endpoints.length === 1 ? "" : "s"}:`,
     listFailures(failed),
@@ -100,8 +110,7 @@ export async function createEverywhere(
 export async function putEverywhere(target: Target, spec: Record<string, unknown>): Promise<Map<string, number>> {
   const { client, token, kind, id } = target;
   const results = await everyNode(target.endpoints, async (endpoint) => (await client.put(endpoint, token, kind, id, spec)).stored);
-  const failed = results.filter((r): r is Extract<Settled<StoredObject>, { ok: false }> => !r.ok);
-  const written = results.filter((r): r is Extract<Settled<StoredObject>, { ok: true }> => r.ok);
+  const { done: written, failed } = split(results);
   if (failed.length === 0) return new Map(written.map((r) => [r.endpoint, r.value.revision]));
 
   // What do the failed nodes hold now? Best effort: a node that refused the write usually answers a read.
@@ -132,7 +141,7 @@ export async function putEverywhere(target: Target, spec: Record<string, unknown
 export async function deleteEverywhere(target: Target): Promise<void> {
   const { client, token, kind, id } = target;
   const results = await everyNode(target.endpoints, (endpoint) => client.remove(endpoint, token, kind, id));
-  const failed = results.filter((r): r is Extract<Settled<unknown>, { ok: false }> => !r.ok);
+  const { failed } = split(results);
   if (failed.length === 0) return;
   const deleted = results.filter((r) => r.ok).map((r) => r.endpoint);
   const lines = [`deleting ${target.what} failed on ${failed.length} of ${target.endpoints.length} nodes:`, listFailures(failed)];
