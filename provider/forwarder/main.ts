@@ -4,6 +4,8 @@ import * as os from "node:os";
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
 import { formatHostPort } from "./admin-server";
+import type { DataPlaneEngine } from "./dataplane/dataplane";
+import { nativeRelayUnavailable } from "./native/relay";
 import { StartupError, StateFileError } from "./errors";
 import { createLogger } from "./logger";
 import { ForwarderNode } from "./node";
@@ -35,6 +37,9 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
   --workers N                  data-plane worker processes sharing the listener ports,
                                0-${MAX_WORKERS} (default: the number of CPUs; 0 runs the data
                                plane in the node's own process)
+  --engine native|streams      who moves the bytes: native (the C relay built with the package,
+                               about half the CPU per connection) or streams (Node's sockets).
+                               Default: native when it loads on this host, else streams
   --max-connections-per-listener N
                                open client connections a listener holds before it resets new
                                ones, 1-${MAX_CONNECTIONS_LIMIT} (default: what the open-files limit allows, two
@@ -92,6 +97,8 @@ export interface CliOptions {
   readonly graceMs: number;
   readonly logLevel: string;
   readonly workers: number;
+  /** Unset: the default engine (native when it loads here). */
+  readonly engine?: DataPlaneEngine;
   readonly seedFile?: string;
   /** Unset: defaultMaxConnections for this process's open-files limit. */
   readonly maxConnectionsPerListener?: number;
@@ -121,6 +128,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "shutdown-grace-seconds": { type: "string", default: "10" },
         "log-level": { type: "string", default: "info" },
         workers: { type: "string" },
+        engine: { type: "string" },
         "hash-seed-file": { type: "string" },
         "max-connections-per-listener": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -147,6 +155,10 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
   if (!Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS || values.workers?.trim() === "") {
     throw new StartupError(`--workers must be an integer from 0 to ${MAX_WORKERS} (got ${JSON.stringify(values.workers)})`);
   }
+  const engine = values.engine;
+  if (engine !== undefined && engine !== "native" && engine !== "streams") {
+    throw new StartupError(`--engine must be native or streams (got ${JSON.stringify(engine)})`);
+  }
   const limitText = values["max-connections-per-listener"];
   const maxConnections = limitText === undefined ? undefined : Number(limitText);
   if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > MAX_CONNECTIONS_LIMIT || limitText?.trim() === "")) {
@@ -164,6 +176,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
     graceMs: Math.round(grace * 1000),
     logLevel: values["log-level"],
     workers,
+    engine,
     seedFile: values["hash-seed-file"],
     maxConnectionsPerListener: maxConnections,
   };
@@ -238,6 +251,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       );
       workers = 1;
     }
+    const engine = chooseEngine(cli.engine, logger);
     const maxConnectionsPerListener = cli.maxConnectionsPerListener ?? defaultMaxConnections(openFilesLimit(), workers);
     const node = await ForwarderNode.start({
       adminHost: cli.adminHost,
@@ -249,6 +263,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       logger,
       nodeName: cli.nodeName,
       workers,
+      engine,
       maxConnectionsPerListener,
     });
     handleSignals(node, logger, cli.graceMs);
@@ -259,6 +274,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         stateDir: cli.stateDir,
         seedSource: seed.source,
         workers,
+        engine,
         maxConnectionsPerListener,
         objects: node.counts(),
       },
@@ -267,6 +283,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   } catch (error) {
     fail(logger, error);
   }
+}
+
+/** `--engine`, else native where it loads; a native engine that cannot load is a startup error when asked for. */
+function chooseEngine(asked: DataPlaneEngine | undefined, logger: Logger): DataPlaneEngine {
+  const why = nativeRelayUnavailable();
+  if (asked === "native" && why !== undefined) throw new StartupError(`--engine native: the native relay does not load here: ${why}`);
+  if (asked !== undefined) return asked;
+  if (why !== undefined) logger.warn({ reason: why }, "the native relay does not load here: the data plane uses Node's sockets (engine streams)");
+  return why === undefined ? "native" : "streams";
 }
 
 function handleSignals(node: ForwarderNode, logger: Logger, graceMs: number): void {

@@ -5,6 +5,7 @@ import { AdminMetrics } from "./admin-metrics";
 import { AdminServer, formatHostPort, type AdminAddress } from "./admin-server";
 import { ConfigWriter, type ConfigApplier } from "./admin-writes";
 import { ForwarderRuntime, type RuntimeOptions } from "./runtime";
+import type { DataPlaneEngine } from "./dataplane/dataplane";
 import { ConfigStore, type StoreOptions } from "./store";
 import { countObjects } from "./store-objects";
 
@@ -39,6 +40,8 @@ export interface NodeOptions {
   readonly maxConnectionsPerListener?: number;
   /** Data-plane worker processes (see RuntimeOptions.workers). Default 0: the data plane runs in this process. */
   readonly workers?: number;
+  /** Who moves the bytes (see DataPlaneOptions.engine). */
+  readonly engine?: DataPlaneEngine;
   /** For tests: how the store persists. */
   readonly store?: StoreOptions;
   /** For tests: builds the runtime (default: a ForwarderRuntime). */
@@ -86,6 +89,7 @@ export class ForwarderNode {
       maxConnectAttempts: options.maxConnectAttempts,
       maxConnectionsPerListener: options.maxConnectionsPerListener,
       workers: options.workers,
+      engine: options.engine,
     });
     let server: AdminServer | undefined;
     try {

@@ -16,7 +16,7 @@ import * as os from "node:os";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { EMPTY_CONFIG, type ConfigSnapshot } from "./config";
-import { DataPlane, type DataPlaneEvent } from "./dataplane/dataplane";
+import { DataPlane, type DataPlaneEngine, type DataPlaneEvent } from "./dataplane/dataplane";
 import { WorkerPool, type DataPlaneHandle, type WorkerExit } from "./workers/pool";
 import type { DataPlanePlan } from "./dataplane/plan";
 import type { MemberStats } from "./dataplane/stats";
@@ -66,6 +66,8 @@ export interface RuntimeOptions {
    * process, which also runs the admin API and the process metrics (docs/BENCHMARKS.md).
    */
   workers?: number;
+  /** Who moves the bytes (see DataPlaneOptions.engine). */
+  engine?: DataPlaneEngine;
 }
 
 export interface ApplyResult {
@@ -107,6 +109,7 @@ export class ForwarderRuntime {
       maxConnectionsPerListener: opts.maxConnectionsPerListener,
       bindRetryIntervalMs: opts.bindRetryIntervalMs,
       sweepIntervalMs: opts.sweepIntervalMs,
+      engine: opts.engine,
     };
     const workers = opts.workers ?? 0;
     this.dataplane =

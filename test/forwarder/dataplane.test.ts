@@ -8,7 +8,8 @@ import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as net from "node:net";
-import { DataPlane } from "../../provider/forwarder/dataplane/dataplane";
+import { DataPlane, type DataPlaneEngine } from "../../provider/forwarder/dataplane/dataplane";
+import { nativeRelayUnavailable } from "../../provider/forwarder/native/relay";
 import type { DataPlanePlan, PlanMember, ServicePlan } from "../../provider/forwarder/dataplane/plan";
 import { FlowHasher, Maglev, memberKey } from "../../provider/hashing";
 import { closeAll, freePort, TestBackend } from "./helpers/backends";
@@ -48,7 +49,23 @@ function maxShareGap(counts: Map<string, number>, expected: Map<string, number>,
   return gap;
 }
 
-describe("data plane (real sockets)", function () {
+/**
+ * Both engines keep one contract: every test below runs on each engine available here. CI builds
+ * the native relay (DNLB_REQUIRE_NATIVE=1), so there a missing one fails instead of being skipped.
+ */
+const ENGINES: DataPlaneEngine[] = nativeRelayUnavailable() === undefined ? ["native", "streams"] : ["streams"];
+
+describe("data plane engines", () => {
+  it("has the native relay where it must be built", async function () {
+    if (process.env.DNLB_REQUIRE_NATIVE !== "1" && nativeRelayUnavailable() !== undefined) this.skip();
+    assert.equal(nativeRelayUnavailable(), undefined);
+    const dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED });
+    assert.equal(dp.engine, "native");
+    await dp.close();
+  });
+});
+
+for (const engine of ENGINES) describe(`data plane (real sockets, engine ${engine})`, function () {
   this.timeout(30_000);
   let a: TestBackend;
   let b: TestBackend;
@@ -67,7 +84,7 @@ describe("data plane (real sockets)", function () {
 
   beforeEach(async () => {
     port = await freePort(FORWARDER);
-    dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, bindRetryIntervalMs: 100 });
+    dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, engine, bindRetryIntervalMs: 100 });
   });
   afterEach(() => dp.close());
 
@@ -173,7 +190,7 @@ describe("data plane (real sockets)", function () {
       }
       await delay(200);
       await dp.close();
-      dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, connectTimeoutMs: 300 });
+      dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, engine, connectTimeoutMs: 300 });
       const dead: PlanMember = { key: memberKey({ address: "127.0.2.7", port: hungPort }), address: "127.0.2.7", port: hungPort, weight: 10 };
       await dp.apply(plan(port, service("s", [dead, member(a)])));
       const timed = await runConcurrently(12, 12, async (i) => {
@@ -195,7 +212,7 @@ describe("data plane (real sockets)", function () {
 
   it("forwards IPv6 clients and writes a TCP6 PROXY header", async () => {
     const v6 = await TestBackend.start({ host: "::1", name: "v6" });
-    const dp6 = new DataPlane({ listenAddress: "::1", hashSeed: TEST_HASH_SEED });
+    const dp6 = new DataPlane({ listenAddress: "::1", hashSeed: TEST_HASH_SEED, engine });
     try {
       const lport = await freePort("::1");
       const m: PlanMember = { key: memberKey({ address: "::1", port: v6.port }), address: "::1", port: v6.port, weight: 10 };
@@ -225,6 +242,39 @@ describe("data plane (real sockets)", function () {
       socket.destroy();
     } finally {
       await replier.close();
+    }
+  });
+
+  it("passes a reset on: a client's RST resets the member's side, and a member's RST resets the client's", async () => {
+    const accepted: net.Socket[] = [];
+    const server = net.createServer((s) => {
+      accepted.push(s);
+      s.resume();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.2.6", resolve));
+    const backendPort = (server.address() as net.AddressInfo).port;
+    const ending = (socket: net.Socket): Promise<string> =>
+      new Promise((resolve) => {
+        socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+        socket.once("close", () => resolve("closed without error"));
+      });
+    try {
+      await dp.apply(plan(port, service("s", [{ key: memberKey({ address: "127.0.2.6", port: backendPort }), address: "127.0.2.6", port: backendPort, weight: 1 }])));
+      for (const side of ["client", "member"] as const) {
+        const client = await connect({ host: FORWARDER, port, localAddress: sourceAddress(side === "client" ? 3 : 4) });
+        const before = accepted.length;
+        client.resume(); // a reset is seen by a socket that reads
+        client.write("x");
+        await waitFor(() => accepted.length > before && accepted[before].bytesRead > 0, 2000, "the member to get the first byte");
+        const backend = accepted[before];
+        const [resetSide, otherSide] = side === "client" ? [client, backend] : [backend, client];
+        const other = ending(otherSide);
+        resetSide.resetAndDestroy();
+        assert.equal(await other, "ECONNRESET", `after the ${side}'s reset`);
+      }
+    } finally {
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 
@@ -277,7 +327,7 @@ describe("data plane (real sockets)", function () {
 
   it("resets clients beyond maxConnectionsPerListener and counts them", async () => {
     await dp.close();
-    dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, maxConnectionsPerListener: 2 });
+    dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, engine, maxConnectionsPerListener: 2 });
     await dp.apply(plan(port, service("s", [member(a)])));
     const first = await connect({ host: FORWARDER, port });
     const second = await connect({ host: FORWARDER, port });

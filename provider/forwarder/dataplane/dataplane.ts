@@ -24,10 +24,13 @@
  */
 import type * as net from "node:net";
 import { FlowHasher } from "../../hashing";
-import { Flow, type FlowOwner } from "./flow";
-import { ListenerSlot, listen } from "./listener";
+import { encodeProxyHeader } from "../proxy-protocol";
+import { nativeRelay, nativeRelayUnavailable, type NativeRelay } from "../native/relay";
+import { Flow, type FlowOwner, type ProxiedFlow } from "./flow";
+import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
+import { NativeFlow } from "./native-flow";
 import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
-import { buildRoute, MemberBucket, type ServiceRoute, type ServiceSettings } from "./routes";
+import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
 import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
 
 export interface DataPlaneOptions {
@@ -50,6 +53,12 @@ export interface DataPlaneOptions {
    * workers) can listen on the same ports. Default false.
    */
   readonly reusePort?: boolean;
+  /**
+   * Who moves the bytes: "native" (the C relay on Node's loop, native/relay.c: about half the
+   * CPU per connection) or "streams" (Node's net.Socket). Default: native when its addon loads
+   * here, else streams; asking for native where it cannot load throws, naming why.
+   */
+  readonly engine?: DataPlaneEngine;
   /** Notable events, for logs. */
   readonly onEvent?: (event: DataPlaneEvent) => void;
 }
@@ -61,6 +70,13 @@ export type DataPlaneEvent =
   | { readonly type: "listener-error"; readonly id: string; readonly error: string }
   | { readonly type: "table-built"; readonly serviceId: string; readonly members: number; readonly tableSize: number };
 
+export type DataPlaneEngine = "native" | "streams";
+
+/** The engine a data plane gets when none is asked for: native when its addon loads here. */
+export function defaultEngine(): DataPlaneEngine {
+  return nativeRelay() === undefined ? "streams" : "native";
+}
+
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
 export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
 export const DEFAULT_MAX_CONNECTIONS_PER_LISTENER = 100_000;
@@ -68,6 +84,7 @@ export const DEFAULT_SWEEP_INTERVAL_MS = 250;
 export const DEFAULT_BIND_RETRY_INTERVAL_MS = 5000;
 
 export class DataPlane implements FlowOwner {
+  readonly engine: DataPlaneEngine;
   readonly connectTimeoutMs: number;
   readonly maxConnectAttempts: number;
   private readonly maxConnectionsPerListener: number;
@@ -75,6 +92,8 @@ export class DataPlane implements FlowOwner {
   private readonly reusePort: boolean;
   private readonly hasher: FlowHasher;
   private readonly onEvent: (event: DataPlaneEvent) => void;
+  /** Set for the native engine. */
+  private readonly relay: NativeRelay | undefined;
 
   private readonly listeners = new Map<string, ListenerSlot>();
   private readonly routes = new Map<string, ServiceRoute>();
@@ -83,7 +102,7 @@ export class DataPlane implements FlowOwner {
   /** serviceId -> member key -> bucket. */
   private readonly buckets = new Map<string, Map<string, MemberBucket>>();
   private readonly tablesBuilt = new Map<string, number>();
-  private readonly flows = new Set<Flow>();
+  private readonly flows = new Set<ProxiedFlow>();
   /** Countdowns closing the connections of removed listeners. */
   private readonly listenerDrains = new Set<NodeJS.Timeout>();
 
@@ -92,6 +111,8 @@ export class DataPlane implements FlowOwner {
   private readonly retryTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private whenIdle: (() => void) | undefined;
+  /** The flow hash of the last `pick` (see there). */
+  private pickedHash = 0;
 
   constructor(opts: DataPlaneOptions) {
     this.listenAddress = opts.listenAddress;
@@ -105,6 +126,11 @@ export class DataPlane implements FlowOwner {
       "maxConnectionsPerListener",
     );
     this.onEvent = opts.onEvent ?? (() => undefined);
+    this.engine = opts.engine ?? defaultEngine();
+    if (this.engine === "native") {
+      this.relay = nativeRelay();
+      if (this.relay === undefined) throw new Error(`the native data-plane engine is not available here: ${nativeRelayUnavailable() ?? "unknown reason"}`);
+    }
     this.sweepTimer = setInterval(() => this.sweep(), positive(opts.sweepIntervalMs, DEFAULT_SWEEP_INTERVAL_MS, "sweepIntervalMs"));
     this.sweepTimer.unref();
     const retryMs = positive(opts.bindRetryIntervalMs, DEFAULT_BIND_RETRY_INTERVAL_MS, "bindRetryIntervalMs");
@@ -185,7 +211,7 @@ export class DataPlane implements FlowOwner {
 
   // --- FlowOwner -----------------------------------------------------------------------------
 
-  flowConnected(flow: Flow): void {
+  flowConnected(flow: ProxiedFlow): void {
     const bucket = flow.member.bucket;
     bucket.totals.connections++;
     bucket.flows.add(flow);
@@ -200,7 +226,7 @@ export class DataPlane implements FlowOwner {
     if (bucket.drained) flow.destroy();
   }
 
-  flowEnded(flow: Flow): void {
+  flowEnded(flow: ProxiedFlow): void {
     this.flows.delete(flow);
     const slot = flow.listener as ListenerSlot;
     const bytesIn = flow.bytesIn();
@@ -307,13 +333,7 @@ export class DataPlane implements FlowOwner {
   private async bind(slot: ListenerSlot): Promise<void> {
     const port = slot.port;
     try {
-      const server = await listen(
-        this.listenAddress,
-        port,
-        (socket) => this.accept(slot, socket),
-        (err) => this.onEvent({ type: "listener-error", id: slot.id, error: err.message }),
-        this.reusePort,
-      );
+      const server = await this.openServer(slot, port);
       if (this.listeners.get(slot.id) !== slot || slot.port !== port || this.closing !== undefined) {
         server.close(); // removed or moved while binding (cannot happen while applies are serialized)
         return;
@@ -327,6 +347,20 @@ export class DataPlane implements FlowOwner {
       slot.error = message;
       if (changed) this.onEvent({ type: "listener-failed", id: slot.id, port, error: message });
     }
+  }
+
+  private openServer(slot: ListenerSlot, port: number): Promise<OpenServer> {
+    const onError = (error: string): void => this.onEvent({ type: "listener-error", id: slot.id, error });
+    const relay = this.relay;
+    if (relay === undefined) {
+      return listen(this.listenAddress, port, (socket) => this.accept(slot, socket), (err) => onError(err.message), this.reusePort);
+    }
+    const handler = {
+      accepted: (flowId: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void =>
+        this.acceptNative(relay, slot, flowId, remoteAddress, remotePort, localAddress, localPort),
+      failed: (code: string): void => onError(`accept failed: ${code}`),
+    };
+    return Promise.resolve(listenNative(relay, this.listenAddress, port, handler, this.reusePort));
   }
 
   private failedListeners(): ReadonlyMap<string, string> {
@@ -394,40 +428,69 @@ export class DataPlane implements FlowOwner {
   // --- the hot path ----------------------------------------------------------------------------
 
   private accept(slot: ListenerSlot, client: net.Socket): void {
-    slot.totals.connections++;
-    const route = slot.route;
-    const table = route === null ? null : route.table;
     const remoteAddress = client.remoteAddress;
-    if (table === null || route === null) {
-      this.reject(slot, client, "no_backend");
-      return;
-    }
-    if (slot.active >= this.maxConnectionsPerListener) {
-      this.reject(slot, client, "limit");
-      return;
-    }
     if (remoteAddress === undefined) {
+      slot.totals.connections++;
       client.destroy(); // gone before we got to it
       return;
     }
-    const hash = route.quintuple
-      ? this.hasher.quintupleHash(remoteAddress, client.remotePort as number, client.localAddress as string, client.localPort as number)
-      : this.hasher.ipHash(remoteAddress);
-    const member = table.lookup(hash);
-    if (member === undefined) {
-      this.reject(slot, client, "no_backend");
+    const member = this.pick(slot, remoteAddress, client.remotePort as number, client.localAddress as string, client.localPort as number);
+    if (typeof member === "string") {
+      slot.rejected[member]++;
+      client.on("error", noop);
+      client.resetAndDestroy();
       return;
     }
-    const flow = new Flow(this, slot, route, hash, client, member);
+    const flow = new Flow(this, slot, slot.route as ServiceRoute, this.pickedHash, client, member);
     slot.active++;
     this.flows.add(flow);
     flow.start();
   }
 
-  private reject(slot: ListenerSlot, client: net.Socket, reason: RejectReason): void {
-    slot.rejected[reason]++;
-    client.on("error", noop);
-    client.resetAndDestroy();
+  private acceptNative(
+    relay: NativeRelay,
+    slot: ListenerSlot,
+    flowId: number,
+    remoteAddress: string,
+    remotePort: number,
+    localAddress: string,
+    localPort: number,
+  ): void {
+    const member = this.pick(slot, remoteAddress, remotePort, localAddress, localPort);
+    if (typeof member === "string") {
+      slot.rejected[member]++;
+      relay.reset(flowId);
+      return;
+    }
+    const route = slot.route as ServiceRoute;
+    const flow = new NativeFlow(this, slot, route, this.pickedHash, relay, flowId, member);
+    slot.active++;
+    this.flows.add(flow);
+    const header =
+      route.proxyProtocol === "off"
+        ? undefined
+        : encodeProxyHeader(route.proxyProtocol, {
+            sourceAddress: remoteAddress,
+            sourcePort: remotePort,
+            destinationAddress: localAddress,
+            destinationPort: localPort,
+          });
+    flow.start(header);
+  }
+
+  /**
+   * Counts a new client and picks its member, or says why it is refused. The flow hash is left
+   * in `pickedHash` (for the fallback candidates) rather than returned in an object per client.
+   */
+  private pick(slot: ListenerSlot, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): RouteMember | RejectReason {
+    slot.totals.connections++;
+    const route = slot.route;
+    const table = route === null ? null : route.table;
+    if (table === null || route === null) return "no_backend";
+    if (slot.active >= this.maxConnectionsPerListener) return "limit";
+    const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort) : this.hasher.ipHash(remoteAddress);
+    this.pickedHash = hash;
+    return table.lookup(hash) ?? "no_backend";
   }
 
   /** Closes connections idle for their service's idle timeout (see the header comment). */

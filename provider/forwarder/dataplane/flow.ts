@@ -1,5 +1,6 @@
 /**
- * One proxied connection: the hot path from an accepted client to a member and back.
+ * One proxied connection on Node sockets (engine "streams"): the hot path from an accepted client
+ * to a member and back. The native engine (native-flow.ts) keeps the same contract in C.
  *
  * - The client socket is accepted paused (`pauseOnConnect`), so not a byte is read from it
  *   until the backend connection is up: nothing the client sends early is lost or buffered
@@ -38,16 +39,62 @@ export interface FlowOwner {
   readonly connectTimeoutMs: number;
   readonly maxConnectAttempts: number;
   /** The flow's backend connection is established (it has joined its member's bucket). */
-  flowConnected(flow: Flow): void;
+  flowConnected(flow: ProxiedFlow): void;
   /** Every socket of the flow has closed: account for it and forget it. */
-  flowEnded(flow: Flow): void;
+  flowEnded(flow: ProxiedFlow): void;
 }
 
-export class Flow {
-  backend: FlowSocket | null = null;
+/**
+ * What the data plane keeps of a connection, whichever engine carries its bytes: where it came
+ * from and goes, whether it is established, its byte counters and idle bookkeeping, and the
+ * fallback to the flow's next Maglev candidates.
+ */
+export abstract class ProxiedFlow {
   /** The member being connected to, then the member connected to. */
   member: RouteMember;
   connected = false;
+  /** Idle detection (see DataPlane.sweep): bytes seen at the last sweep and when they last changed. */
+  lastActivity = 0;
+  lastActiveAt = 0;
+  /** Members tried so far. */
+  private attempts = 1;
+  private candidates: RouteMember[] | null = null;
+
+  constructor(
+    readonly owner: FlowOwner,
+    readonly listener: FlowListener,
+    readonly route: ServiceRoute,
+    readonly hash: number,
+    member: RouteMember,
+  ) {
+    this.member = member;
+  }
+
+  /** Closes both sides now (draining, idle timeout, shutdown). */
+  abstract destroy(): void;
+  /** Bytes received from the client so far (forwarded to the member). */
+  abstract bytesIn(): number;
+  /** Bytes received from the member so far (forwarded to the client). */
+  abstract bytesOut(): number;
+
+  /** Bytes moved either way so far, for idle detection. */
+  activity(): number {
+    return this.bytesIn() + this.bytesOut();
+  }
+
+  /** The next distinct member to try after a failed connect, or undefined when the attempts are used up. */
+  nextCandidate(): RouteMember | undefined {
+    const table = this.route.table;
+    if (table === null || this.attempts >= this.owner.maxConnectAttempts) return undefined;
+    // Computed only on the first failure: the common path never walks the table.
+    this.candidates ??= table.candidates(this.hash, this.owner.maxConnectAttempts);
+    return this.candidates[this.attempts++];
+  }
+}
+
+/** A connection carried by two net.Sockets (engine "streams"). */
+export class Flow extends ProxiedFlow {
+  backend: FlowSocket | null = null;
   /** Set by destroy(): no further connect attempt. */
   destroyed = false;
   clientClosed = false;
@@ -58,22 +105,9 @@ export class Flow {
   private drainHooked = false;
   /** Sockets (client and backend attempts) that have not emitted 'close' yet. */
   private sockets = 1;
-  /** Members tried so far. */
-  private attempts = 1;
-  private candidates: RouteMember[] | null = null;
-  /** Idle detection (see DataPlane.sweep): bytes seen at the last sweep and when they last changed. */
-  lastActivity = 0;
-  lastActiveAt = 0;
 
-  constructor(
-    readonly owner: FlowOwner,
-    readonly listener: FlowListener,
-    readonly route: ServiceRoute,
-    readonly hash: number,
-    readonly client: net.Socket,
-    member: RouteMember,
-  ) {
-    this.member = member;
+  constructor(owner: FlowOwner, listener: FlowListener, route: ServiceRoute, hash: number, readonly client: net.Socket, member: RouteMember) {
+    super(owner, listener, route, hash, member);
   }
 
   /** Starts the flow: hooks the client and connects to `member` (the table's pick). */
@@ -85,14 +119,12 @@ export class Flow {
     connectBackend(this, this.member);
   }
 
-  /** Closes both sides now (draining, idle timeout, shutdown). */
   destroy(): void {
     this.destroyed = true;
     this.client.destroy();
     this.backend?.destroy();
   }
 
-  /** Bytes received from the client so far (forwarded to the member). */
   bytesIn(): number {
     return this.client.bytesRead;
   }
@@ -105,22 +137,8 @@ export class Flow {
     return this.connected && this.backend !== null ? this.backend.bytesRead : 0;
   }
 
-  /** Bytes moved either way so far, for idle detection. */
-  activity(): number {
-    return this.bytesIn() + this.bytesOut();
-  }
-
   socketClosed(): void {
     if (--this.sockets === 0) this.owner.flowEnded(this);
-  }
-
-  /** The next distinct member to try after a failed connect, or undefined when the attempts are used up. */
-  nextCandidate(): RouteMember | undefined {
-    const table = this.route.table;
-    if (table === null || this.attempts >= this.owner.maxConnectAttempts) return undefined;
-    // Computed only on the first failure: the common path never walks the table.
-    this.candidates ??= table.candidates(this.hash, this.owner.maxConnectAttempts);
-    return this.candidates[this.attempts++];
   }
 
   addSocket(socket: FlowSocket): void {

@@ -1,9 +1,11 @@
 /**
  * One listener's TCP server and counters. The server is opened and closed by the data plane as
- * listeners come and go; closing it stops new clients only (Node's `server.close()` leaves
- * accepted sockets alone), so other listeners and open connections are never touched.
+ * listeners come and go; closing it stops new clients only (Node's `server.close()` and the
+ * native relay's `closeListener` leave accepted sockets alone), so other listeners and open
+ * connections are never touched.
  */
 import * as net from "node:net";
+import type { NativeRelay, RelayListenerHandler } from "../native/relay";
 import type { FlowListener } from "./flow";
 import type { ServiceRoute } from "./routes";
 import { emptyTotals, type ListenerState, type RejectReason, type TrafficTotals } from "./stats";
@@ -13,7 +15,7 @@ export class ListenerSlot implements FlowListener {
   readonly rejected: Record<RejectReason, number> = { no_backend: 0, limit: 0, connect_failed: 0 };
   /** Clients open now (including those whose backend is being connected). */
   active = 0;
-  server: net.Server | null = null;
+  server: OpenServer | null = null;
   /** Why the last bind failed; cleared when the server is listening. */
   error: string | undefined = undefined;
   /** Where new clients go; null: no backend service (or the service is unknown). */
@@ -36,6 +38,11 @@ export class ListenerSlot implements FlowListener {
     this.server = null;
     server?.close();
   }
+}
+
+/** A listening socket of either engine. */
+export interface OpenServer {
+  close(): void;
 }
 
 /**
@@ -80,4 +87,18 @@ export function describeBindError(err: NodeJS.ErrnoException, host: string, port
     default:
       return `cannot listen on port ${port} on ${host}: ${err.message}`;
   }
+}
+
+/**
+ * The native engine's `listen`: the relay accepts (and does not read yet) and `handler` decides.
+ * Binding is synchronous in C; the error codes are libuv's, which are Node's.
+ */
+export function listenNative(relay: NativeRelay, host: string, port: number, handler: RelayListenerHandler, reusePort: boolean): OpenServer {
+  const opened = relay.listen(host, port, reusePort, handler);
+  if (typeof opened !== "number") {
+    const err: NodeJS.ErrnoException = new Error(opened.code);
+    err.code = opened.code;
+    throw new Error(describeBindError(err, host, port));
+  }
+  return { close: () => relay.closeListener(opened) };
 }

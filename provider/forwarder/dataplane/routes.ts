@@ -8,14 +8,14 @@
  * counters), and a member that leaves the plan keeps its bucket until its last connection ends.
  */
 import { Maglev } from "../../hashing";
-import type { Flow } from "./flow";
+import type { ProxiedFlow } from "./flow";
 import type { PlanMember, ProxyProtocolMode, ServicePlan } from "./plan";
 import { emptyTotals, type TrafficTotals } from "./stats";
 
 export class MemberBucket {
   readonly totals: TrafficTotals = emptyTotals();
   /** Established connections to this member. */
-  readonly flows = new Set<Flow>();
+  readonly flows = new Set<ProxiedFlow>();
   /** False once the member is no longer retained (removed or disabled). */
   retained = true;
   /** Set when the draining timeout has run out: a connection that completes afterwards is closed at once. */

@@ -16,7 +16,7 @@ import type { DataPlaneStats } from "../dataplane/stats";
 export interface WorkerSettings
   extends Pick<
     DataPlaneOptions,
-    "listenAddress" | "hashSeed" | "connectTimeoutMs" | "maxConnectAttempts" | "maxConnectionsPerListener" | "sweepIntervalMs" | "bindRetryIntervalMs"
+    "listenAddress" | "hashSeed" | "connectTimeoutMs" | "maxConnectAttempts" | "maxConnectionsPerListener" | "sweepIntervalMs" | "bindRetryIntervalMs" | "engine"
   > {
   /** How often the worker pushes a stats snapshot. */
   readonly statsIntervalMs: number;

@@ -26,6 +26,7 @@ function start(settings: WorkerSettings): void {
     sweepIntervalMs: settings.sweepIntervalMs,
     bindRetryIntervalMs: settings.bindRetryIntervalMs,
     reusePort: true,
+    engine: settings.engine,
     onEvent: (event) => send({ type: "event", event }),
   });
   const usage = (): { rssBytes: number; cpuSeconds: number } => {

@@ -1,0 +1,634 @@
+/*
+ * dnlb_relay: the data plane's sockets in C, on Node's own libuv loop.
+ *
+ * Why: a proxied connection through two net.Socket objects costs about twice HAProxy's CPU
+ * (stream state machines, event emitters, a fresh buffer per read; see docs/BENCHMARKS.md).
+ * Here a connection is one malloc'd struct with three libuv handles; bytes are read into one
+ * shared buffer and written straight on with uv_try_write, so an idle or a flowing connection
+ * owns no buffer at all; only bytes the peer cannot take yet are copied (and reading from their
+ * source stops until they are written: back-pressure).
+ *
+ * What stays in JavaScript (provider/forwarder/dataplane): routing (flow hash, Maglev lookup,
+ * fallback candidates), limits, draining, idle sweeps and accounting. JavaScript hears of a
+ * connection three times: accepted (it answers with connect or reset), connect result (it answers
+ * with the next candidate or reset), closed (with final byte counts).
+ *
+ * Single-threaded: everything runs on the loop's thread, and a flow is freed only in libuv close
+ * callbacks, never inside a call from JavaScript, so a flow id stays valid for the whole of any
+ * call that names it.
+ */
+#include <node_api.h>
+#include <uv.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#define READ_BUFFER_SIZE (64 * 1024)
+#define LISTEN_BACKLOG 511
+
+typedef struct flow_s flow_t;
+
+/* One direction of a flow: bytes read from `from`, written to `to`. */
+typedef struct {
+  flow_t* flow;
+  uv_tcp_t* from;
+  uv_tcp_t* to;
+  uv_write_t write_req;
+  uv_shutdown_t shutdown_req;
+  char* pending;     /* bytes `to` did not take yet (a write in flight) */
+  uint8_t writing;   /* write_req in flight */
+  uint8_t eof;       /* FIN received on `from` */
+  uint8_t shut;      /* FIN passed on to `to` */
+  double bytes;      /* read from `from` */
+} direction_t;
+
+enum backend_state { BACKEND_NONE, BACKEND_CONNECTING, BACKEND_CONNECTED, BACKEND_FAILING };
+
+struct flow_s {
+  uint32_t id;
+  uv_tcp_t client;
+  uv_tcp_t backend;
+  uv_timer_t timer;       /* connect timeout */
+  uv_connect_t connect_req;
+  uv_write_t header_req;
+  char* header;           /* PROXY protocol header to write first */
+  size_t header_len;
+  uint64_t connect_timeout_ms;
+  direction_t up;         /* client -> backend */
+  direction_t down;       /* backend -> client */
+  int open_handles;       /* initialised handles whose close callback has not run */
+  int fail_status;        /* why the current connect attempt failed */
+  uint8_t backend_state;
+  uint8_t closing;
+  uint8_t had_error;
+  uint8_t timed_out;
+};
+
+typedef struct {
+  int32_t id;
+  uv_tcp_t handle;
+} listener_t;
+
+static napi_env g_env;
+static napi_ref g_on_accept, g_on_connect, g_on_close, g_on_listen_error;
+static napi_async_context g_async;
+static uv_loop_t* g_loop;
+static char g_read_buffer[READ_BUFFER_SIZE];
+static uint8_t g_read_buffer_lent;
+
+static flow_t** g_flows;   /* id -> flow, NULL when free */
+static uint32_t g_flow_capacity;
+static uint32_t* g_free_ids;
+static uint32_t g_free_count;
+static uint32_t g_next_id;
+
+static listener_t** g_listeners;
+static int32_t g_listener_capacity;
+
+/* ---- calling JavaScript ------------------------------------------------------------------ */
+
+static void call_js(napi_ref ref, size_t argc, napi_value* argv) {
+  napi_value fn, recv, result;
+  napi_get_reference_value(g_env, ref, &fn);
+  napi_get_global(g_env, &recv); /* MakeCallback wants an object as `this` */
+  if (napi_make_callback(g_env, g_async, recv, fn, argc, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(g_env, &err);
+    napi_fatal_exception(g_env, err);
+  }
+}
+
+static napi_value num(double v) {
+  napi_value out;
+  napi_create_double(g_env, v, &out);
+  return out;
+}
+
+static napi_value str(const char* s) {
+  napi_value out;
+  napi_create_string_utf8(g_env, s, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/* Node's form of an address: "127.0.0.1", "::1"; an IPv4-mapped IPv6 address stays as Node shows it. */
+static int address_of(const struct sockaddr_storage* sa, char* out, size_t size, int* port) {
+  if (sa->ss_family == AF_INET) {
+    const struct sockaddr_in* in = (const struct sockaddr_in*)sa;
+    *port = ntohs(in->sin_port);
+    return uv_ip4_name(in, out, size);
+  }
+  if (sa->ss_family == AF_INET6) {
+    const struct sockaddr_in6* in6 = (const struct sockaddr_in6*)sa;
+    *port = ntohs(in6->sin6_port);
+    return uv_ip6_name(in6, out, size);
+  }
+  return UV_EAFNOSUPPORT;
+}
+
+/* ---- flows ------------------------------------------------------------------------------- */
+
+static flow_t* flow_new(void) {
+  uint32_t id;
+  if (g_free_count > 0) {
+    id = g_free_ids[--g_free_count];
+  } else {
+    if (g_next_id == g_flow_capacity) {
+      uint32_t capacity = g_flow_capacity == 0 ? 1024 : g_flow_capacity * 2;
+      flow_t** flows = realloc(g_flows, capacity * sizeof(flow_t*));
+      uint32_t* free_ids = realloc(g_free_ids, capacity * sizeof(uint32_t));
+      if (flows == NULL || free_ids == NULL) {
+        if (flows != NULL) g_flows = flows;
+        if (free_ids != NULL) g_free_ids = free_ids;
+        return NULL;
+      }
+      g_flows = flows;
+      g_free_ids = free_ids;
+      g_flow_capacity = capacity;
+    }
+    id = g_next_id++;
+  }
+  flow_t* f = calloc(1, sizeof(flow_t));
+  if (f == NULL) {
+    g_free_ids[g_free_count++] = id;
+    return NULL;
+  }
+  f->id = id;
+  g_flows[id] = f;
+  f->up.flow = f;
+  f->up.from = &f->client;
+  f->up.to = &f->backend;
+  f->down.flow = f;
+  f->down.from = &f->backend;
+  f->down.to = &f->client;
+  return f;
+}
+
+static flow_t* flow_get(napi_env env, napi_value v) {
+  uint32_t id;
+  if (napi_get_value_uint32(env, v, &id) != napi_ok || id >= g_next_id) return NULL;
+  flow_t* f = g_flows[id];
+  return f != NULL && !f->closing ? f : NULL;
+}
+
+static void flow_free(flow_t* f) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(g_env, &scope);
+  napi_value argv[4] = {num(f->id), num(f->up.bytes), num(f->down.bytes), NULL};
+  napi_get_boolean(g_env, f->had_error, &argv[3]);
+  g_flows[f->id] = NULL;
+  g_free_ids[g_free_count++] = f->id;
+  free(f->up.pending);
+  free(f->down.pending);
+  free(f->header);
+  free(f);
+  call_js(g_on_close, 4, argv);
+  napi_close_handle_scope(g_env, scope);
+}
+
+static void on_handle_closed(uv_handle_t* h) {
+  flow_t* f = h->data;
+  if (--f->open_handles == 0 && f->closing) flow_free(f);
+}
+
+static void close_handle(uv_handle_t* h, int reset) {
+  if (uv_is_closing(h)) return;
+  if (reset && h->type == UV_TCP && uv_tcp_close_reset((uv_tcp_t*)h, on_handle_closed) == 0) return;
+  uv_close(h, on_handle_closed);
+}
+
+/*
+ * Ends the flow: closes every handle (a reset instead of a FIN where asked); the close callbacks
+ * free it and tell JavaScript. Idempotent.
+ */
+static void flow_close(flow_t* f, int reset_client, int reset_backend) {
+  if (f->closing) return;
+  f->closing = 1;
+  close_handle((uv_handle_t*)&f->timer, 0);
+  close_handle((uv_handle_t*)&f->client, reset_client);
+  if (f->backend_state != BACKEND_NONE) close_handle((uv_handle_t*)&f->backend, reset_backend);
+  if (f->open_handles == 0) flow_free(f);
+}
+
+/* ---- relaying ---------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
+  (void)h;
+  (void)suggested;
+  /* Every read is consumed (written on or copied) before the next one: one buffer serves all. */
+  if (g_read_buffer_lent) {
+    buf->base = NULL;
+    buf->len = 0;
+    return;
+  }
+  g_read_buffer_lent = 1;
+  buf->base = g_read_buffer;
+  buf->len = READ_BUFFER_SIZE;
+}
+
+static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+
+static void maybe_finish(flow_t* f) {
+  /* Both FINs passed on and nothing left to write: the connection is over. */
+  if (f->up.shut && f->down.shut) flow_close(f, 0, 0);
+}
+
+static void on_shutdown(uv_shutdown_t* req, int status) {
+  direction_t* d = req->data;
+  flow_t* f = d->flow;
+  if (f->closing) return;
+  if (status < 0) {
+    f->had_error = 1;
+    flow_close(f, 1, 1);
+    return;
+  }
+  d->shut = 1;
+  maybe_finish(f);
+}
+
+static void pass_fin(direction_t* d) {
+  d->shutdown_req.data = d;
+  if (uv_shutdown(&d->shutdown_req, (uv_stream_t*)d->to, on_shutdown) != 0) {
+    d->flow->had_error = 1;
+    flow_close(d->flow, 1, 1);
+  }
+}
+
+static void on_write(uv_write_t* req, int status) {
+  direction_t* d = req->data;
+  flow_t* f = d->flow;
+  d->writing = 0;
+  free(d->pending);
+  d->pending = NULL;
+  if (f->closing) return;
+  if (status < 0) {
+    /* The peer is gone: reset the source too, as a proxy in the path would. */
+    f->had_error = 1;
+    flow_close(f, 1, 1);
+    return;
+  }
+  if (!d->eof) uv_read_start((uv_stream_t*)d->from, on_alloc, on_read);
+}
+
+static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  flow_t* f = s->data;
+  direction_t* d = (uv_tcp_t*)s == &f->client ? &f->up : &f->down;
+  if (buf->base == g_read_buffer) g_read_buffer_lent = 0;
+  if (n == 0 || f->closing) return;
+  if (n == UV_EOF) {
+    d->eof = 1;
+    uv_read_stop(s);
+    pass_fin(d);
+    return;
+  }
+  if (n < 0) {
+    /* A reset or an error on one side resets the other. */
+    f->had_error = 1;
+    flow_close(f, 1, 1);
+    return;
+  }
+  d->bytes += (double)n;
+  uv_buf_t out = uv_buf_init(buf->base, (unsigned int)n);
+  int written = uv_try_write((uv_stream_t*)d->to, &out, 1);
+  if (written == n) return;
+  if (written < 0 && written != UV_EAGAIN) {
+    f->had_error = 1;
+    flow_close(f, 1, 1);
+    return;
+  }
+  if (written < 0) written = 0;
+  size_t rest = (size_t)n - (size_t)written;
+  d->pending = malloc(rest);
+  if (d->pending == NULL) {
+    f->had_error = 1;
+    flow_close(f, 1, 1);
+    return;
+  }
+  memcpy(d->pending, buf->base + written, rest);
+  uv_buf_t tail = uv_buf_init(d->pending, (unsigned int)rest);
+  d->write_req.data = d;
+  d->writing = 1;
+  uv_read_stop(s);
+  if (uv_write(&d->write_req, (uv_stream_t*)d->to, &tail, 1, on_write) != 0) {
+    d->writing = 0;
+    f->had_error = 1;
+    flow_close(f, 1, 1);
+  }
+}
+
+static void on_header_written(uv_write_t* req, int status) {
+  flow_t* f = req->data;
+  free(f->header);
+  f->header = NULL;
+  if (f->closing) return;
+  if (status < 0) {
+    f->had_error = 1;
+    flow_close(f, 1, 1);
+  }
+}
+
+/* ---- connecting -------------------------------------------------------------------------- */
+
+static void report_connect(flow_t* f, int status) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(g_env, &scope);
+  napi_value argv[2] = {num(f->id), num(status)};
+  call_js(g_on_connect, 2, argv);
+  napi_close_handle_scope(g_env, scope);
+}
+
+static void on_failed_backend_closed(uv_handle_t* h) {
+  flow_t* f = h->data;
+  f->open_handles--;
+  f->backend_state = BACKEND_NONE;
+  if (f->closing) {
+    if (f->open_handles == 0) flow_free(f);
+    return;
+  }
+  /* JavaScript answers with the next candidate (connect) or gives up (reset). */
+  report_connect(f, f->fail_status);
+}
+
+static void fail_attempt(flow_t* f, int status) {
+  uv_timer_stop(&f->timer);
+  f->backend_state = BACKEND_FAILING;
+  f->fail_status = status;
+  if (!uv_is_closing((uv_handle_t*)&f->backend)) uv_close((uv_handle_t*)&f->backend, on_failed_backend_closed);
+}
+
+static void on_connect_timeout(uv_timer_t* t) {
+  flow_t* f = t->data;
+  if (f->closing || f->backend_state != BACKEND_CONNECTING) return;
+  fail_attempt(f, UV_ETIMEDOUT);
+}
+
+static void on_connect(uv_connect_t* req, int status) {
+  flow_t* f = req->data;
+  if (f->closing || f->backend_state != BACKEND_CONNECTING) return;
+  if (status < 0) {
+    fail_attempt(f, status);
+    return;
+  }
+  uv_timer_stop(&f->timer);
+  f->backend_state = BACKEND_CONNECTED;
+  uv_tcp_nodelay(&f->backend, 1);
+  report_connect(f, 0);
+  if (f->closing) return; /* JavaScript closed it (its member was drained meanwhile) */
+  if (f->header != NULL) {
+    uv_buf_t b = uv_buf_init(f->header, (unsigned int)f->header_len);
+    f->header_req.data = f;
+    if (uv_write(&f->header_req, (uv_stream_t*)&f->backend, &b, 1, on_header_written) != 0) {
+      flow_close(f, 1, 1);
+      return;
+    }
+  }
+  uv_read_start((uv_stream_t*)&f->client, on_alloc, on_read);
+  uv_read_start((uv_stream_t*)&f->backend, on_alloc, on_read);
+}
+
+/* ---- accepting --------------------------------------------------------------------------- */
+
+static void on_listener_closed(uv_handle_t* h) {
+  free(h->data);
+}
+
+static void on_connection(uv_stream_t* server, int status) {
+  listener_t* l = server->data;
+  napi_handle_scope scope;
+  napi_open_handle_scope(g_env, &scope);
+  if (status < 0) {
+    napi_value argv[2] = {num(l->id), str(uv_err_name(status))};
+    call_js(g_on_listen_error, 2, argv);
+    napi_close_handle_scope(g_env, scope);
+    return;
+  }
+  flow_t* f = flow_new();
+  if (f == NULL) {
+    /* Out of memory: take the client off the queue and drop it, so the listener does not spin. */
+    uv_tcp_t* tmp = malloc(sizeof(uv_tcp_t));
+    if (tmp != NULL && uv_tcp_init(g_loop, tmp) == 0) {
+      tmp->data = tmp;
+      if (uv_accept(server, (uv_stream_t*)tmp) == 0) uv_close((uv_handle_t*)tmp, (uv_close_cb)free);
+      else uv_close((uv_handle_t*)tmp, (uv_close_cb)free);
+    } else {
+      free(tmp);
+    }
+    napi_value argv[2] = {num(l->id), str("ENOMEM")};
+    call_js(g_on_listen_error, 2, argv);
+    napi_close_handle_scope(g_env, scope);
+    return;
+  }
+  uv_tcp_init(g_loop, &f->client);
+  f->client.data = f;
+  f->open_handles++;
+  uv_timer_init(g_loop, &f->timer);
+  f->timer.data = f;
+  f->open_handles++;
+  if (uv_accept(server, (uv_stream_t*)&f->client) != 0) {
+    flow_close(f, 0, 0);
+    napi_close_handle_scope(g_env, scope);
+    return;
+  }
+  uv_tcp_nodelay(&f->client, 1);
+  struct sockaddr_storage peer, local;
+  int peer_len = sizeof(peer), local_len = sizeof(local);
+  char peer_name[64], local_name[64];
+  int peer_port = 0, local_port = 0;
+  if (uv_tcp_getpeername(&f->client, (struct sockaddr*)&peer, &peer_len) != 0 ||
+      uv_tcp_getsockname(&f->client, (struct sockaddr*)&local, &local_len) != 0 ||
+      address_of(&peer, peer_name, sizeof(peer_name), &peer_port) != 0 ||
+      address_of(&local, local_name, sizeof(local_name), &local_port) != 0) {
+    /* Gone before we got to it. */
+    flow_close(f, 0, 0);
+    napi_close_handle_scope(g_env, scope);
+    return;
+  }
+  napi_value argv[6] = {num(l->id), num(f->id), str(peer_name), num(peer_port), str(local_name), num(local_port)};
+  call_js(g_on_accept, 6, argv);
+  napi_close_handle_scope(g_env, scope);
+}
+
+/* ---- the JavaScript API ------------------------------------------------------------------ */
+
+#define ARGS(n)                                                   \
+  size_t argc = n;                                                \
+  napi_value argv[n];                                             \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+
+static napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+static int parse_address(napi_env env, napi_value host_v, napi_value port_v, struct sockaddr_storage* out) {
+  char host[64];
+  size_t len;
+  uint32_t port;
+  if (napi_get_value_string_utf8(env, host_v, host, sizeof(host), &len) != napi_ok) return UV_EINVAL;
+  if (napi_get_value_uint32(env, port_v, &port) != napi_ok || port > 65535) return UV_EINVAL;
+  memset(out, 0, sizeof(*out));
+  if (strchr(host, ':') != NULL) return uv_ip6_addr(host, (int)port, (struct sockaddr_in6*)out);
+  return uv_ip4_addr(host, (int)port, (struct sockaddr_in*)out);
+}
+
+/* init(onAccept, onConnect, onClose, onListenError) */
+static napi_value js_init(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  if (g_on_accept != NULL) {
+    napi_throw_error(env, NULL, "the native relay is initialised once per process");
+    return NULL;
+  }
+  g_env = env;
+  napi_get_uv_event_loop(env, &g_loop);
+  napi_create_reference(env, argv[0], 1, &g_on_accept);
+  napi_create_reference(env, argv[1], 1, &g_on_connect);
+  napi_create_reference(env, argv[2], 1, &g_on_close);
+  napi_create_reference(env, argv[3], 1, &g_on_listen_error);
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, "dnlb.relay", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &g_async);
+  return undefined(env);
+}
+
+/* listen(listenerId, host, port, reusePort) -> undefined, or the error's code ("EADDRINUSE") */
+static napi_value js_listen(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t id;
+  bool reuse = false;
+  struct sockaddr_storage addr;
+  napi_get_value_int32(env, argv[0], &id);
+  napi_get_value_bool(env, argv[3], &reuse);
+  int rc = parse_address(env, argv[1], argv[2], &addr);
+  if (rc != 0) return str(uv_err_name(rc));
+  if (id < 0) return str("EINVAL");
+  if (id >= g_listener_capacity) {
+    int32_t capacity = id + 64;
+    listener_t** grown = realloc(g_listeners, (size_t)capacity * sizeof(listener_t*));
+    if (grown == NULL) return str("ENOMEM");
+    memset(grown + g_listener_capacity, 0, (size_t)(capacity - g_listener_capacity) * sizeof(listener_t*));
+    g_listeners = grown;
+    g_listener_capacity = capacity;
+  }
+  if (g_listeners[id] != NULL) return str("EEXIST");
+  listener_t* l = calloc(1, sizeof(listener_t));
+  if (l == NULL) return str("ENOMEM");
+  l->id = id;
+  uv_tcp_init(g_loop, &l->handle);
+  l->handle.data = l;
+  rc = uv_tcp_bind(&l->handle, (struct sockaddr*)&addr, reuse ? UV_TCP_REUSEPORT : 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t*)&l->handle, LISTEN_BACKLOG, on_connection);
+  if (rc != 0) {
+    uv_close((uv_handle_t*)&l->handle, on_listener_closed);
+    return str(uv_err_name(rc));
+  }
+  g_listeners[id] = l;
+  return undefined(env);
+}
+
+/* closeListener(listenerId): stops accepting at once (the port is free on return); open flows stay. */
+static napi_value js_close_listener(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t id;
+  if (napi_get_value_int32(env, argv[0], &id) == napi_ok && id >= 0 && id < g_listener_capacity && g_listeners[id] != NULL) {
+    uv_close((uv_handle_t*)&g_listeners[id]->handle, on_listener_closed);
+    g_listeners[id] = NULL;
+  }
+  return undefined(env);
+}
+
+/*
+ * connect(flowId, host, port, timeoutMs, header?) -> undefined, or an error code (the flow is
+ * untouched). `header` (a Buffer, the PROXY protocol header) is written before any client byte;
+ * it is kept across attempts, so only the first connect passes it.
+ */
+static napi_value js_connect(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  flow_t* f = flow_get(env, argv[0]);
+  if (f == NULL || f->backend_state != BACKEND_NONE) return str("EINVAL");
+  struct sockaddr_storage addr;
+  int rc = parse_address(env, argv[1], argv[2], &addr);
+  if (rc != 0) return str(uv_err_name(rc));
+  double timeout = 0;
+  if (napi_get_value_double(env, argv[3], &timeout) != napi_ok || !(timeout >= 1)) return str("EINVAL");
+  f->connect_timeout_ms = (uint64_t)timeout;
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[4], &is_buffer);
+  if (is_buffer && f->header == NULL) {
+    void* data;
+    size_t len;
+    napi_get_buffer_info(env, argv[4], &data, &len);
+    if (len > 0) {
+      f->header = malloc(len);
+      if (f->header == NULL) return str("ENOMEM");
+      memcpy(f->header, data, len);
+      f->header_len = len;
+    }
+  }
+  uv_tcp_init(g_loop, &f->backend);
+  f->backend.data = f;
+  f->open_handles++;
+  f->backend_state = BACKEND_CONNECTING;
+  f->connect_req.data = f;
+  rc = uv_tcp_connect(&f->connect_req, &f->backend, (struct sockaddr*)&addr, on_connect);
+  if (rc != 0) {
+    fail_attempt(f, rc); /* reported through onConnect, like any failed attempt */
+    return undefined(env);
+  }
+  uv_timer_start(&f->timer, on_connect_timeout, f->connect_timeout_ms, 0);
+  return undefined(env);
+}
+
+/* reset(flowId): RST to both sides. */
+static napi_value js_reset(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  flow_t* f = flow_get(env, argv[0]);
+  if (f != NULL) flow_close(f, 1, 1);
+  return undefined(env);
+}
+
+/* destroy(flowId): closes both sides (draining, idle timeout, shutdown). */
+static napi_value js_destroy(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  flow_t* f = flow_get(env, argv[0]);
+  if (f != NULL) flow_close(f, 0, 0);
+  return undefined(env);
+}
+
+/* bytesIn(flowId), bytesOut(flowId): read from the client / from the member so far. */
+static napi_value js_bytes_in(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  flow_t* f = flow_get(env, argv[0]);
+  napi_value out;
+  napi_create_double(env, f == NULL ? 0 : f->up.bytes, &out);
+  return out;
+}
+
+static napi_value js_bytes_out(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  flow_t* f = flow_get(env, argv[0]);
+  napi_value out;
+  napi_create_double(env, f == NULL ? 0 : f->down.bytes, &out);
+  return out;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
+      {"listen", NULL, js_listen, NULL, NULL, NULL, napi_default, NULL},
+      {"closeListener", NULL, js_close_listener, NULL, NULL, NULL, napi_default, NULL},
+      {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
+      {"reset", NULL, js_reset, NULL, NULL, NULL, napi_default, NULL},
+      {"destroy", NULL, js_destroy, NULL, NULL, NULL, napi_default, NULL},
+      {"bytesIn", NULL, js_bytes_in, NULL, NULL, NULL, napi_default, NULL},
+      {"bytesOut", NULL, js_bytes_out, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+NAPI_MODULE(dnlb_relay, Init)

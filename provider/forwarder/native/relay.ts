@@ -1,0 +1,134 @@
+/**
+ * The native relay (relay.c, built by build.ts into `dnlb_relay.node` beside this file): the
+ * data plane's sockets in C on Node's own event loop. One per process, shared by every data
+ * plane in it (tests run several); it hands each event to the listener or flow it belongs to.
+ *
+ * Optional: when the addon is missing (no C compiler where the package was built) or does not
+ * load (another platform), `nativeRelay()` returns undefined, `nativeRelayUnavailable()` says
+ * why, and the data plane uses Node's sockets instead (engine "streams").
+ */
+import * as path from "node:path";
+
+/** The addon's functions, as relay.c defines them. Errors come back as codes ("EADDRINUSE"). */
+interface RelayBinding {
+  init(
+    onAccept: (listenerId: number, flowId: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number) => void,
+    onConnect: (flowId: number, status: number) => void,
+    onClose: (flowId: number, bytesIn: number, bytesOut: number, hadError: boolean) => void,
+    onListenError: (listenerId: number, code: string) => void,
+  ): void;
+  listen(listenerId: number, host: string, port: number, reusePort: boolean): string | undefined;
+  closeListener(listenerId: number): void;
+  connect(flowId: number, host: string, port: number, timeoutMs: number, header: Buffer | undefined): string | undefined;
+  reset(flowId: number): void;
+  destroy(flowId: number): void;
+  bytesIn(flowId: number): number;
+  bytesOut(flowId: number): number;
+}
+
+/** Hears of the clients one native listener accepts. */
+export interface RelayListenerHandler {
+  /** A client is accepted (not read from yet): answer with `relay.connect` or `relay.reset` for `flowId`. */
+  accepted(flowId: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void;
+  /** Accepting failed (e.g. EMFILE); the listener stays open. */
+  failed(code: string): void;
+}
+
+/** Hears of one flow's backend connect and of its end. */
+export interface RelayFlowHandler {
+  /** 0: connected, bytes flow both ways from now on. Negative: this attempt failed (a libuv error number); connect again or reset. */
+  connectResult(status: number): void;
+  /** Both sockets are closed; the id is free for reuse. */
+  closed(bytesIn: number, bytesOut: number, hadError: boolean): void;
+}
+
+export class NativeRelay {
+  private readonly listeners: (RelayListenerHandler | undefined)[] = [];
+  private readonly flows: (RelayFlowHandler | undefined)[] = [];
+  private readonly freeListenerIds: number[] = [];
+
+  constructor(private readonly binding: RelayBinding) {
+    binding.init(
+      (listenerId, flowId, remoteAddress, remotePort, localAddress, localPort) => {
+        const listener = this.listeners[listenerId];
+        if (listener === undefined) binding.reset(flowId); // closed meanwhile
+        else listener.accepted(flowId, remoteAddress, remotePort, localAddress, localPort);
+      },
+      (flowId, status) => this.flows[flowId]?.connectResult(status),
+      (flowId, bytesIn, bytesOut, hadError) => {
+        const flow = this.flows[flowId];
+        this.flows[flowId] = undefined;
+        flow?.closed(bytesIn, bytesOut, hadError);
+      },
+      (listenerId, code) => this.listeners[listenerId]?.failed(code),
+    );
+  }
+
+  /** Opens a listener; returns its id, or the error code when the bind or listen failed (nothing is left open). */
+  listen(host: string, port: number, reusePort: boolean, handler: RelayListenerHandler): number | { code: string } {
+    const id = this.freeListenerIds.pop() ?? this.listeners.length;
+    const code = this.binding.listen(id, host, port, reusePort);
+    if (code !== undefined) {
+      this.freeListenerIds.push(id);
+      return { code };
+    }
+    this.listeners[id] = handler;
+    return id;
+  }
+
+  /** Stops accepting at once (the port is free on return); flows already accepted are untouched. */
+  closeListener(id: number): void {
+    this.binding.closeListener(id);
+    this.listeners[id] = undefined;
+    this.freeListenerIds.push(id);
+  }
+
+  /**
+   * Starts a connect for an accepted flow; the result comes to `handler.connectResult`. Returns an
+   * error code, and starts nothing, when the address cannot be connected to at all.
+   */
+  connect(flowId: number, handler: RelayFlowHandler, host: string, port: number, timeoutMs: number, header?: Buffer): string | undefined {
+    this.flows[flowId] = handler;
+    return this.binding.connect(flowId, host, port, timeoutMs, header);
+  }
+
+  reset(flowId: number): void {
+    this.binding.reset(flowId);
+  }
+
+  destroy(flowId: number): void {
+    this.binding.destroy(flowId);
+  }
+
+  bytesIn(flowId: number): number {
+    return this.binding.bytesIn(flowId);
+  }
+
+  bytesOut(flowId: number): number {
+    return this.binding.bytesOut(flowId);
+  }
+}
+
+/** Where build.ts puts the addon: beside this module, compiled or not. */
+export const NATIVE_RELAY_FILE = path.join(__dirname, "dnlb_relay.node");
+
+let loaded: NativeRelay | undefined;
+let unavailable: string | undefined;
+
+/** The process's native relay, loaded on first use; undefined when it cannot be loaded here. */
+export function nativeRelay(): NativeRelay | undefined {
+  if (loaded !== undefined || unavailable !== undefined) return loaded;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = new NativeRelay(require(NATIVE_RELAY_FILE) as RelayBinding);
+  } catch (err) {
+    unavailable = err instanceof Error ? err.message.split("\n")[0] : String(err);
+  }
+  return loaded;
+}
+
+/** Why the native relay is not available (undefined when it is, or has not been tried). */
+export function nativeRelayUnavailable(): string | undefined {
+  nativeRelay();
+  return unavailable;
+}
