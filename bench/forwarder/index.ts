@@ -47,6 +47,8 @@ interface Options {
   readonly json: string | undefined;
   /** Extra node options for the forwarder (e.g. --cpu-prof), split on spaces. */
   readonly forwarderNodeArgs: readonly string[];
+  /** Extra forwarder options (e.g. --engine streams), split on spaces. */
+  readonly forwarderArgs: readonly string[];
   readonly deadlineSeconds: number;
 }
 
@@ -61,6 +63,8 @@ const HELP = `usage: node dist/bench/forwarder/index.js [options]
                           the open-files limit: a proxied connection holds two descriptors)
   --json FILE             also write every sample as JSON
   --forwarder-node-args S extra node options for the forwarder, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  --forwarder-args S      extra forwarder options, e.g. "--engine streams" (Node's sockets instead
+                          of the native relay)
   --deadline-seconds S    stop everything and exit after S seconds (default 900)
 `;
 
@@ -76,6 +80,7 @@ function parseOptions(argv: readonly string[]): Options | "help" {
       idle: { type: "string" },
       json: { type: "string" },
       "forwarder-node-args": { type: "string", default: "" },
+      "forwarder-args": { type: "string", default: "" },
       "deadline-seconds": { type: "string", default: "900" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -105,6 +110,7 @@ function parseOptions(argv: readonly string[]): Options | "help" {
     redisRequests: quick ? 10_000 : 30_000,
     json: values.json,
     forwarderNodeArgs: values["forwarder-node-args"].split(" ").filter((a) => a !== ""),
+    forwarderArgs: values["forwarder-args"].split(" ").filter((a) => a !== ""),
     deadlineSeconds: int(values["deadline-seconds"], 900, "deadline-seconds", 10),
   };
 }
@@ -257,13 +263,13 @@ async function runConfig(ctx: Context, config: Config): Promise<{ samples: Sampl
   const names: Record<Target, string> = {
     direct: "direct",
     haproxy: `HAProxy nbthread ${config.threads}`,
-    forwarder: workers === undefined ? "forwarder (1 process)" : `forwarder --workers ${workers}`,
+    forwarder: [workers === undefined ? "forwarder (1 process)" : `forwarder --workers ${workers}`, ...opts.forwarderArgs].join(" "),
   };
   const proxies = new Map<Target, Proxy>();
   try {
     if (opts.targets.includes("haproxy")) proxies.set("haproxy", await startHaproxy(procs, dir, config.threads, config.proxyCpus));
     if (opts.targets.includes("forwarder")) {
-      proxies.set("forwarder", await startForwarder(procs, dir, ctx.mainJs, workers, config.proxyCpus, opts.forwarderNodeArgs));
+      proxies.set("forwarder", await startForwarder(procs, dir, ctx.mainJs, workers, config.proxyCpus, opts.forwarderNodeArgs, opts.forwarderArgs));
     }
     const settings: LoadSettings = {
       cpus: config.loadCpus,

@@ -71,12 +71,14 @@ export async function startForwarder(
   workers: number | undefined,
   cpus: string | undefined,
   nodeArgs: readonly string[] = [],
+  forwarderArgs: readonly string[] = [],
 ): Promise<Proxy> {
   const stateDir = join(dir, `forwarder-state-${workers ?? "single"}`);
   mkdirSync(stateDir, { recursive: true });
   const admin = `${FORWARDER_HOST}:${FORWARDER_ADMIN_PORT}`;
   const args = [...nodeArgs, mainJs, "--admin-listen", admin, "--listen-address", FORWARDER_HOST, "--state-dir", stateDir, "--log-level", "warn"];
   if (workers !== undefined) args.push("--workers", String(workers));
+  args.push(...forwarderArgs);
   const env = { ...process.env, DNLB_ADMIN_TOKEN: TOKEN, DNLB_HASH_SEED: SEED };
   const name = workers === undefined ? "forwarder" : `forwarder --workers ${workers}`;
   const child = procs.start(name, process.execPath, args, { cpus, env });

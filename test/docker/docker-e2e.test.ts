@@ -165,6 +165,13 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     assert.equal(still.length, 0, "containers left behind");
   });
 
+  it("runs the native relay in the image (the package's build puts it in dist/provider)", async function () {
+    for (const id of nodeIds) {
+      const logs = await engine.logs(id);
+      assert.match(logs, /"engine":"native"/, `the node's ready line names its engine: ${logs.slice(-1500)}`);
+    }
+  });
+
   it("configures both nodes through the providers and spreads traffic by weight through each", async function () {
     const hc = await configure(healthCheckProvider, "e2e-check", { ...CHECK });
     const group = await configure(virtualServerGroupProvider, "e2e-group", {

@@ -233,7 +233,7 @@ describe("dnlb-forwarder CLI", function () {
     });
   }
 
-  it("reads the seed from --hash-seed-file and resets clients past --max-connections-per-listener", async () => {
+  it("reads the seed from --hash-seed-file and resets clients past --max-connections-per-listener (engine streams)", async () => {
     const stateDir = await tempStateDir("cli");
     const seedFile = path.join(stateDir, "..", `${path.basename(stateDir)}.seed`);
     await fs.writeFile(seedFile, `${SEED}\n`, { mode: 0o600 });
@@ -241,11 +241,12 @@ describe("dnlb-forwarder CLI", function () {
     const backend = await echoServer("127.0.5.9");
     const held: net.Socket[] = [];
     try {
-      const child = start(nodeArgs(stateDir, "127.0.5.5", ["--hash-seed-file", seedFile, "--max-connections-per-listener", "2", "--workers", "1"]), {
+      const child = start(nodeArgs(stateDir, "127.0.5.5", ["--hash-seed-file", seedFile, "--max-connections-per-listener", "2", "--workers", "1", "--engine", "streams"]), {
         DNLB_HASH_SEED: undefined,
       });
-      const ready = (await child.ready) as { admin: string; seedSource?: string; maxConnectionsPerListener?: number };
+      const ready = (await child.ready) as { admin: string; seedSource?: string; maxConnectionsPerListener?: number; engine?: string };
       assert.equal(ready.seedSource, "file");
+      assert.equal(ready.engine, "streams");
       assert.equal(ready.maxConnectionsPerListener, 2);
       await configure(`http://${ready.admin}`, listenerPort, (backend.address() as net.AddressInfo).port);
       for (let i = 0; i < 2; i++) {
@@ -360,6 +361,18 @@ describe("dnlb-forwarder command line parsing", () => {
     assert.throws(() => parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x", "--tokn", "x"]), /Unknown option '--tokn'/);
     assert.throws(() => parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x", "--shutdown-grace-seconds", "4000"]), /0 to 3600/);
     assert.equal(parseCli(["--help"]), "help");
+  });
+
+  it("takes --engine native or streams (unset: chosen at start), and refuses anything else", () => {
+    const base = ["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x"];
+    const engineOf = (args: string[]): string | undefined => {
+      const cli = parseCli([...base, ...args]);
+      return cli === "help" ? "help" : cli.engine;
+    };
+    assert.equal(engineOf([]), undefined);
+    assert.equal(engineOf(["--engine", "native"]), "native");
+    assert.equal(engineOf(["--engine", "streams"]), "streams");
+    assert.throws(() => engineOf(["--engine", "uring"]), /--engine must be native or streams \(got "uring"\)/);
   });
 
   it("derives the default connection limit from the open-files limit, so a flood cannot exhaust descriptors", () => {
