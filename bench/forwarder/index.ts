@@ -63,8 +63,9 @@ const HELP = `usage: node dist/bench/forwarder/index.js [options]
                           the open-files limit: a proxied connection holds two descriptors)
   --json FILE             also write every sample as JSON
   --forwarder-node-args S extra node options for the forwarder, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
-  --forwarder-args S      extra forwarder options, e.g. "--engine streams" (Node's sockets instead
-                          of the native relay)
+  --forwarder-args=S      extra forwarder options, e.g. "--forwarder-args=--engine streams"
+                          (Node's sockets instead of the native relay); the = is needed for
+                          a value that starts with a dash
   --deadline-seconds S    stop everything and exit after S seconds (default 900)
 `;
 

@@ -286,6 +286,16 @@ static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   if (n == UV_EOF) {
     d->eof = 1;
     uv_read_stop(s);
+    direction_t* other = d == &f->up ? &f->down : &f->up;
+    if (other->eof && !other->writing && !d->writing) {
+      /*
+       * The FIN that completes the connection, with nothing left to write: closing both sockets
+       * sends the same FIN (each receive queue is empty, so no reset) and saves a shutdown
+       * request. The common end of a request/response connection.
+       */
+      flow_close(f, 0, 0);
+      return;
+    }
     pass_fin(d);
     return;
   }
