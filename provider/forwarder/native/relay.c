@@ -613,20 +613,20 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
 }
 
 /* bytesIn(flowId), bytesOut(flowId): read from the client / from the member so far. */
-static napi_value js_bytes_in(napi_env env, napi_callback_info info) {
+static napi_value bytes_read(napi_env env, napi_callback_info info, int from_client) {
   ARGS(1);
   flow_t* f = flow_get(env, argv[0]);
   napi_value out;
-  napi_create_double(env, f == NULL ? 0 : f->up.bytes, &out);
+  napi_create_double(env, f == NULL ? 0 : from_client ? f->up.bytes : f->down.bytes, &out);
   return out;
 }
 
+static napi_value js_bytes_in(napi_env env, napi_callback_info info) {
+  return bytes_read(env, info, 1);
+}
+
 static napi_value js_bytes_out(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  flow_t* f = flow_get(env, argv[0]);
-  napi_value out;
-  napi_create_double(env, f == NULL ? 0 : f->down.bytes, &out);
-  return out;
+  return bytes_read(env, info, 0);
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
