@@ -27,6 +27,7 @@ import { FlowHasher } from "../../hashing";
 import { encodeProxyHeader } from "../proxy-protocol";
 import { nativeRelay, nativeRelayUnavailable, type NativeRelay } from "../native/relay";
 import { Flow, type FlowOwner, type ProxiedFlow } from "./flow";
+import { FlowList } from "./flow-list";
 import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
 import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
@@ -102,7 +103,7 @@ export class DataPlane implements FlowOwner {
   /** serviceId -> member key -> bucket. */
   private readonly buckets = new Map<string, Map<string, MemberBucket>>();
   private readonly tablesBuilt = new Map<string, number>();
-  private readonly flows = new Set<ProxiedFlow>();
+  private readonly flows = new FlowList((flow) => flow.inPlane);
   /** Countdowns closing the connections of removed listeners. */
   private readonly listenerDrains = new Set<NodeJS.Timeout>();
 

@@ -19,6 +19,7 @@
  */
 import * as net from "node:net";
 import { encodeProxyHeader } from "../proxy-protocol";
+import { emptyLinks, type FlowLinks } from "./flow-list";
 import type { RouteMember, ServiceRoute } from "./routes";
 import type { RejectReason, TrafficTotals } from "./stats";
 
@@ -56,6 +57,9 @@ export abstract class ProxiedFlow {
   /** Idle detection (see DataPlane.sweep): bytes seen at the last sweep and when they last changed. */
   lastActivity = 0;
   lastActiveAt = 0;
+  /** Links in the data plane's list of open connections, and in the member's. */
+  readonly inPlane: FlowLinks = emptyLinks();
+  readonly inBucket: FlowLinks = emptyLinks();
   /** Members tried so far. */
   private attempts = 1;
   private candidates: RouteMember[] | null = null;

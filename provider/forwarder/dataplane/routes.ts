@@ -8,14 +8,14 @@
  * counters), and a member that leaves the plan keeps its bucket until its last connection ends.
  */
 import { Maglev } from "../../hashing";
-import type { ProxiedFlow } from "./flow";
+import { FlowList } from "./flow-list";
 import type { PlanMember, ProxyProtocolMode, ServicePlan } from "./plan";
 import { emptyTotals, type TrafficTotals } from "./stats";
 
 export class MemberBucket {
   readonly totals: TrafficTotals = emptyTotals();
   /** Established connections to this member. */
-  readonly flows = new Set<ProxiedFlow>();
+  readonly flows = new FlowList((flow) => flow.inBucket);
   /** False once the member is no longer retained (removed or disabled). */
   retained = true;
   /** Set when the draining timeout has run out: a connection that completes afterwards is closed at once. */

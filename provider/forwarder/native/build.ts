@@ -59,9 +59,13 @@ function main(): number {
   const tmp = `${out}.${process.pid}.tmp`;
   const args = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-fvisibility=hidden", "-I", include, "-o", tmp, source];
   const result = spawnSync(compiler, args, { stdio: ["ignore", "inherit", "inherit"] });
-  if (result.error !== undefined) return give(`${compiler}: ${result.error.message} (install a C compiler, e.g. apt-get install gcc libc6-dev)`);
+  if (result.error !== undefined) {
+    fs.rmSync(out, { force: true });
+    return give(`${compiler}: ${result.error.message} (install a C compiler, e.g. apt-get install gcc libc6-dev)`);
+  }
   if (result.status !== 0) {
     fs.rmSync(tmp, { force: true });
+    fs.rmSync(out, { force: true }); // never leave an addon built from other sources
     return give(`${compiler} ${args.join(" ")} exited with ${String(result.status)}`);
   }
   fs.renameSync(tmp, out);

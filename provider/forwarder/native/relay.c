@@ -17,6 +17,7 @@
  * callbacks, never inside a call from JavaScript, so a flow id stays valid for the whole of any
  * call that names it.
  */
+#define _GNU_SOURCE /* accept4 */
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
@@ -34,6 +35,8 @@
  */
 #define READ_BUFFER_SIZE (32 * 1024)
 #define LISTEN_BACKLOG 511
+#define MAX_ACCEPT 16
+#define ACCEPT_BACKOFF_MS 100
 
 typedef struct flow_s flow_t;
 
@@ -73,9 +76,22 @@ struct flow_s {
   uint8_t timed_out;
 };
 
+/*
+ * A listening socket of our own, watched with uv_poll, rather than uv_listen: libuv accepts every
+ * pending client in one go, so a burst of new clients delays the bytes of those already in; here
+ * at most MAX_ACCEPT clients are taken per loop turn (HAProxy's tune.maxaccept), and accept4
+ * hands over the peer's address, which saves the getpeername (and, for a listener on one
+ * address, the getsockname) that each client cost.
+ */
 typedef struct {
   int32_t id;
-  uv_tcp_t handle;
+  int fd;
+  uv_poll_t poll;
+  uv_timer_t backoff;    /* out of descriptors: accepting pauses briefly instead of spinning */
+  int open_handles;
+  uint8_t wildcard;      /* bound to 0.0.0.0 or ::, so each client's local address is asked for */
+  char local_name[64];
+  int local_port;
 } listener_t;
 
 static napi_env g_env;
@@ -407,31 +423,31 @@ static void on_connect(uv_connect_t* req, int status) {
 /* ---- accepting --------------------------------------------------------------------------- */
 
 static void on_listener_closed(uv_handle_t* h) {
-  free(h->data);
+  listener_t* l = h->data;
+  if (--l->open_handles == 0) free(l);
 }
 
-static void on_connection(uv_stream_t* server, int status) {
-  listener_t* l = server->data;
+static void report_listen_error(listener_t* l, int uv_error) {
   napi_handle_scope scope;
   napi_open_handle_scope(g_env, &scope);
-  if (status < 0) {
-    napi_value argv[2] = {num(l->id), str(uv_err_name(status))};
-    call_js(g_on_listen_error, 2, argv);
-    napi_close_handle_scope(g_env, scope);
-    return;
-  }
+  napi_value argv[2] = {num(l->id), str(uv_err_name(uv_error))};
+  call_js(g_on_listen_error, 2, argv);
+  napi_close_handle_scope(g_env, scope);
+}
+
+static void on_listener_readable(uv_poll_t* p, int status, int events);
+
+static void on_backoff_over(uv_timer_t* t) {
+  listener_t* l = t->data;
+  uv_poll_start(&l->poll, UV_READABLE, on_listener_readable);
+}
+
+/* Hands an accepted client to JavaScript, which answers with connect or reset. */
+static void accept_client(listener_t* l, int fd, const struct sockaddr_storage* peer) {
   flow_t* f = flow_new();
   if (f == NULL) {
-    /* Out of memory: take the client off the queue and drop it, so the listener does not spin. */
-    uv_tcp_t* tmp = malloc(sizeof(uv_tcp_t));
-    if (tmp != NULL) {
-      uv_tcp_init(g_loop, tmp);
-      uv_accept(server, (uv_stream_t*)tmp);
-      uv_close((uv_handle_t*)tmp, (uv_close_cb)free);
-    }
-    napi_value argv[2] = {num(l->id), str("ENOMEM")};
-    call_js(g_on_listen_error, 2, argv);
-    napi_close_handle_scope(g_env, scope);
+    close(fd); /* out of memory: the client is dropped, the listener goes on */
+    report_listen_error(l, UV_ENOMEM);
     return;
   }
   uv_tcp_init(g_loop, &f->client);
@@ -440,28 +456,108 @@ static void on_connection(uv_stream_t* server, int status) {
   uv_timer_init(g_loop, &f->timer);
   f->timer.data = f;
   f->open_handles++;
-  if (uv_accept(server, (uv_stream_t*)&f->client) != 0) {
+  if (uv_tcp_open(&f->client, fd) != 0) {
+    close(fd);
     flow_close(f, 0, 0);
-    napi_close_handle_scope(g_env, scope);
     return;
   }
   uv_tcp_nodelay(&f->client, 1);
-  struct sockaddr_storage peer, local;
-  int peer_len = sizeof(peer), local_len = sizeof(local);
-  char peer_name[64], local_name[64];
-  int peer_port = 0, local_port = 0;
-  if (uv_tcp_getpeername(&f->client, (struct sockaddr*)&peer, &peer_len) != 0 ||
-      uv_tcp_getsockname(&f->client, (struct sockaddr*)&local, &local_len) != 0 ||
-      address_of(&peer, peer_name, sizeof(peer_name), &peer_port) != 0 ||
-      address_of(&local, local_name, sizeof(local_name), &local_port) != 0) {
-    /* Gone before we got to it. */
+  char peer_name[64], local_buffer[64];
+  const char* local_name = l->local_name;
+  int peer_port = 0, local_port = l->local_port;
+  if (l->wildcard) {
+    struct sockaddr_storage local;
+    int local_len = sizeof(local);
+    local_name = local_buffer;
+    if (uv_tcp_getsockname(&f->client, (struct sockaddr*)&local, &local_len) != 0 ||
+        address_of(&local, local_buffer, sizeof(local_buffer), &local_port) != 0) {
+      flow_close(f, 0, 0);
+      return;
+    }
+  }
+  if (address_of(peer, peer_name, sizeof(peer_name), &peer_port) != 0) {
     flow_close(f, 0, 0);
-    napi_close_handle_scope(g_env, scope);
     return;
   }
+  napi_handle_scope scope;
+  napi_open_handle_scope(g_env, &scope);
   napi_value argv[6] = {num(l->id), num(f->id), str(peer_name), num(peer_port), str(local_name), num(local_port)};
   call_js(g_on_accept, 6, argv);
   napi_close_handle_scope(g_env, scope);
+}
+
+static void on_listener_readable(uv_poll_t* p, int status, int events) {
+  (void)events;
+  listener_t* l = p->data;
+  if (status < 0) {
+    report_listen_error(l, status);
+    return;
+  }
+  for (int i = 0; i < MAX_ACCEPT && l->fd >= 0; i++) {
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+    int fd = accept4(l->fd, (struct sockaddr*)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      accept_client(l, fd, &peer);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    /* EMFILE, ENFILE, ENOBUFS: clients wait in the backlog while accepting pauses. */
+    int error = -errno;
+    uv_poll_stop(&l->poll);
+    uv_timer_start(&l->backoff, on_backoff_over, ACCEPT_BACKOFF_MS, 0);
+    report_listen_error(l, error);
+    return;
+  }
+}
+
+/* Opens the listening socket as libuv would (SO_REUSEADDR; SO_REUSEPORT when asked); 0 or a libuv error. */
+static int open_listener(listener_t* l, const struct sockaddr_storage* addr, int reuse_port) {
+  socklen_t addr_len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+      (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
+      bind(fd, (const struct sockaddr*)addr, addr_len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+    int error = -errno;
+    close(fd);
+    return error;
+  }
+  struct sockaddr_storage bound;
+  socklen_t bound_len = sizeof(bound);
+  if (getsockname(fd, (struct sockaddr*)&bound, &bound_len) != 0) {
+    int error = -errno;
+    close(fd);
+    return error;
+  }
+  int rc = address_of(&bound, l->local_name, sizeof(l->local_name), &l->local_port);
+  if (rc == 0) rc = uv_poll_init_socket(g_loop, &l->poll, fd);
+  if (rc != 0) {
+    close(fd);
+    return rc;
+  }
+  l->fd = fd;
+  l->wildcard = strcmp(l->local_name, "0.0.0.0") == 0 || strcmp(l->local_name, "::") == 0;
+  l->poll.data = l;
+  l->open_handles++;
+  uv_timer_init(g_loop, &l->backoff);
+  l->backoff.data = l;
+  l->open_handles++;
+  return uv_poll_start(&l->poll, UV_READABLE, on_listener_readable);
+}
+
+static void close_listener(listener_t* l) {
+  /* uv_close takes the socket out of epoll at once; closing the descriptor right after frees the port. */
+  if (l->open_handles == 0) {
+    free(l);
+    return;
+  }
+  uv_close((uv_handle_t*)&l->poll, on_listener_closed);
+  uv_close((uv_handle_t*)&l->backoff, on_listener_closed);
+  close(l->fd);
+  l->fd = -1;
 }
 
 /* ---- the JavaScript API ------------------------------------------------------------------ */
@@ -531,12 +627,10 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   listener_t* l = calloc(1, sizeof(listener_t));
   if (l == NULL) return str("ENOMEM");
   l->id = id;
-  uv_tcp_init(g_loop, &l->handle);
-  l->handle.data = l;
-  rc = uv_tcp_bind(&l->handle, (struct sockaddr*)&addr, reuse ? UV_TCP_REUSEPORT : 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t*)&l->handle, LISTEN_BACKLOG, on_connection);
+  l->fd = -1;
+  rc = open_listener(l, &addr, reuse);
   if (rc != 0) {
-    uv_close((uv_handle_t*)&l->handle, on_listener_closed);
+    close_listener(l);
     return str(uv_err_name(rc));
   }
   g_listeners[id] = l;
@@ -548,7 +642,7 @@ static napi_value js_close_listener(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t id;
   if (napi_get_value_int32(env, argv[0], &id) == napi_ok && id >= 0 && id < g_listener_capacity && g_listeners[id] != NULL) {
-    uv_close((uv_handle_t*)&g_listeners[id]->handle, on_listener_closed);
+    close_listener(g_listeners[id]);
     g_listeners[id] = NULL;
   }
   return undefined(env);
