@@ -61,6 +61,7 @@ describe("native relay out of descriptors", function () {
       assert.ok(pausedCpu < 0.3, `the paused listener used ${pausedCpu.toFixed(2)} s of CPU in 1 s (it must not spin)`);
       const served = held.filter((s) => answered.has(s));
       const waiting = held.filter((s) => !answered.has(s));
+      console.log(`      ${served.length} of 40 served at the limit; ${pausedCpu.toFixed(2)} s of CPU in the paused second`);
       assert.ok(served.length > 5 && served.length < 30, `served ${served.length} of 40 (the limit should stop it between)`);
       assert.equal(waiting.filter((s) => s.destroyed).length, 0, "clients beyond the limit wait in the backlog (not reset)");
       // Free the descriptors: the clients that waited are accepted and served.
