@@ -234,6 +234,12 @@ static void flow_close(flow_t* f, int reset_client, int reset_backend) {
   if (f->open_handles == 0) flow_free(f);
 }
 
+/* An error on either side: both are reset, as a proxy in the path would. */
+static void flow_fail(flow_t* f) {
+  f->had_error = 1;
+  flow_close(f, 1, 1);
+}
+
 /* ---- relaying ---------------------------------------------------------------------------- */
 
 static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
@@ -262,8 +268,7 @@ static void on_shutdown(uv_shutdown_t* req, int status) {
   flow_t* f = d->flow;
   if (f->closing) return;
   if (status < 0) {
-    f->had_error = 1;
-    flow_close(f, 1, 1);
+    flow_fail(f);
     return;
   }
   d->shut = 1;
@@ -273,8 +278,7 @@ static void on_shutdown(uv_shutdown_t* req, int status) {
 static void pass_fin(direction_t* d) {
   d->shutdown_req.data = d;
   if (uv_shutdown(&d->shutdown_req, (uv_stream_t*)d->to, on_shutdown) != 0) {
-    d->flow->had_error = 1;
-    flow_close(d->flow, 1, 1);
+    flow_fail(d->flow);
   }
 }
 
@@ -287,8 +291,7 @@ static void on_write(uv_write_t* req, int status) {
   if (f->closing) return;
   if (status < 0) {
     /* The peer is gone: reset the source too, as a proxy in the path would. */
-    f->had_error = 1;
-    flow_close(f, 1, 1);
+    flow_fail(f);
     return;
   }
   if (!d->eof) uv_read_start((uv_stream_t*)d->from, on_alloc, on_read);
@@ -317,8 +320,7 @@ static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   }
   if (n < 0) {
     /* A reset or an error on one side resets the other. */
-    f->had_error = 1;
-    flow_close(f, 1, 1);
+    flow_fail(f);
     return;
   }
   d->bytes += (double)n;
@@ -326,16 +328,14 @@ static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   int written = uv_try_write((uv_stream_t*)d->to, &out, 1);
   if (written == n) return;
   if (written < 0 && written != UV_EAGAIN) {
-    f->had_error = 1;
-    flow_close(f, 1, 1);
+    flow_fail(f);
     return;
   }
   if (written < 0) written = 0;
   size_t rest = (size_t)n - (size_t)written;
   d->pending = malloc(rest);
   if (d->pending == NULL) {
-    f->had_error = 1;
-    flow_close(f, 1, 1);
+    flow_fail(f);
     return;
   }
   memcpy(d->pending, buf->base + written, rest);
@@ -345,8 +345,7 @@ static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   uv_read_stop(s);
   if (uv_write(&d->write_req, (uv_stream_t*)d->to, &tail, 1, on_write) != 0) {
     d->writing = 0;
-    f->had_error = 1;
-    flow_close(f, 1, 1);
+    flow_fail(f);
   }
 }
 
@@ -356,8 +355,7 @@ static void on_header_written(uv_write_t* req, int status) {
   f->header = NULL;
   if (f->closing) return;
   if (status < 0) {
-    f->had_error = 1;
-    flow_close(f, 1, 1);
+    flow_fail(f);
   }
 }
 
