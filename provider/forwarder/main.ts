@@ -38,7 +38,7 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
                                0-${MAX_WORKERS} (default: the number of CPUs; 0 runs the data
                                plane in the node's own process)
   --engine native|streams      who moves the bytes: native (the C relay built with the package,
-                               about half the CPU per connection) or streams (Node's sockets).
+                               less than half the CPU per connection) or streams (Node's sockets).
                                Default: native when it loads on this host, else streams
   --max-connections-per-listener N
                                open client connections a listener holds before it resets new

@@ -55,8 +55,8 @@ export interface DataPlaneOptions {
    */
   readonly reusePort?: boolean;
   /**
-   * Who moves the bytes: "native" (the C relay on Node's loop, native/relay.c: about half the
-   * CPU per connection) or "streams" (Node's net.Socket). Default: native when its addon loads
+   * Who moves the bytes: "native" (the C relay on Node's loop, native/relay.c: less than half
+   * the CPU per connection) or "streams" (Node's net.Socket). Default: native when its addon loads
    * here, else streams; asking for native where it cannot load throws, naming why.
    */
   readonly engine?: DataPlaneEngine;
