@@ -24,9 +24,8 @@
  */
 import type * as net from "node:net";
 import { FlowHasher } from "../../hashing";
-import { encodeProxyHeader } from "../proxy-protocol";
 import { nativeRelay, nativeRelayUnavailable, type NativeRelay } from "../native/relay";
-import { Flow, type FlowOwner, type ProxiedFlow } from "./flow";
+import { Flow, proxyHeaderFor, type FlowOwner, type ProxiedFlow } from "./flow";
 import { FlowList } from "./flow-list";
 import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
@@ -467,15 +466,7 @@ export class DataPlane implements FlowOwner {
     const flow = new NativeFlow(this, slot, route, this.pickedHash, relay, flowId, member);
     slot.active++;
     this.flows.add(flow);
-    const header =
-      route.proxyProtocol === "off"
-        ? undefined
-        : encodeProxyHeader(route.proxyProtocol, {
-            sourceAddress: remoteAddress,
-            sourcePort: remotePort,
-            destinationAddress: localAddress,
-            destinationPort: localPort,
-          });
+    const header = proxyHeaderFor(route, remoteAddress, remotePort, localAddress, localPort);
     flow.start(header);
   }
 

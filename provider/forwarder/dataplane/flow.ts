@@ -204,19 +204,22 @@ function onBackendConnect(this: FlowSocket): void {
 
 /** Writes the PROXY header before any client byte; false if the client's addresses are gone (it closed meanwhile). */
 function writeProxyHeader(flow: Flow, backend: net.Socket): boolean {
-  const client = flow.client;
-  const { remoteAddress, remotePort, localAddress, localPort } = client;
+  const { remoteAddress, remotePort, localAddress, localPort } = flow.client;
   if (remoteAddress === undefined || remotePort === undefined || localAddress === undefined || localPort === undefined) return false;
-  const version = flow.route.proxyProtocol === "v1" ? "v1" : "v2";
-  backend.write(
-    encodeProxyHeader(version, {
-      sourceAddress: remoteAddress,
-      sourcePort: remotePort,
-      destinationAddress: localAddress,
-      destinationPort: localPort,
-    }),
-  );
+  const header = proxyHeaderFor(flow.route, remoteAddress, remotePort, localAddress, localPort);
+  if (header !== undefined) backend.write(header);
   return true;
+}
+
+/** The PROXY protocol header a connection of `route` starts with (both engines), or undefined when the service sends none. */
+export function proxyHeaderFor(route: ServiceRoute, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): Buffer | undefined {
+  if (route.proxyProtocol === "off") return undefined;
+  return encodeProxyHeader(route.proxyProtocol, {
+    sourceAddress: remoteAddress,
+    sourcePort: remotePort,
+    destinationAddress: localAddress,
+    destinationPort: localPort,
+  });
 }
 
 function onBackendClose(this: FlowSocket, hadError: boolean): void {
