@@ -193,7 +193,13 @@ export class ForwarderRuntime {
     return this.dataplane.apply(this.currentPlan());
   }
 
-  /** Health changed: replan once for all the transitions of this turn of the event loop. */
+  /**
+   * Health changed: replan once for all the transitions of this callback (a probe round can flip
+   * several members at once). A microtask, not setImmediate: the new plan reaches the data plane
+   * before any other callback runs, so no client is accepted on the old table once status shows
+   * the change (with setImmediate a client accepted in the same loop turn could still be sent to a
+   * member already shown Unhealthy).
+   */
   private readonly onTransition = (key: string, from: HealthState, to: HealthState, probe: ProbeOutcome): void => {
     const where = this.probeIndex.get(key);
     if (where !== undefined) this.metrics.transition(where.serviceId, where.member, to);
@@ -202,7 +208,7 @@ export class ForwarderRuntime {
     else this.logger.info(fields, "member became healthy");
     if (this.replanPending || this.closing !== undefined) return;
     this.replanPending = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.replanPending = false;
       if (this.closing !== undefined) return;
       this.replan().catch((err: unknown) => this.logger.error({ err }, "applying a health change failed"));
