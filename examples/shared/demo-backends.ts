@@ -1,6 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { demoBackendContainerSpec } from "../../provider/forwarder/node-container";
+import { demoBackendContainerSpec } from "../../provider/resources/node-container";
 import { containerArgs } from "../../provider/resources/load-balancer";
 
 export interface DemoBackend {

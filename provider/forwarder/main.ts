@@ -3,13 +3,13 @@ import { promises as fs, readFileSync } from "node:fs";
 import * as os from "node:os";
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
-import { formatHostPort } from "./admin-server";
+import { formatHostPort } from "./admin/server";
 import type { DataPlaneEngine } from "./dataplane/dataplane";
 import { nativeRelayUnavailable } from "./native/relay";
 import { StartupError, StateFileError } from "./errors";
 import { createLogger } from "./logger";
 import { ForwarderNode } from "./node";
-import { resolveSeed } from "./store-seed";
+import { resolveSeed } from "./cli/seed";
 import { reusePortSupported } from "./workers/pool";
 
 /**

@@ -1,13 +1,13 @@
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import { AdminApi } from "./admin-api";
-import { AdminMetrics } from "./admin-metrics";
-import { AdminServer, formatHostPort, type AdminAddress } from "./admin-server";
-import { ConfigWriter, type ConfigApplier } from "./admin-writes";
-import { ForwarderRuntime, type RuntimeOptions } from "./runtime";
+import { AdminApi } from "./admin/routes";
+import { AdminMetrics } from "./admin/metrics";
+import { AdminServer, formatHostPort, type AdminAddress } from "./admin/server";
+import { ConfigWriter, type ConfigApplier } from "./store/writer";
+import { ForwarderRuntime, type RuntimeOptions } from "./runtime/runtime";
 import type { DataPlaneEngine } from "./dataplane/dataplane";
-import { ConfigStore, type StoreOptions } from "./store";
-import { countObjects } from "./store-objects";
+import { ConfigStore, type StoreOptions } from "./store/store";
+import { countObjects } from "./store/objects";
 
 /**
  * One forwarder node: the configuration store, the runtime (listeners, health checks, proxying),

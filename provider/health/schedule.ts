@@ -104,7 +104,7 @@ export function successWindowSeconds(hc: HealthCheckTiming): number {
   return successWindow(hc.intervalSeconds, hc.healthyThreshold);
 }
 
-/** The same windows in milliseconds, for a probe target (`provider/forwarder/health-monitor.ts`). */
+/** The same windows in milliseconds, for a probe target (`provider/forwarder/health/monitor.ts`). */
 export function failureWindowMs(t: {
   readonly timeoutMs: number;
   readonly intervalMs: number;

@@ -15,7 +15,7 @@
  *   consecutive failures, exactly as a Healthy one would.
  *
  * No clocks, sockets or randomness here: the impure scheduler lives in
- * `provider/forwarder/health-monitor.ts`.
+ * `provider/forwarder/health/monitor.ts`.
  */
 
 /** The health of a member as shown by `GET /v1/status`. */

@@ -1,4 +1,4 @@
-import { adminEndpoint, DEFAULT_ADMIN_PORT } from "../forwarder/node-container";
+import { adminEndpoint, DEFAULT_ADMIN_PORT } from "./node-container";
 import { canonicalAddress } from "../model";
 
 /** One node entry as users write it (every field optional). */

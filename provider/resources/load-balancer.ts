@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ContainerSpec, nodeContainerSpec } from "../forwarder/node-container";
+import { ContainerSpec, nodeContainerSpec } from "./node-container";
 import { checkLoadBalancerArgs, type CheckFailure, type LoadBalancerArgsSpec, type LoadBalancerConnection } from "../model";
 import { packageRoot, stageForwarderContext } from "./load-balancer-image";
 import { dockerHosts, nodeConflicts, planNodes, type LoadBalancerNodeArgs, type PlannedNode } from "./load-balancer-nodes";

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { FORWARDER_ENTRYPOINT, NODE_STATE_DIR, SEED_ENV, TOKEN_ENV } from "../../provider/forwarder/node-container";
+import { FORWARDER_ENTRYPOINT, NODE_STATE_DIR, SEED_ENV, TOKEN_ENV } from "../../provider/resources/node-container";
 import {
   checkKnownArg,
   connectionGeneration,
@@ -69,7 +69,7 @@ describe("LoadBalancer component (mocked engine)", function () {
       assert.match(images[0].inputs.imageName as string, /^pulumi-dnlb-forwarder:/);
       // The staged context is real: the Dockerfile and the compiled forwarder are in it.
       assert.ok(fs.existsSync(build.dockerfile), build.dockerfile);
-      assert.ok(fs.existsSync(path.join(build.context, "dist", "provider", "forwarder", "node-container.js")));
+      assert.ok(fs.existsSync(path.join(build.context, "dist", "provider", "forwarder", "main.js")));
       assert.equal(mocks.ofType(REMOTE_IMAGE).length, 0);
       assert.equal(mocks.ofType(DOCKER_PROVIDER).length, 0, "local nodes use the default Docker provider");
     });

@@ -2,7 +2,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import { request } from "undici";
-import { demoBackendContainerSpec, nodeContainerSpec, type ContainerSpec } from "../../provider/forwarder/node-container";
+import { demoBackendContainerSpec, nodeContainerSpec, type ContainerSpec } from "../../provider/resources/node-container";
 import type { LoadBalancerConnection } from "../../provider/model";
 import {
   backendServiceProvider,

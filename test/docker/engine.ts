@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { Agent, request } from "undici";
-import type { ContainerSpec } from "../../provider/forwarder/node-container";
+import type { ContainerSpec } from "../../provider/resources/node-container";
 
 /**
  * Just enough of the Docker Engine API for the end-to-end test, over the daemon's unix socket

@@ -86,7 +86,7 @@ describe("admin API: failed writes change nothing", function () {
       store: {
         save: async (dir, config) => {
           if (failSave) throw new Error("ENOSPC: no space left on device (simulated)");
-          const { saveConfig } = await import("../../provider/forwarder/store-file");
+          const { saveConfig } = await import("../../provider/forwarder/store/file");
           await saveConfig(dir, config);
         },
       },

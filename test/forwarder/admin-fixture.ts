@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import pino, { type Logger } from "pino";
 import { request } from "undici";
-import type { ConfigSnapshot } from "../../provider/forwarder/config";
+import type { ConfigSnapshot } from "../../provider/forwarder/store/snapshot";
 import { ForwarderNode, type NodeOptions, type NodeRuntime } from "../../provider/forwarder/node";
 
 /** Shared by the admin and store tests: a node on loopback, a client, and spec samples. */

@@ -5,7 +5,7 @@ import {
   encodeProxyV2,
   PROXY_V2_SIGNATURE,
   unmapIPv4,
-} from "../../provider/forwarder/proxy-protocol";
+} from "../../provider/forwarder/dataplane/proxy-protocol";
 
 /** Byte layouts from the PROXY protocol specification (haproxy doc/proxy-protocol.txt, sections 2.1 and 2.2). */
 describe("PROXY protocol encoder", () => {

@@ -14,7 +14,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { failureWindowMs } from "../../provider/health";
-import type { ForwarderRuntime } from "../../provider/forwarder/runtime";
+import type { ForwarderRuntime } from "../../provider/forwarder/runtime/runtime";
 import type { Registry } from "prom-client";
 import { freePort } from "./helpers/backends";
 import { connect, sourceAddress, waitFor } from "./helpers/clients";

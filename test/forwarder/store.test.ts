@@ -2,13 +2,13 @@ import { strict as assert } from "node:assert";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { parseSpec, type Kind, type SpecOf } from "../../provider/model";
-import { EMPTY_CONFIG, type ConfigSnapshot } from "../../provider/forwarder/config";
+import { EMPTY_CONFIG, type ConfigSnapshot } from "../../provider/forwarder/store/snapshot";
 import { ApiError, StateFileError } from "../../provider/forwarder/errors";
-import { ConfigStore } from "../../provider/forwarder/store";
-import { loadConfig, parseConfig, serializeConfig, writeFileAtomic } from "../../provider/forwarder/store-file";
-import { withObject } from "../../provider/forwarder/store-objects";
-import { checkPreconditions, parseEntityTags } from "../../provider/forwarder/store-preconditions";
-import { resolveSeed } from "../../provider/forwarder/store-seed";
+import { ConfigStore } from "../../provider/forwarder/store/store";
+import { loadConfig, parseConfig, serializeConfig, writeFileAtomic } from "../../provider/forwarder/store/file";
+import { withObject } from "../../provider/forwarder/store/objects";
+import { checkPreconditions, parseEntityTags } from "../../provider/forwarder/store/preconditions";
+import { resolveSeed } from "../../provider/forwarder/cli/seed";
 import { samples, tempStateDir } from "./admin-fixture";
 
 function spec<K extends Kind>(kind: K, body: unknown): SpecOf[K] {

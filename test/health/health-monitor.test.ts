@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { HealthMonitor, type ProbeTarget } from "../../provider/forwarder/health-monitor";
+import { HealthMonitor, type ProbeTarget } from "../../provider/forwarder/health/monitor";
 import type { HealthState, ProbeOutcome } from "../../provider/health";
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

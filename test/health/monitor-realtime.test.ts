@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as net from "node:net";
 import { performance } from "node:perf_hooks";
-import { HealthMonitor, type ProbeTarget } from "../../provider/forwarder/health-monitor";
+import { HealthMonitor, type ProbeTarget } from "../../provider/forwarder/health/monitor";
 import { DEFAULT_JITTER_PERCENT, failureWindowMs, successWindowMs, type HealthState } from "../../provider/health";
 
 const HOST = "127.0.3.4";

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as net from "node:net";
 import { Worker } from "node:worker_threads";
-import { probeTcp } from "../../provider/forwarder/prober";
+import { probeTcp } from "../../provider/forwarder/health/prober";
 
 // Addresses reserved for the health tests: 127.0.3.x (Linux routes all of 127/8 to lo).
 const HOST_UP = "127.0.3.1";

@@ -17,8 +17,8 @@
  */
 import { execFileSync } from "node:child_process";
 import * as net from "node:net";
-import type { BackendServiceStatus, MemberStatus } from "../../provider/forwarder/status";
-import type { ForwarderRuntime } from "../../provider/forwarder/runtime";
+import type { BackendServiceStatus, MemberStatus } from "../../provider/forwarder/runtime/status";
+import type { ForwarderRuntime } from "../../provider/forwarder/runtime/runtime";
 import { TestBackend, freePort } from "../forwarder/helpers/backends";
 import { ConfigBuilder } from "../forwarder/helpers/config";
 import { startRuntime } from "../forwarder/helpers/runtime";

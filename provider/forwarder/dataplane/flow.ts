@@ -18,7 +18,7 @@
  * not a set of closures.
  */
 import * as net from "node:net";
-import { encodeProxyHeader } from "../proxy-protocol";
+import { encodeProxyHeader } from "./proxy-protocol";
 import { emptyLinks, type FlowLinks } from "./flow-list";
 import type { RouteMember, ServiceRoute } from "./routes";
 import type { RejectReason, TrafficTotals } from "./stats";

@@ -10,7 +10,7 @@ import {
   type ListenerInput,
   type VirtualServerGroupInput,
 } from "../../../provider/model";
-import type { ConfigSnapshot, Stored } from "../../../provider/forwarder/config";
+import type { ConfigSnapshot, Stored } from "../../../provider/forwarder/store/snapshot";
 import type { BackendServiceSpec, HealthCheckSpec, ListenerSpec, ServerGroupSpec } from "../../../provider/model";
 
 type Omit2<T, K extends PropertyKey> = Omit<T, K & keyof T>;

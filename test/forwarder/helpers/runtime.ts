@@ -1,7 +1,7 @@
 /** Starts a ForwarderRuntime for tests: its own metrics registry, a silent logger. */
 import pino from "pino";
 import { Registry } from "prom-client";
-import { ForwarderRuntime, type RuntimeOptions } from "../../../provider/forwarder/runtime";
+import { ForwarderRuntime, type RuntimeOptions } from "../../../provider/forwarder/runtime/runtime";
 
 export const TEST_HASH_SEED = "00112233445566778899aabbccddeeff";
 

@@ -1,15 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { ID_PATTERN, KINDS, parseSpec, type Kind } from "../model";
-import type { Stored } from "./config";
-import { ApiError, isApiError } from "./errors";
-import { drainBody, parseJsonBody, readBody, sendError, sendJson, sendNoContent, TokenCheck } from "./admin-http";
-import type { AdminMetrics } from "./admin-metrics";
-import type { ConfigWriter } from "./admin-writes";
-import type { ConfigStore } from "./store";
-import { KIND_LABEL } from "./store-objects";
-import { entityTag, parseEntityTags } from "./store-preconditions";
+import { ID_PATTERN, KINDS, parseSpec, type Kind } from "../../model";
+import type { Stored } from "../store/snapshot";
+import { ApiError, isApiError } from "../errors";
+import { drainBody, parseJsonBody, readBody, sendError, sendJson, sendNoContent, TokenCheck } from "./http";
+import type { AdminMetrics } from "./metrics";
+import type { ConfigWriter } from "../store/writer";
+import type { ConfigStore } from "../store/store";
+import { KIND_LABEL } from "../store/objects";
+import { entityTag, parseEntityTags } from "../store/preconditions";
 
 /**
  * The admin API's routes (docs/admin-api.md is the contract):

@@ -15,7 +15,7 @@
  * Clock, randomness, timers and the probe itself are injected, so tests run on a fake clock.
  */
 import { EventEmitter } from "node:events";
-import { initialDelayMs, nextDelayMs } from "../health/schedule";
+import { initialDelayMs, nextDelayMs } from "../../health/schedule";
 import {
   assertValidThresholds,
   INITIAL_HEALTH,
@@ -23,10 +23,10 @@ import {
   type HealthState,
   type HealthStatus,
   type ProbeOutcome,
-} from "../health/state";
+} from "../../health/state";
 import { probeTcp } from "./prober";
 
-export type { HealthState, ProbeOutcome } from "../health/state";
+export type { HealthState, ProbeOutcome } from "../../health/state";
 
 export interface ProbeTarget {
   /** Stable identity chosen by the caller, e.g. `${serviceId}|${address}|${port}`. */

@@ -1,4 +1,4 @@
-import type { BackendServiceSpec, HealthCheckSpec, Kind, ListenerSpec, ServerGroupSpec } from "../model";
+import type { BackendServiceSpec, HealthCheckSpec, Kind, ListenerSpec, ServerGroupSpec } from "../../model";
 
 /**
  * The node's whole configuration as the store holds it and the runtime consumes it.

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { StartupError, StateFileError } from "./errors";
-import { writeFileAtomic } from "./store-file";
+import { StartupError, StateFileError } from "../errors";
+import { writeFileAtomic } from "../store/file";
 
 /**
  * The hash seed keys the flow hash. Every node of a load balancer must use the same one, or the

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ApiError } from "./errors";
+import { ApiError } from "../errors";
 
 /** Request bodies larger than this are refused with 413 (a server group of 1000 members is ~80 KiB). */
 export const MAX_BODY_BYTES = 1024 * 1024;

@@ -1,11 +1,11 @@
 import type { Logger } from "pino";
-import type { Kind, SpecOf } from "../model";
-import type { ConfigSnapshot, Stored } from "./config";
-import { ApiError, isApiError } from "./errors";
-import type { AdminMetrics } from "./admin-metrics";
+import type { Kind, SpecOf } from "../../model";
+import type { ConfigSnapshot, Stored } from "./snapshot";
+import { ApiError, isApiError } from "../errors";
+import type { AdminMetrics } from "../admin/metrics";
 import type { ConfigStore } from "./store";
-import type { Preconditions } from "./store-preconditions";
-import { KIND_LABEL } from "./store-objects";
+import type { Preconditions } from "./preconditions";
+import { KIND_LABEL } from "./objects";
 
 /** What the writer needs from the runtime (ForwarderRuntime has it; tests may pass a fake). */
 export interface ConfigApplier {

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { ID_PATTERN, KINDS, parseSpec, type Kind } from "../model";
-import { EMPTY_CONFIG, type ConfigSnapshot, type Stored } from "./config";
-import { StateFileError } from "./errors";
-import { objectsOf, withObject } from "./store-objects";
-import { snapshotProblems } from "./store-rules";
+import { ID_PATTERN, KINDS, parseSpec, type Kind } from "../../model";
+import { EMPTY_CONFIG, type ConfigSnapshot, type Stored } from "./snapshot";
+import { StateFileError } from "../errors";
+import { objectsOf, withObject } from "./objects";
+import { snapshotProblems } from "./rules";
 
 /**
  * The state file: the node's whole configuration as one JSON document,

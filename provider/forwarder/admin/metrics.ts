@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { KINDS } from "../model";
-import type { ConfigSnapshot } from "./config";
-import { countObjects } from "./store-objects";
+import { KINDS } from "../../model";
+import type { ConfigSnapshot } from "../store/snapshot";
+import { countObjects } from "../store/objects";
 
 /**
  * The control side's metrics. Labels stay bounded: `route` is a template

@@ -1,5 +1,5 @@
-import { KINDS, type Kind, type SpecOf } from "../model";
-import { KIND_FIELD, type ConfigSnapshot, type Stored } from "./config";
+import { KINDS, type Kind, type SpecOf } from "../../model";
+import { KIND_FIELD, type ConfigSnapshot, type Stored } from "./snapshot";
 
 /**
  * Typed access to one kind's objects in a snapshot, and building the next snapshot.

@@ -1,7 +1,7 @@
-import { KINDS, LIMITS, type Kind, type SpecOf } from "../model";
-import type { ConfigSnapshot } from "./config";
-import { ApiError } from "./errors";
-import { KIND_LABEL, objectsOf, withoutObject } from "./store-objects";
+import { KINDS, LIMITS, type Kind, type SpecOf } from "../../model";
+import type { ConfigSnapshot } from "./snapshot";
+import { ApiError } from "../errors";
+import { KIND_LABEL, objectsOf, withoutObject } from "./objects";
 
 /**
  * The rules that tie objects together, checked before a write reaches the runtime:

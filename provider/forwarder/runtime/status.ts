@@ -2,9 +2,9 @@
  * The body of `GET /v1/status`: every backend service with each member's health, eligibility,
  * last probe and open connections, and every listener with its state. Plain JSON.
  */
-import type { ListenerStats, MemberStats } from "./dataplane/stats";
-import type { MemberHealth } from "./health-monitor";
-import type { PlannedService } from "./runtime-model";
+import type { ListenerStats, MemberStats } from "../dataplane/stats";
+import type { MemberHealth } from "../health/monitor";
+import type { PlannedService } from "./planner";
 
 export type MemberHealthStatus = "Healthy" | "Unhealthy" | "Initial" | "N/A";
 export type ListenerStatusState = "Listening" | "Failed" | "NoBackend";

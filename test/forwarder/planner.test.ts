@@ -6,8 +6,8 @@ import {
   planService,
   probeTargets,
   resolveServices,
-} from "../../provider/forwarder/runtime-model";
-import type { HealthState } from "../../provider/forwarder/health-monitor";
+} from "../../provider/forwarder/runtime/planner";
+import type { HealthState } from "../../provider/forwarder/health/monitor";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute } from "../../provider/forwarder/dataplane/routes";
 import { FlowHasher, Maglev } from "../../provider/hashing";
 import { modelSchemas } from "../../provider/model";

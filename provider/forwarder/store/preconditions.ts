@@ -1,4 +1,4 @@
-import { ApiError } from "./errors";
+import { ApiError } from "../errors";
 
 /**
  * Conditional writes (RFC 9110 section 13): an object's entity tag is its revision in quotes

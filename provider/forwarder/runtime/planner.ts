@@ -19,11 +19,11 @@
  *   it recovers. Disabling or removing a member changes the table itself (a configuration
  *   change, which moves a little more: Maglev's usual rebuild).
  */
-import type { BackendServiceSpec, HealthCheckSpec, ListenerSpec, ServerGroupSpec } from "../model";
-import { memberKey } from "../hashing";
-import type { ConfigSnapshot, Stored } from "./config";
-import type { HealthState, ProbeTarget } from "./health-monitor";
-import type { ListenerPlan, PlanMember, ServicePlan } from "./dataplane/plan";
+import type { BackendServiceSpec, HealthCheckSpec, ListenerSpec, ServerGroupSpec } from "../../model";
+import { memberKey } from "../../hashing";
+import type { ConfigSnapshot, Stored } from "../store/snapshot";
+import type { HealthState, ProbeTarget } from "../health/monitor";
+import type { ListenerPlan, PlanMember, ServicePlan } from "../dataplane/plan";
 
 /** The defaults of the HealthCheck schema (provider/model/schemas.ts), for a service without a check. */
 export const DEFAULT_HEALTH_CHECK = {

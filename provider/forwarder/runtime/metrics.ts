@@ -7,10 +7,10 @@
  * draining), so cardinality stays bounded by the configuration limits.
  */
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { DataPlaneStats, RejectReason } from "./dataplane/stats";
-import type { HealthState } from "./health-monitor";
-import type { PlannedService } from "./runtime-model";
-import type { WorkerUsage } from "./workers/messages";
+import type { DataPlaneStats, RejectReason } from "../dataplane/stats";
+import type { HealthState } from "../health/monitor";
+import type { PlannedService } from "./planner";
+import type { WorkerUsage } from "../workers/messages";
 
 export interface MetricsSource {
   stats(): DataPlaneStats;

@@ -8,7 +8,7 @@
  */
 import * as net from "node:net";
 import { performance } from "node:perf_hooks";
-import type { ProbeCode, ProbeOutcome } from "../health/state";
+import type { ProbeCode, ProbeOutcome } from "../../health/state";
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

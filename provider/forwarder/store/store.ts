@@ -1,12 +1,12 @@
 import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import type { Kind, SpecOf } from "../model";
-import type { ConfigSnapshot, Stored } from "./config";
-import { ApiError } from "./errors";
-import { loadConfig, saveConfig, STATE_FILE } from "./store-file";
-import { KIND_LABEL, objectsOf, withObject, withoutObject } from "./store-objects";
-import { checkPreconditions, type Preconditions } from "./store-preconditions";
-import { checkDelete, checkPut } from "./store-rules";
+import type { Kind, SpecOf } from "../../model";
+import type { ConfigSnapshot, Stored } from "./snapshot";
+import { ApiError } from "../errors";
+import { loadConfig, saveConfig, STATE_FILE } from "./file";
+import { KIND_LABEL, objectsOf, withObject, withoutObject } from "./objects";
+import { checkPreconditions, type Preconditions } from "./preconditions";
+import { checkDelete, checkPut } from "./rules";
 
 /**
  * The node's configuration: the snapshot the runtime runs and the state file that holds it.

@@ -15,13 +15,13 @@
 import * as os from "node:os";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { EMPTY_CONFIG, type ConfigSnapshot } from "./config";
-import { DataPlane, type DataPlaneEngine, type DataPlaneEvent } from "./dataplane/dataplane";
-import { WorkerPool, type DataPlaneHandle, type WorkerExit } from "./workers/pool";
-import type { DataPlanePlan } from "./dataplane/plan";
-import type { MemberStats } from "./dataplane/stats";
-import { HealthMonitor, type HealthState, type ProbeOutcome } from "./health-monitor";
-import { RuntimeMetrics } from "./runtime-metrics";
+import { EMPTY_CONFIG, type ConfigSnapshot } from "../store/snapshot";
+import { DataPlane, type DataPlaneEngine, type DataPlaneEvent } from "../dataplane/dataplane";
+import { WorkerPool, type DataPlaneHandle, type WorkerExit } from "../workers/pool";
+import type { DataPlanePlan } from "../dataplane/plan";
+import type { MemberStats } from "../dataplane/stats";
+import { HealthMonitor, type HealthState, type ProbeOutcome } from "../health/monitor";
+import { RuntimeMetrics } from "./metrics";
 import {
   planListeners,
   planService,
@@ -29,7 +29,7 @@ import {
   resolveServices,
   type PlannedService,
   type ResolvedService,
-} from "./runtime-model";
+} from "./planner";
 import { listenerStatus, serviceStatus, type StatusReport } from "./status";
 
 export interface RuntimeOptions {
