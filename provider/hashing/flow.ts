@@ -3,7 +3,7 @@
  * the seed can predict which member a client (or a chosen source port) lands on, and so cannot
  * steer many flows onto one member. Every node holds the same seed and so computes the same hash.
  *
- * Flow keys (DESIGN.md, "Forwarder behaviour"):
+ * Flow keys (docs/DESIGN.md, "Forwarder behaviour"):
  * - IpHash: the client address.
  * - QuintupleHash: (TCP, client address, client port, local address, local port).
  *

@@ -1,6 +1,6 @@
 /**
  * Pure timing helpers for health probing: jittered delays, the spread of the first probes, and
- * the failure/success windows documented in DESIGN.md.
+ * the failure/success windows documented in docs/DESIGN.md.
  *
  * Randomness is injected (`random` returns a number in [0, 1), like `Math.random`) so that
  * tests are exact. Jitter keeps the probes of many members, and of many forwarder nodes, from
@@ -85,7 +85,7 @@ export interface HealthCheckTiming {
 }
 
 /**
- * DESIGN.md: how long a failure takes to take a member out of service, in the worst case where
+ * docs/DESIGN.md: how long a failure takes to take a member out of service, in the worst case where
  * every probe times out: `timeout × unhealthyThreshold + interval × (unhealthyThreshold − 1)`.
  *
  * It counts from the first failing probe. The failure may have happened up to one jittered
@@ -97,7 +97,7 @@ export function failureWindowSeconds(hc: HealthCheckTiming): number {
 }
 
 /**
- * DESIGN.md: how long a recovery takes to bring a member back: `interval × (healthyThreshold − 1)`
+ * docs/DESIGN.md: how long a recovery takes to bring a member back: `interval × (healthyThreshold − 1)`
  * (a TCP probe's own response time is negligible). Counted from the first successful probe.
  */
 export function successWindowSeconds(hc: HealthCheckTiming): number {

@@ -5,7 +5,7 @@
  * flip a host after a threshold, with a freshly added host passing on its first success) and
  * HAProxy's `check.c` (probe results reported with layer-4 codes `L4OK`, `L4TOUT`, `L4CON`).
  *
- * The rules are the contract in DESIGN.md ("Probe"):
+ * The rules are the contract in docs/DESIGN.md ("Probe"):
  * - a member flips to Unhealthy after `unhealthyThreshold` consecutive failures and back to
  *   Healthy after `healthyThreshold` consecutive successes;
  * - a NEW member (`Initial`) takes traffic after its FIRST successful probe: waiting for

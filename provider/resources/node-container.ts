@@ -11,7 +11,7 @@
 export const NODE_STATE_DIR = "/var/lib/dnlb";
 /** The admin API port when a node does not set `adminPort`. */
 export const DEFAULT_ADMIN_PORT = 9180;
-/** The environment variables the forwarder reads its secrets from (see DESIGN.md, Admin API). */
+/** The environment variables the forwarder reads its secrets from (see docs/admin-api.md, "Command line"). */
 export const TOKEN_ENV = "DNLB_ADMIN_TOKEN";
 export const SEED_ENV = "DNLB_HASH_SEED";
 /** The forwarder image's program, as the Dockerfile's ENTRYPOINT runs it. */

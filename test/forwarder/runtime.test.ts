@@ -3,7 +3,7 @@
  *
  * Health checks run for real (TCP probes) with the model's minimum timings scaled by
  * `healthTimeScale: 0.1`: timeout 2 s -> 200 ms, interval 5 s -> 500 ms. The windows asserted
- * are the DESIGN.md formulas applied to the scaled values.
+ * are the docs/DESIGN.md formulas applied to the scaled values.
  *
  * Addresses: forwarder 127.0.4.2, backends 127.0.2.11-19 and 127.0.2.41-50, clients 127.5.x.y.
  */

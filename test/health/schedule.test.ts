@@ -126,7 +126,7 @@ describe("health schedule: initialDelayMs", () => {
   });
 });
 
-describe("health schedule: failure and success windows (DESIGN.md)", () => {
+describe("health schedule: failure and success windows (docs/DESIGN.md)", () => {
   it("defaults (timeout 3, interval 5, thresholds 3/3): 19 s to fail, 10 s to recover", () => {
     const hc = { timeoutSeconds: 3, intervalSeconds: 5, unhealthyThreshold: 3, healthyThreshold: 3 };
     assert.equal(failureWindowSeconds(hc), 3 * 3 + 5 * 2);

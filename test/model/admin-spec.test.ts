@@ -11,7 +11,7 @@ import {
   SpecResult,
 } from "../../provider/model";
 
-/** parseSpec: the admin API's strict mode (DESIGN.md "Admin API"). */
+/** parseSpec: the admin API's strict mode (docs/DESIGN.md "Admin API"). */
 
 const SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 

@@ -13,7 +13,7 @@ import {
 
 /**
  * Every ranged field at min-1, min, max, max+1, a non-integer, a wrong type and when missing.
- * The ranges and defaults below are copied from DESIGN.md (the contract) as literal numbers, on purpose
+ * The ranges and defaults below are copied from the contract (docs/reference.md) as literal numbers, on purpose
  * never read from the schemas: a schema that drifts from the contract fails here.
  */
 
@@ -85,7 +85,7 @@ interface IntegerRow {
 const REQUIRED = { required: true } as const;
 const OPTIONAL = { optional: true } as const;
 
-// DESIGN.md "Resources and fields", one row per ranged integer field.
+// docs/reference.md, one row per ranged integer field.
 const INTEGER_ROWS: IntegerRow[] = [
   { resource: HEALTH_CHECK, path: ["port"], min: 1, max: 65535, missing: OPTIONAL },
   { resource: HEALTH_CHECK, path: ["timeoutSeconds"], min: 2, max: 60, missing: { defaultValue: 3 } },

@@ -32,7 +32,7 @@ const SUBNETS = ["10.0.0.0/8", "fd00::/8"];
  */
 const RUNS = 60;
 
-// ---- generators of valid inputs (ranges from DESIGN.md) -----------------------------------------
+// ---- generators of valid inputs (ranges from docs/reference.md) -----------------------------------------
 
 const nameArb = fc.string({ unit: fc.constantFrom(..."abcXYZ019-_负载均衡后端"), minLength: 1, maxLength: 32 });
 const descriptionArb = fc.string({ maxLength: 40 });
@@ -333,7 +333,7 @@ describe("model: check is stable", () => {
     });
   }
 
-  // Pins the defaults of DESIGN.md and the key order in one literal per resource.
+  // Pins the defaults of docs/reference.md and the key order in one literal per resource.
   const golden: [string, () => CheckResult, string][] = [
     [
       "HealthCheck",

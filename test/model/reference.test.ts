@@ -16,7 +16,7 @@ describe("model: docs/reference.md", () => {
     assert.equal(renderReference(), renderReference());
   });
 
-  // The rendered page states DESIGN.md's numbers; a few rows pinned as users read them.
+  // The rendered page states the contract's numbers, written here as literals; a few rows pinned as users read them.
   const rows: [string, RegExp][] = [
     ["timeoutSeconds", /^\| `timeoutSeconds` \| integer \| 2-60 \| `3` \|/m],
     ["intervalSeconds", /^\| `intervalSeconds` \| integer \| 5-300 \| `5` \|/m],
@@ -27,7 +27,7 @@ describe("model: docs/reference.md", () => {
     ["protocol (replace)", /^\| `protocol` \| `"TCP"` \|  \| `"TCP"` \|  \| replace \|/m],
   ];
   for (const [field, pattern] of rows) {
-    it(`states ${field} as DESIGN.md does`, () => assert.match(renderReference(), pattern));
+    it(`states ${field} as the contract does`, () => assert.match(renderReference(), pattern));
   }
 
   it("lists no weight or port for high-availability members", () => {

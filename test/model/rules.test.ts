@@ -9,7 +9,7 @@ import {
   checkVirtualServerGroup,
 } from "../../provider/model";
 
-/** Enumerations, names, addresses and the cross-field rules of DESIGN.md. */
+/** Enumerations, names, addresses and the cross-field rules of docs/DESIGN.md. */
 
 type Raw = Record<string, unknown>;
 
@@ -37,7 +37,7 @@ const vsg = (members: unknown, subnets?: readonly string[]) => checkVirtualServe
 const ha = (members: unknown, subnets?: readonly string[]) => checkHighAvailabilityGroup({ members }, { defaultName: "ha", subnets });
 
 describe("model: protocols and choices", () => {
-  it("health checks are TCP only, with DESIGN.md's message", () => {
+  it("health checks are TCP only, with docs/DESIGN.md's message", () => {
     assert.equal(accepted(hc({})).protocol, "TCP");
     assert.equal(accepted(hc({ protocol: "TCP" })).protocol, "TCP");
     for (const protocol of ["UDP", "HTTP", "tcp"]) {
@@ -69,7 +69,7 @@ describe("model: protocols and choices", () => {
     }
   });
 
-  it("the other backend service defaults follow DESIGN.md", () => {
+  it("the other backend service defaults follow docs/reference.md", () => {
     const inputs = accepted(bs({}));
     assert.equal(inputs.healthCheckEnabled, true);
     assert.equal(inputs.idleTimeoutSeconds, 900);
@@ -197,11 +197,11 @@ describe("model: members are unique by (address, port)", () => {
 });
 
 describe("model: high-availability members", () => {
-  // Copied from DESIGN.md, not imported: the message is part of the contract.
+  // Copied from docs/DESIGN.md, not imported: the message is part of the contract.
   const MESSAGE =
     "members of a high-availability group take no weight/port: all weigh the same and use the backend service port";
 
-  it("refuses a weight and a port, each at its own path, with DESIGN.md's message", () => {
+  it("refuses a weight and a port, each at its own path, with docs/DESIGN.md's message", () => {
     refused(ha([{ address: "10.0.0.1" }, { address: "10.0.0.2", weight: 5 }]), "members[1].weight", MESSAGE);
     refused(ha([{ address: "10.0.0.1", port: 80 }]), "members[0].port", MESSAGE);
     const both = ha([{ address: "10.0.0.1", weight: 5, port: 80 }]);

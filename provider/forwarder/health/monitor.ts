@@ -9,7 +9,7 @@
  *   (`nextDelayMs`), so a slow or timing-out member is never probed more often than a fast one;
  * - targets added together get their first probe spread over `min(interval, 1 s)`
  *   (`initialDelayMs`), so a restarted node learns its members' health within a second;
- * - `setTargets` reconciles: a target whose key is kept keeps its health and counters (DESIGN.md:
+ * - `setTargets` reconciles: a target whose key is kept keeps its health and counters (docs/DESIGN.md:
  *   "a member keeps its state across configuration changes").
  *
  * Clock, randomness, timers and the probe itself are injected, so tests run on a fake clock.

@@ -2,7 +2,7 @@
  * The control part's pure functions: configuration -> each backend service's members and health
  * check -> probe targets; plus members' health -> the data plane's plan.
  *
- * Rules (DESIGN.md, "Forwarder behaviour"):
+ * Rules (docs/DESIGN.md, "Forwarder behaviour"):
  * - A service's members are those of its bound server group. A virtual group member's port
  *   defaults to the service port; a high-availability group's members all use the service port
  *   and weigh the same (1).
