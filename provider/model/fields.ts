@@ -29,7 +29,13 @@ export function describeValue(value: unknown): string {
     // Only a value nested deeply enough to overflow the stack gets here, and String() would too.
     text = "a value nested too deeply to show";
   }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  if (text.length <= 80) return text;
+  // A long list cut at 80 characters shows neither its entries nor its length; the length is what a range is about.
+  return Array.isArray(value) ? `a list of ${entryCount(value.length)}` : `${text.slice(0, 77)}...`;
+}
+
+function entryCount(n: number): string {
+  return n === 1 ? "1 entry" : `${n} entries`;
 }
 
 type IssueLike = { readonly input?: unknown };
@@ -111,11 +117,14 @@ export class Fields {
     return this.maybeUnknown(z.string({ error: message }).regex(ID_PATTERN, { error: message }));
   }
 
-  /** An IPv4 or IPv6 literal, stored canonically. Hostnames are refused: nodes never resolve names. */
-  address() {
+  /**
+   * An IPv4 or IPv6 literal, stored canonically. Hostnames are refused, with `whyNoHostname`
+   * saying why this field in particular needs an IP.
+   */
+  address(whyNoHostname: string) {
     const message = (issue: IssueLike) =>
       typeof issue.input === "string" && /[a-z]/i.test(issue.input) && !issue.input.includes(":")
-        ? `must be an IPv4 or IPv6 address, not a hostname (got ${describeValue(issue.input)}): members are addressed by IP so that every node builds the same table`
+        ? `must be an IPv4 or IPv6 address, not a hostname (got ${describeValue(issue.input)}): ${whyNoHostname}`
         : expecting("an IPv4 or IPv6 address such as 10.0.0.5 or fd00::5")(issue);
     return this.maybeUnknown(
       z
@@ -127,7 +136,7 @@ export class Fields {
 
   /** A member's address: an IP literal that names one host (not 0.0.0.0, ::, multicast or broadcast). */
   memberAddress() {
-    return this.address().superRefine((address, refine) => {
+    return this.address("members are addressed by IP so that every node builds the same table").superRefine((address, refine) => {
       const reason = address === UNKNOWN ? undefined : nonUnicastReason(address);
       if (reason !== undefined) refine.addIssue({ code: "custom", message: `must be a unicast address (got ${describeValue(address)}): ${reason}` });
     });
@@ -140,7 +149,9 @@ export class Fields {
 
   /** A list of `min`-`max` entries. */
   list<T extends z.ZodType>(item: T, min: number, max: number) {
-    const message = expecting(`a list of ${min} to ${max} entries`);
+    const allowed = `a list of ${min} to ${max} entries`;
+    const message = (issue: IssueLike) =>
+      Array.isArray(issue.input) ? `must be ${allowed} (got ${entryCount(issue.input.length)})` : expecting(allowed)(issue);
     return this.maybeUnknown(z.array(item, { error: message }).min(min, { error: message }).max(max, { error: message }));
   }
 

@@ -98,7 +98,7 @@ function refineMembers(members: readonly MemberLike[], refine: z.RefinementCtx, 
       refine.addIssue({
         code: "custom",
         path: [index, "address"],
-        message: `${describeValue(member.address)} is outside the load balancer's subnets (${subnets.map((c) => c.text).join(", ")}): members must be in the same region and private network`,
+        message: `${describeValue(member.address)} is outside the load balancer's subnets (${subnets.map((c) => c.text).join(", ")}): every member must lie in one of the subnets the LoadBalancer declares`,
       });
     }
   });
@@ -176,7 +176,10 @@ function listenerShape(f: Fields) {
 function loadBalancerShape(f: Fields) {
   const node = f.object("a node", {
     dockerHost: f.text("a Docker host such as ssh://ops@lb-1", { minLength: 1 }).optional().meta({ description: "Docker host, e.g. ssh://ops@lb-1; unset: the local engine." }),
-    listenAddress: f.address().optional().meta({ description: "Where listeners and the admin API bind." }),
+    listenAddress: f
+      .address("the node binds this address on its Docker host, and binding takes an IP (use the host's own address, or 0.0.0.0 for all of them)")
+      .optional()
+      .meta({ description: "Where listeners and the admin API bind." }),
     adminPort: f.port().optional().meta({ description: "Admin API port (default 9180)." }),
   });
   const message = (issue: { input?: unknown }) =>

@@ -221,6 +221,19 @@ describe("admin API: routes, bodies and statuses", function () {
     await assertRefused(t.stateDir, () => call(t.url, "PUT", "/v1/health-checks/hc", { raw: under }), 400, "invalid_input");
   });
 
+  it("lists a kind whether its path ends with a slash or not", async () => {
+    await put("health-checks", "hc", samples.healthCheck());
+    const plain = await call(t.url, "GET", "/v1/health-checks");
+    const slashed = await call(t.url, "GET", "/v1/health-checks/");
+    assert.equal(slashed.status, 200, slashed.text);
+    assert.deepEqual(slashed.json, plain.json);
+    assert.deepEqual(
+      slashed.json.items.map((o: { id: string }) => o.id),
+      ["hc"],
+    );
+    assert.equal((await call(t.url, "GET", "/v1/status/")).status, 200);
+  });
+
   it("answers 404 for unknown paths and kinds, 400 for a malformed id, 405 with Allow for a wrong method", async () => {
     assertError(await call(t.url, "GET", "/nothing", { token: null }), 404, "not_found");
     assertError(await call(t.url, "GET", "/v1/widgets"), 404, "not_found");
@@ -287,6 +300,15 @@ describe("admin API: routes, bodies and statuses", function () {
     }
     const basic = await call(t.url, "GET", "/v1/listeners", { token: null, headers: { authorization: `Basic ${TOKEN}` } });
     assertError(basic, 401, "unauthorized");
+    assert.equal(
+      basic.json.error.message,
+      "the Authorization header uses the Basic scheme: this node expects Authorization: Bearer <token>",
+    );
+    const bare = await call(t.url, "GET", "/v1/listeners", { token: null, headers: { authorization: TOKEN } });
+    assertError(bare, 401, "unauthorized");
+    assert.equal(bare.json.error.message, "the Authorization header uses no scheme: this node expects Authorization: Bearer <token>");
+    const wrong = await call(t.url, "GET", "/v1/listeners", { token: `${TOKEN}x` });
+    assert.equal(wrong.json.error.message, "the bearer token is not valid for this node");
     const lower = await call(t.url, "GET", "/v1/listeners", { token: null, headers: { authorization: `bearer ${TOKEN}` } });
     assert.equal(lower.status, 200);
     assert.equal((await call(t.url, "GET", "/v1/health-checks/hc")).json.revision, 1);

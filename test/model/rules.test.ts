@@ -142,6 +142,17 @@ describe("model: member addresses", () => {
     }
   });
 
+  it("refuses a host name as a node's listenAddress with the node's own reason, not the members'", () => {
+    const reason = refused(checkLoadBalancerArgs({ nodes: [{ listenAddress: "lb-1.internal" }] }), "nodes[0].listenAddress", "not a hostname", '(got "lb-1.internal")', "the node binds this address on its Docker host");
+    assert.ok(!reason.includes("members"), `a node's address is no member's: ${reason}`);
+  });
+
+  it("states a list over its size by its count, not by a truncated copy of it", () => {
+    const members = Array.from({ length: 1001 }, (_, i) => ({ address: `10.0.${i >> 8}.${i & 255}` }));
+    const reason = refused(vsg(members), "members", "members must be a list of 1 to 1000 entries (got 1001 entries)");
+    assert.ok(!reason.includes("..."), reason);
+  });
+
   it("refuses addresses that name no single host, and keeps loopback", () => {
     for (const [address, why] of [["0.0.0.0", "unspecified"], ["::", "unspecified"], ["224.0.0.1", "multicast"], ["ff02::1", "multicast"], ["255.255.255.255", "broadcast"]]) {
       refused(vsg([{ address }]), "members[0].address", "must be a unicast address", `(got ${JSON.stringify(address)})`, why);
@@ -228,7 +239,8 @@ describe("model: the subnets rule", () => {
       { members: [{ address: "10.0.0.1" }, { address: "10.1.0.1", port: 80 }] },
       { defaultName: "vsg", subnets },
     );
-    refused(result, "members[1].address", '"10.1.0.1"', "10.0.0.0/16", "same region and private network");
+    const reason = refused(result, "members[1].address", '"10.1.0.1"', "10.0.0.0/16", "every member must lie in one of the subnets the LoadBalancer declares");
+    assert.ok(!reason.includes("region"), `a load balancer has no region: ${reason}`);
   });
 
   it("judges canonical addresses: ::ffff:10.0.0.9 is inside 10.0.0.0/16, an IPv6 address is not", () => {

@@ -160,12 +160,17 @@ export class TokenCheck {
     // Always compare, even without a header, so both paths cost the same.
     const equal = timingSafeEqual(given, this.expected);
     if (!equal || match === null) {
-      throw new ApiError(
-        "unauthorized",
-        header === undefined ? "this route needs Authorization: Bearer <token>" : "the bearer token is not valid for this node",
-        [],
-        { "www-authenticate": 'Bearer realm="dnlb"' },
-      );
+      throw new ApiError("unauthorized", unauthorizedReason(header), [], { "www-authenticate": 'Bearer realm="dnlb"' });
     }
   }
+}
+
+/** Why a request was refused, naming the scheme it used (never its credentials). */
+function unauthorizedReason(header: string | undefined): string {
+  if (header === undefined) return "this route needs Authorization: Bearer <token>";
+  const scheme = /^\s*(\S+)/.exec(header)?.[1] ?? "";
+  if (scheme.toLowerCase() === "bearer") return "the bearer token is not valid for this node";
+  // An RFC 9110 token of reasonable length is shown; anything else may be a credential pasted alone.
+  const shown = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,20}$/.test(scheme) && /\s/.test(header.trim()) ? `the ${scheme} scheme` : "no scheme";
+  return `the Authorization header uses ${shown}: this node expects Authorization: Bearer <token>`;
 }

@@ -67,6 +67,8 @@ export function resolveRoute(pathname: string): Route {
   if (pathname === "/healthz") return { name: "healthz", template: "/healthz" };
   if (pathname === "/metrics") return { name: "metrics", template: "/metrics" };
   const segments = pathname.split("/").slice(1);
+  // `/v1/listeners/` is the list, as `/v1/listeners` is, not an object with an empty id.
+  if (segments.length === 3 && segments[2] === "") segments.pop();
   if (segments[0] === "v1") {
     if (segments.length === 2 && segments[1] === "status") return { name: "status", template: "/v1/status" };
     if (segments.length === 2 || segments.length === 3) {
