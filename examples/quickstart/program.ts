@@ -1,11 +1,10 @@
-import * as pulumi from "@pulumi/pulumi";
-import { demoBackends } from "../shared/demo-backends";
-import * as dnlb from "../shared/dnlb";
+import { TOKEN_ENV } from "../../provider/resources/node-container";
 
 /** Where the quickstart puts things (all on loopback: nothing leaves the machine). */
 export const QUICKSTART = {
   nodes: ["127.0.1.1", "127.0.1.2"],
   listenerPort: 8080,
+  backendPort: 8081,
   backends: [
     { label: "b1", address: "127.0.7.1", port: 8081, weight: 10 },
     { label: "b2", address: "127.0.7.2", port: 8081, weight: 20 },
@@ -13,48 +12,27 @@ export const QUICKSTART = {
   ],
 } as const;
 
+/** The quickstart's stack outputs: what index.ts exports. */
+export type QuickstartOutputs = typeof import("./index");
+
 /**
- * The quickstart: two forwarder nodes, three demo backends weighted 10:20:30, a TCP health check,
- * a backend service hashing on the client IP, and a listener on port 8080 of each node.
- * Returns the stack outputs.
+ * Runs the quickstart program (index.ts) and returns its outputs: the inline program of the
+ * Automation API stack (`npm run up`) and of the tests. A module body runs once per process, so the
+ * program is loaded afresh on every call, and each call declares the resources again, as each
+ * `pulumi up` does.
  */
-export function quickstart(): Record<string, unknown> {
-  const lb = new dnlb.LoadBalancer("quickstart", { nodes: QUICKSTART.nodes.length });
-  const backends = demoBackends("quickstart", lb.image, QUICKSTART.backends);
+export function quickstart(): QuickstartOutputs {
+  const program = require.resolve("./index");
+  delete require.cache[program];
+  return require(program) as QuickstartOutputs;
+}
 
-  const check = new dnlb.HealthCheck("web-check", {
-    loadBalancer: lb.connection,
-    timeoutSeconds: 2,
-    intervalSeconds: 5,
-    unhealthyThreshold: 2,
-    healthyThreshold: 2,
-  });
-  const group = new dnlb.VirtualServerGroup(
-    "web",
-    {
-      loadBalancer: lb.connection,
-      members: QUICKSTART.backends.map((b) => ({ address: b.address, weight: b.weight })),
-    },
-    { dependsOn: backends },
-  );
-  const service = new dnlb.BackendService("web", {
-    loadBalancer: lb.connection,
-    port: 8081,
-    algorithm: "IpHash",
-    healthCheck: check.id,
-    serverGroup: group.id,
-  });
-  const listener = new dnlb.Listener("web", { loadBalancer: lb.connection, port: QUICKSTART.listenerPort, backendService: service.id });
-
-  const first = QUICKSTART.nodes[0];
-  return {
-    endpoints: lb.endpoints,
-    listeners: pulumi.output(QUICKSTART.nodes.map((a) => `${a}:${QUICKSTART.listenerPort}`)),
-    listenerId: listener.id,
-    tryIt: `curl -s http://${first}:${QUICKSTART.listenerPort}/   (or: printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${first} ${QUICKSTART.listenerPort})`,
-    trafficShares: group.trafficShares,
-    failureWindowSeconds: check.failureWindowSeconds,
-    memberHealth: `curl -s -H "Authorization: Bearer $(pulumi stack output adminToken --show-secrets)" http://${first}:9180/v1/status`,
-    adminToken: lb.connection.apply((c) => c.token),
-  };
+/**
+ * A shell command that prints a node's `GET /v1/status`. It reads the admin token from the node's
+ * own container, so it works whichever way the stack was deployed: `pulumi stack output` would
+ * need that stack's directory, backend and passphrase, which differ between `pulumi up` here and
+ * `npm run up`.
+ */
+export function statusCommand(containerName: string, endpoint: string): string {
+  return `curl -s -H "Authorization: Bearer $(docker exec ${containerName} node -p process.env.${TOKEN_ENV})" ${endpoint}/v1/status`;
 }

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
 import { QUICKSTART, quickstart } from "../../examples/quickstart/program";
+import { SECRET_SIG_KEY } from "../../provider/resources/secrets";
 import { promiseOf, RecordingMocks } from "./mocks";
 
 /** The program `npm run up` deploys, under the mocked engine: what it creates and what it tells the user. */
@@ -16,9 +17,10 @@ describe("quickstart example (mocked engine)", function () {
 
   it("declares two nodes, three weighted demo backends and the configuration on port 8080", async function () {
     const outputs = quickstart();
-    const endpoints = await promiseOf(outputs.endpoints as pulumi.Output<string[]>);
+    const endpoints = await promiseOf(outputs.endpoints);
     assert.deepEqual(endpoints, ["http://127.0.1.1:9180", "http://127.0.1.2:9180"]);
-    await promiseOf(outputs.listenerId as pulumi.Output<string>);
+    await promiseOf(outputs.listenerId);
+    assert.deepEqual(outputs.listeners, ["127.0.1.1:8080", "127.0.1.2:8080"]);
 
     const backends = mocks.ofType("docker:index/container:Container").filter((c) => c.name.startsWith("quickstart-b"));
     assert.deepEqual(backends.map((b) => b.name).sort(), ["quickstart-b1", "quickstart-b2", "quickstart-b3"]);
@@ -37,7 +39,22 @@ describe("quickstart example (mocked engine)", function () {
     const listener = mocks.registered.find((r) => r.type === "pulumi-nodejs:dynamic/dnlb:Listener")!;
     assert.equal(listener.inputs.port, 8080);
 
-    assert.match(outputs.tryIt as string, /curl -s http:\/\/127\.0\.1\.1:8080\//);
-    assert.equal(await pulumi.isSecret(outputs.adminToken as pulumi.Output<string>), true);
+    assert.match(outputs.tryIt, /curl -s http:\/\/127\.0\.1\.1:8080\//);
+    assert.equal(await pulumi.isSecret(outputs.adminToken), true);
+  });
+
+  it("prints a status command that finds the token wherever the stack lives: in the first node's container", async function () {
+    const outputs = quickstart();
+    const command = await promiseOf(outputs.memberHealth);
+    assert.equal(
+      command,
+      'curl -s -H "Authorization: Bearer $(docker exec quickstart-node-1 node -p process.env.DNLB_ADMIN_TOKEN)" http://127.0.1.1:9180/v1/status',
+    );
+    // The container it names is the first node's, and that node reads its token from that variable.
+    const node = mocks.ofType("docker:index/container:Container").find((c) => c.inputs.name === "quickstart-node-1");
+    assert.ok(node, "no container named quickstart-node-1");
+    assert.ok((node.inputs.command as string[]).includes("127.0.1.1:9180"), JSON.stringify(node.inputs.command));
+    const envs = (node.inputs.envs as { [SECRET_SIG_KEY]?: string; value?: string[] }).value ?? [];
+    assert.ok(envs.some((pair) => pair.startsWith("DNLB_ADMIN_TOKEN=") && pair.length > "DNLB_ADMIN_TOKEN=".length + 15), "the node gets no DNLB_ADMIN_TOKEN");
   });
 });
