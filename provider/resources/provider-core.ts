@@ -1,6 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { sharedAdminClient, type StoredObject } from "../client";
+import { sharedAdminClient } from "../client";
 import { containsUnknown, replaceFields, type CheckFailure } from "../model";
+import type { StoredObject } from "../protocol";
 import { checkLoadBalancerInput, connectionForState, requireConnection, sameTarget } from "./connection";
 import { createEverywhere, deleteEverywhere, putEverywhere, readEverywhere, type NodeView, type Target } from "./fanout";
 import { isObjectId, newObjectId } from "./ids";
