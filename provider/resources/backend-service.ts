@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { checkBackendService, modelSchemas, type LoadBalancerConnection } from "../model";
-import type { ResourceKind } from "./kind";
+import type { ResourceType } from "./resource-type";
 import { makeProvider, type DivergentNode } from "./provider-core";
 import { DYNAMIC_MODULE, resourceProps, withSecretConnection } from "./resource-props";
 
@@ -30,15 +30,16 @@ export interface BackendServiceArgs {
   readonly proxyProtocol?: pulumi.Input<"off" | "v1" | "v2">;
 }
 
-export const backendServiceKind: ResourceKind = {
+export const backendServiceType: ResourceType = {
   typeName: "BackendService",
   kind: "backend-services",
+  idFallback: "backend-service",
   label: "backend service",
   check: (raw, ctx) => checkBackendService(raw, ctx),
   schema: () => modelSchemas({ allowUnknown: false }).backendService,
 };
 
-export const backendServiceProvider: pulumi.dynamic.ResourceProvider = makeProvider(backendServiceKind);
+export const backendServiceProvider: pulumi.dynamic.ResourceProvider = makeProvider(backendServiceType);
 
 export class BackendService extends pulumi.dynamic.Resource {
   declare readonly loadBalancer: pulumi.Output<LoadBalancerConnection>;
@@ -59,14 +60,14 @@ export class BackendService extends pulumi.dynamic.Resource {
   declare readonly divergentNodes: pulumi.Output<DivergentNode[]>;
 
   constructor(name: string, args: BackendServiceArgs, opts?: pulumi.CustomResourceOptions) {
-    const fields = Object.keys(backendServiceKind.schema().shape);
+    const fields = Object.keys(backendServiceType.schema().shape);
     super(
       backendServiceProvider,
       name,
       resourceProps(name, args, fields, []),
       withSecretConnection(opts),
       DYNAMIC_MODULE,
-      backendServiceKind.typeName,
+      backendServiceType.typeName,
     );
   }
 }

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { failureWindowSeconds, successWindowSeconds } from "../health";
 import { checkHealthCheck, modelSchemas, type HealthCheckSpec, type LoadBalancerConnection } from "../model";
-import type { ResourceKind } from "./kind";
+import type { ResourceType } from "./resource-type";
 import { makeProvider, type DivergentNode } from "./provider-core";
 import { DYNAMIC_MODULE, resourceProps, withSecretConnection } from "./resource-props";
 
@@ -28,9 +28,10 @@ export interface HealthCheckArgs {
 
 const COMPUTED = ["failureWindowSeconds", "successWindowSeconds"];
 
-export const healthCheckKind: ResourceKind = {
+export const healthCheckType: ResourceType = {
   typeName: "HealthCheck",
   kind: "health-checks",
+  idFallback: "health-check",
   label: "health check",
   check: (raw, ctx) => checkHealthCheck(raw, ctx),
   schema: () => modelSchemas({ allowUnknown: false }).healthCheck,
@@ -40,7 +41,7 @@ export const healthCheckKind: ResourceKind = {
   },
 };
 
-export const healthCheckProvider: pulumi.dynamic.ResourceProvider = makeProvider(healthCheckKind);
+export const healthCheckProvider: pulumi.dynamic.ResourceProvider = makeProvider(healthCheckType);
 
 export class HealthCheck extends pulumi.dynamic.Resource {
   declare readonly loadBalancer: pulumi.Output<LoadBalancerConnection>;
@@ -64,7 +65,7 @@ export class HealthCheck extends pulumi.dynamic.Resource {
   declare readonly divergentNodes: pulumi.Output<DivergentNode[]>;
 
   constructor(name: string, args: HealthCheckArgs, opts?: pulumi.CustomResourceOptions) {
-    const fields = Object.keys(healthCheckKind.schema().shape);
-    super(healthCheckProvider, name, resourceProps(name, args, fields, COMPUTED), withSecretConnection(opts), DYNAMIC_MODULE, healthCheckKind.typeName);
+    const fields = Object.keys(healthCheckType.schema().shape);
+    super(healthCheckProvider, name, resourceProps(name, args, fields, COMPUTED), withSecretConnection(opts), DYNAMIC_MODULE, healthCheckType.typeName);
   }
 }

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { checkHighAvailabilityGroup, modelSchemas, type HighAvailabilityMember, type LoadBalancerConnection } from "../model";
-import type { ResourceKind } from "./kind";
+import type { ResourceType } from "./resource-type";
 import { makeProvider, type DivergentNode } from "./provider-core";
 import { DYNAMIC_MODULE, resourceProps, withSecretConnection } from "./resource-props";
 import { expectedTrafficShares, flowsMovedFraction, flowsMovedMessage } from "./traffic";
@@ -24,9 +24,10 @@ export interface HighAvailabilityGroupArgs {
 
 const COMPUTED = ["trafficShares"];
 
-export const highAvailabilityGroupKind: ResourceKind = {
+export const highAvailabilityGroupType: ResourceType = {
   typeName: "HighAvailabilityGroup",
   kind: "server-groups",
+  idFallback: "server-group",
   label: "high-availability group",
   check: (raw, ctx) => checkHighAvailabilityGroup(raw, ctx),
   schema: () => modelSchemas({ allowUnknown: false }).highAvailabilityGroup,
@@ -44,7 +45,7 @@ export const highAvailabilityGroupKind: ResourceKind = {
   },
 };
 
-export const highAvailabilityGroupProvider: pulumi.dynamic.ResourceProvider = makeProvider(highAvailabilityGroupKind);
+export const highAvailabilityGroupProvider: pulumi.dynamic.ResourceProvider = makeProvider(highAvailabilityGroupType);
 
 export class HighAvailabilityGroup extends pulumi.dynamic.Resource {
   declare readonly loadBalancer: pulumi.Output<LoadBalancerConnection>;
@@ -59,14 +60,14 @@ export class HighAvailabilityGroup extends pulumi.dynamic.Resource {
   declare readonly divergentNodes: pulumi.Output<DivergentNode[]>;
 
   constructor(name: string, args: HighAvailabilityGroupArgs, opts?: pulumi.CustomResourceOptions) {
-    const fields = Object.keys(highAvailabilityGroupKind.schema().shape);
+    const fields = Object.keys(highAvailabilityGroupType.schema().shape);
     super(
       highAvailabilityGroupProvider,
       name,
       resourceProps(name, args, fields, COMPUTED),
       withSecretConnection(opts),
       DYNAMIC_MODULE,
-      highAvailabilityGroupKind.typeName,
+      highAvailabilityGroupType.typeName,
     );
   }
 }

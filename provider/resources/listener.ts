@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { checkListener, modelSchemas, type LoadBalancerConnection } from "../model";
-import type { ResourceKind } from "./kind";
+import type { ResourceType } from "./resource-type";
 import { makeProvider, type DivergentNode } from "./provider-core";
 import { DYNAMIC_MODULE, resourceProps, withSecretConnection } from "./resource-props";
 
@@ -18,9 +18,10 @@ export interface ListenerArgs {
   readonly backendService: pulumi.Input<string>;
 }
 
-export const listenerKind: ResourceKind = {
+export const listenerType: ResourceType = {
   typeName: "Listener",
   kind: "listeners",
+  idFallback: "listener",
   label: "listener",
   check: (raw, ctx) => checkListener(raw, ctx),
   schema: () => modelSchemas({ allowUnknown: false }).listener,
@@ -29,7 +30,7 @@ export const listenerKind: ResourceKind = {
   deleteBeforeReplace: () => true,
 };
 
-export const listenerProvider: pulumi.dynamic.ResourceProvider = makeProvider(listenerKind);
+export const listenerProvider: pulumi.dynamic.ResourceProvider = makeProvider(listenerType);
 
 export class Listener extends pulumi.dynamic.Resource {
   declare readonly loadBalancer: pulumi.Output<LoadBalancerConnection>;
@@ -44,7 +45,7 @@ export class Listener extends pulumi.dynamic.Resource {
   declare readonly divergentNodes: pulumi.Output<DivergentNode[]>;
 
   constructor(name: string, args: ListenerArgs, opts?: pulumi.CustomResourceOptions) {
-    const fields = Object.keys(listenerKind.schema().shape);
-    super(listenerProvider, name, resourceProps(name, args, fields, []), withSecretConnection(opts), DYNAMIC_MODULE, listenerKind.typeName);
+    const fields = Object.keys(listenerType.schema().shape);
+    super(listenerProvider, name, resourceProps(name, args, fields, []), withSecretConnection(opts), DYNAMIC_MODULE, listenerType.typeName);
   }
 }

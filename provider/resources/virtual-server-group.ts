@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { checkVirtualServerGroup, modelSchemas, type LoadBalancerConnection, type VirtualMember } from "../model";
-import type { ResourceKind } from "./kind";
+import type { ResourceType } from "./resource-type";
 import { makeProvider, type DivergentNode } from "./provider-core";
 import { DYNAMIC_MODULE, resourceProps, withSecretConnection } from "./resource-props";
 import { expectedTrafficShares, flowsMovedFraction, flowsMovedMessage } from "./traffic";
@@ -28,9 +28,10 @@ export interface VirtualServerGroupArgs {
 
 const COMPUTED = ["trafficShares"];
 
-export const virtualServerGroupKind: ResourceKind = {
+export const virtualServerGroupType: ResourceType = {
   typeName: "VirtualServerGroup",
   kind: "server-groups",
+  idFallback: "server-group",
   label: "virtual server group",
   check: (raw, ctx) => checkVirtualServerGroup(raw, ctx),
   schema: () => modelSchemas({ allowUnknown: false }).virtualServerGroup,
@@ -48,7 +49,7 @@ export const virtualServerGroupKind: ResourceKind = {
   },
 };
 
-export const virtualServerGroupProvider: pulumi.dynamic.ResourceProvider = makeProvider(virtualServerGroupKind);
+export const virtualServerGroupProvider: pulumi.dynamic.ResourceProvider = makeProvider(virtualServerGroupType);
 
 export class VirtualServerGroup extends pulumi.dynamic.Resource {
   declare readonly loadBalancer: pulumi.Output<LoadBalancerConnection>;
@@ -67,14 +68,14 @@ export class VirtualServerGroup extends pulumi.dynamic.Resource {
   declare readonly divergentNodes: pulumi.Output<DivergentNode[]>;
 
   constructor(name: string, args: VirtualServerGroupArgs, opts?: pulumi.CustomResourceOptions) {
-    const fields = Object.keys(virtualServerGroupKind.schema().shape);
+    const fields = Object.keys(virtualServerGroupType.schema().shape);
     super(
       virtualServerGroupProvider,
       name,
       resourceProps(name, args, fields, COMPUTED),
       withSecretConnection(opts),
       DYNAMIC_MODULE,
-      virtualServerGroupKind.typeName,
+      virtualServerGroupType.typeName,
     );
   }
 }
