@@ -1,6 +1,7 @@
 import { Pool } from "undici";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Kind } from "../model";
+import { ANY_ENTITY, entityTag, listPath, objectPath, readErrorBody, readObject, readObjectList, type StoredObject } from "../protocol";
 import { nodeHttpError, nodeUnreachableError, type NodeHttpError } from "./errors";
 import { backoffDelayMs, DEFAULT_RETRY, isRetryableStatus, isTransientError, type RetryPolicy } from "./retry";
 
@@ -21,14 +22,6 @@ export interface AdminClientOptions {
   readonly retry?: RetryPolicy;
   /** Jitter source for the backoff; injectable so tests are exact. */
   readonly random?: () => number;
-}
-
-/** An object as a node stores it. */
-export interface StoredObject {
-  readonly id: string;
-  /** Per node, per object: starts at 1 and grows on every accepted write. */
-  readonly revision: number;
-  readonly spec: Record<string, unknown>;
 }
 
 /** `create`: refuse to overwrite (`If-None-Match: *`); `revision`: refuse a stale write (`If-Match`). */
@@ -61,11 +54,11 @@ export class AdminClient {
 
   async put(endpoint: string, token: string, kind: Kind, id: string, spec: unknown, precondition?: Precondition): Promise<PutResult> {
     const headers: Record<string, string> = { "content-type": "application/json" };
-    if (precondition && "create" in precondition) headers["if-none-match"] = "*";
-    if (precondition && "revision" in precondition) headers["if-match"] = `"${precondition.revision}"`;
+    if (precondition && "create" in precondition) headers["if-none-match"] = ANY_ENTITY;
+    if (precondition && "revision" in precondition) headers["if-match"] = entityTag(precondition.revision);
     const answer = await this.send(endpoint, token, "PUT", objectPath(kind, id), headers, JSON.stringify(spec));
     if (answer.status !== 200 && answer.status !== 201) throw httpError(endpoint, answer);
-    return { created: answer.status === 201, stored: toStored(answer.body, id) };
+    return { created: answer.status === 201, stored: readObject(answer.body, id) };
   }
 
   /** The stored object, or undefined when the node has none with this id (404). */
@@ -73,7 +66,7 @@ export class AdminClient {
     const answer = await this.send(endpoint, token, "GET", objectPath(kind, id), {}, undefined);
     if (answer.status === 404) return undefined;
     if (answer.status !== 200) throw httpError(endpoint, answer);
-    return toStored(answer.body, id);
+    return readObject(answer.body, id);
   }
 
   /** "deleted" (204) or "absent" (404, which a delete counts as success). */
@@ -85,11 +78,9 @@ export class AdminClient {
   }
 
   async list(endpoint: string, token: string, kind: Kind): Promise<StoredObject[]> {
-    const answer = await this.send(endpoint, token, "GET", `/v1/${kind}`, {}, undefined);
+    const answer = await this.send(endpoint, token, "GET", listPath(kind), {}, undefined);
     if (answer.status !== 200) throw httpError(endpoint, answer);
-    const body = answer.body as { items?: unknown } | unknown[] | undefined;
-    const items = Array.isArray(body) ? body : Array.isArray((body as { items?: unknown })?.items) ? ((body as { items: unknown[] }).items) : [];
-    return items.map((item) => toStored(item, ""));
+    return readObjectList(answer.body);
   }
 
   /**
@@ -169,10 +160,6 @@ export class AdminClient {
   }
 }
 
-function objectPath(kind: Kind, id: string): string {
-  return `/v1/${kind}/${encodeURIComponent(id)}`;
-}
-
 function parseJson(text: string): unknown {
   if (text === "") return undefined;
   try {
@@ -183,24 +170,8 @@ function parseJson(text: string): unknown {
 }
 
 function httpError(endpoint: string, answer: HttpAnswer): NodeHttpError {
-  const error = (answer.body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-  if (error && typeof error === "object") {
-    const details = Array.isArray(error.details)
-      ? error.details
-          .filter((d): d is { path?: unknown; message?: unknown } => d !== null && typeof d === "object")
-          .map((d) => ({ path: String(d.path ?? ""), message: String(d.message ?? "") }))
-      : [];
-    return nodeHttpError(endpoint, answer.status, String(error.code ?? ""), String(error.message ?? ""), details);
-  }
+  const error = readErrorBody(answer.body);
+  if (error !== undefined) return nodeHttpError(endpoint, answer.status, error.code, error.message, error.details);
   const text = typeof answer.body === "string" ? answer.body.slice(0, 200) : "no error body";
   return nodeHttpError(endpoint, answer.status, "", text);
-}
-
-/** The admin API shows an object as `{ id, revision, ...spec }` (docs/admin-api.md). */
-export function toStored(body: unknown, id: string): StoredObject {
-  if (body === null || typeof body !== "object" || typeof (body as { revision?: unknown }).revision !== "number") {
-    throw new Error(`unexpected admin API answer for ${id}: ${JSON.stringify(body)?.slice(0, 200)}`);
-  }
-  const { id: storedId, revision, ...spec } = body as Record<string, unknown>;
-  return { id: typeof storedId === "string" ? storedId : id, revision: revision as number, spec };
 }

@@ -1,3 +1,5 @@
+import type { ErrorDetail } from "../protocol";
+
 /**
  * What went wrong talking to one node, in words that name the node, so that a Pulumi error reads
  * "http://127.0.1.2:9180: HTTP 409 in_use: backend service web is used by listener web-80".
@@ -7,11 +9,6 @@
  * subclass of Error ends up calling `Error.call(this, message)`, which sets no message and no
  * stack. Tell them apart with the guards below, never with `instanceof`.
  */
-
-export interface ErrorDetail {
-  readonly path: string;
-  readonly message: string;
-}
 
 /** The node answered with an HTTP error (the admin API's `{ error: { code, message, details } }`). */
 export interface NodeHttpError extends Error {

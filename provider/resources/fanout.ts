@@ -1,5 +1,6 @@
-import { isNodeHttpError, type AdminClient, type StoredObject } from "../client";
+import { isNodeHttpError, type AdminClient } from "../client";
 import type { Kind } from "../model";
+import type { StoredObject } from "../protocol";
 
 /**
  * One admin operation on every node at once, and what to tell the user when some nodes fail.

@@ -1,32 +1,43 @@
 import * as pulumi from "@pulumi/pulumi";
-import { checkHighAvailabilityGroup, modelSchemas, type HighAvailabilityMember, type LoadBalancerConnection } from "../model";
-import type { ResourceKind } from "./kind";
-import { makeProvider, type DivergentNode } from "./provider-core";
-import { DYNAMIC_MODULE, resourceProps, withSecretConnection } from "./resource-props";
+import { checkHighAvailabilityGroup, modelSchemas, type HighAvailabilityGroupInput, type HighAvailabilityGroupSpec } from "../model";
+import { ConfigurationResource } from "./configuration-resource";
+import { makeProvider } from "./provider-core";
+import type { ArgsOf, ResourceArgs, SpecOutputs } from "./resource-args";
+import type { ResourceType } from "./resource-type";
 import { expectedTrafficShares, flowsMovedFraction, flowsMovedMessage } from "./traffic";
 
-export interface HighAvailabilityGroupMemberArgs {
+type MemberInput = HighAvailabilityGroupInput["members"][number];
+
+/** What users read in their IDE for each member field (the types come from the schema). */
+export interface HighAvailabilityGroupMemberDocs {
   /** IPv4 or IPv6 literal (no hostnames). Members take no weight or port: all weigh the same and use the service port. */
-  readonly address: pulumi.Input<string>;
+  readonly address?: unknown;
   /** Default true; a disabled member takes no new connections. */
-  readonly enabled?: pulumi.Input<boolean>;
+  readonly enabled?: unknown;
+}
+
+export interface HighAvailabilityGroupMemberArgs extends ArgsOf<MemberInput, HighAvailabilityGroupMemberDocs> {}
+
+/** What users read in their IDE for each field (the types come from the schema). */
+export interface HighAvailabilityGroupDocs {
+  /** 1-32 characters; default: the Pulumi resource name. */
+  readonly name?: unknown;
+  /** Free text, at most 256 characters. */
+  readonly description?: unknown;
 }
 
 /** A group of equal members on the backend service's port; a BackendService refers to it by id. */
-export interface HighAvailabilityGroupArgs {
-  readonly loadBalancer: pulumi.Input<LoadBalancerConnection>;
-  /** 1-32 characters; default: the Pulumi resource name. */
-  readonly name?: pulumi.Input<string>;
-  readonly description?: pulumi.Input<string>;
+export interface HighAvailabilityGroupArgs extends ResourceArgs<Omit<HighAvailabilityGroupInput, "members">, HighAvailabilityGroupDocs> {
   /** 1-1000 members, unique by address. */
   readonly members: pulumi.Input<pulumi.Input<HighAvailabilityGroupMemberArgs>[]>;
 }
 
 const COMPUTED = ["trafficShares"];
 
-export const highAvailabilityGroupKind: ResourceKind = {
+export const highAvailabilityGroupType: ResourceType = {
   typeName: "HighAvailabilityGroup",
   kind: "server-groups",
+  idFallback: "server-group",
   label: "high-availability group",
   check: (raw, ctx) => checkHighAvailabilityGroup(raw, ctx),
   schema: () => modelSchemas({ allowUnknown: false }).highAvailabilityGroup,
@@ -44,29 +55,15 @@ export const highAvailabilityGroupKind: ResourceKind = {
   },
 };
 
-export const highAvailabilityGroupProvider: pulumi.dynamic.ResourceProvider = makeProvider(highAvailabilityGroupKind);
+export const highAvailabilityGroupProvider: pulumi.dynamic.ResourceProvider = makeProvider(highAvailabilityGroupType);
 
-export class HighAvailabilityGroup extends pulumi.dynamic.Resource {
-  declare readonly loadBalancer: pulumi.Output<LoadBalancerConnection>;
-  /** The id on the nodes (also this resource's `id`). */
-  declare readonly objectId: pulumi.Output<string>;
-  declare readonly name: pulumi.Output<string>;
-  declare readonly description: pulumi.Output<string | undefined>;
-  declare readonly members: pulumi.Output<HighAvailabilityMember[]>;
+export interface HighAvailabilityGroup extends SpecOutputs<HighAvailabilityGroupSpec> {}
+
+export class HighAvailabilityGroup extends ConfigurationResource {
   /** Each member's expected share of new flows (0-1) with every member healthy, keyed by address. */
   declare readonly trafficShares: pulumi.Output<Record<string, number>>;
-  declare readonly revisions: pulumi.Output<Record<string, number>>;
-  declare readonly divergentNodes: pulumi.Output<DivergentNode[]>;
 
   constructor(name: string, args: HighAvailabilityGroupArgs, opts?: pulumi.CustomResourceOptions) {
-    const fields = Object.keys(highAvailabilityGroupKind.schema().shape);
-    super(
-      highAvailabilityGroupProvider,
-      name,
-      resourceProps(name, args, fields, COMPUTED),
-      withSecretConnection(opts),
-      DYNAMIC_MODULE,
-      highAvailabilityGroupKind.typeName,
-    );
+    super(highAvailabilityGroupType, highAvailabilityGroupProvider, name, args, COMPUTED, opts);
   }
 }

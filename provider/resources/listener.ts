@@ -1,26 +1,31 @@
-import * as pulumi from "@pulumi/pulumi";
-import { checkListener, modelSchemas, type LoadBalancerConnection } from "../model";
-import type { ResourceKind } from "./kind";
-import { makeProvider, type DivergentNode } from "./provider-core";
-import { DYNAMIC_MODULE, resourceProps, withSecretConnection } from "./resource-props";
+import type * as pulumi from "@pulumi/pulumi";
+import { checkListener, modelSchemas, type ListenerInput, type ListenerSpec } from "../model";
+import { ConfigurationResource } from "./configuration-resource";
+import { makeProvider } from "./provider-core";
+import type { ResourceArgs, SpecOutputs } from "./resource-args";
+import type { ResourceType } from "./resource-type";
 
-/** A TCP port on every node, forwarding to a backend service. */
-export interface ListenerArgs {
-  readonly loadBalancer: pulumi.Input<LoadBalancerConnection>;
+/** What users read in their IDE for each field (the types come from the schema). */
+export interface ListenerDocs {
   /** 1-32 characters; default: the Pulumi resource name. */
-  readonly name?: pulumi.Input<string>;
-  readonly description?: pulumi.Input<string>;
+  readonly name?: unknown;
+  /** Free text, at most 256 characters. */
+  readonly description?: unknown;
   /** Only "TCP". Changing it replaces the listener. */
-  readonly protocol?: pulumi.Input<"TCP">;
+  readonly protocol?: unknown;
   /** 1-65535, unique per load balancer. Changing it replaces the listener (the old one is deleted first). */
-  readonly port: pulumi.Input<number>;
+  readonly port?: unknown;
   /** A BackendService's id. */
-  readonly backendService: pulumi.Input<string>;
+  readonly backendService?: unknown;
 }
 
-export const listenerKind: ResourceKind = {
+/** A TCP port on every node, forwarding to a backend service. */
+export interface ListenerArgs extends ResourceArgs<ListenerInput, ListenerDocs> {}
+
+export const listenerType: ResourceType = {
   typeName: "Listener",
   kind: "listeners",
+  idFallback: "listener",
   label: "listener",
   check: (raw, ctx) => checkListener(raw, ctx),
   schema: () => modelSchemas({ allowUnknown: false }).listener,
@@ -29,22 +34,12 @@ export const listenerKind: ResourceKind = {
   deleteBeforeReplace: () => true,
 };
 
-export const listenerProvider: pulumi.dynamic.ResourceProvider = makeProvider(listenerKind);
+export const listenerProvider: pulumi.dynamic.ResourceProvider = makeProvider(listenerType);
 
-export class Listener extends pulumi.dynamic.Resource {
-  declare readonly loadBalancer: pulumi.Output<LoadBalancerConnection>;
-  /** The id on the nodes (also this resource's `id`). */
-  declare readonly objectId: pulumi.Output<string>;
-  declare readonly name: pulumi.Output<string>;
-  declare readonly description: pulumi.Output<string | undefined>;
-  declare readonly protocol: pulumi.Output<"TCP">;
-  declare readonly port: pulumi.Output<number>;
-  declare readonly backendService: pulumi.Output<string>;
-  declare readonly revisions: pulumi.Output<Record<string, number>>;
-  declare readonly divergentNodes: pulumi.Output<DivergentNode[]>;
+export interface Listener extends SpecOutputs<ListenerSpec> {}
 
+export class Listener extends ConfigurationResource {
   constructor(name: string, args: ListenerArgs, opts?: pulumi.CustomResourceOptions) {
-    const fields = Object.keys(listenerKind.schema().shape);
-    super(listenerProvider, name, resourceProps(name, args, fields, []), withSecretConnection(opts), DYNAMIC_MODULE, listenerKind.typeName);
+    super(listenerType, listenerProvider, name, args, [], opts);
   }
 }

@@ -1,10 +1,11 @@
 import type * as pulumi from "@pulumi/pulumi";
-import { sharedAdminClient, type StoredObject } from "../client";
+import { sharedAdminClient } from "../client";
 import { containsUnknown, replaceFields, type CheckFailure } from "../model";
+import type { StoredObject } from "../protocol";
 import { checkLoadBalancerInput, connectionForState, requireConnection, sameTarget } from "./connection";
 import { createEverywhere, deleteEverywhere, putEverywhere, readEverywhere, type NodeView, type Target } from "./fanout";
 import { isObjectId, newObjectId } from "./ids";
-import type { ResourceKind } from "./kind";
+import type { ResourceType } from "./resource-type";
 import { unwrapProps } from "./secrets";
 import { changedFields, pick, sameSpec, specKey } from "./spec";
 
@@ -34,8 +35,8 @@ export interface DivergentNode {
   readonly detail: string;
 }
 
-function fieldsOf(kind: ResourceKind): string[] {
-  return Object.keys(kind.schema().shape);
+function fieldsOf(type: ResourceType): string[] {
+  return Object.keys(type.schema().shape);
 }
 
 function nameFailure(resourceName: string): CheckFailure {
@@ -48,7 +49,7 @@ function nameFailure(resourceName: string): CheckFailure {
 }
 
 export async function checkResource(
-  kind: ResourceKind,
+  type: ResourceType,
   oldsRaw: unknown,
   newsRaw: unknown,
 ): Promise<pulumi.dynamic.CheckResult> {
@@ -59,9 +60,9 @@ export async function checkResource(
   for (const key of [PROVIDER_KEY, ...Object.values(BOOKKEEPING)]) delete raw[key];
 
   const connection = checkLoadBalancerInput(news[BOOKKEEPING.connection]);
-  const model = kind.check(raw, {
+  const model = type.check(raw, {
     defaultName: resourceName,
-    subnets: kind.usesSubnets ? connection.subnets : undefined,
+    subnets: type.usesSubnets ? connection.subnets : undefined,
   });
   const failures = [...connection.failures];
   for (const failure of model.failures) {
@@ -70,15 +71,15 @@ export async function checkResource(
 
   const objectId = isObjectId(olds[BOOKKEEPING.objectId])
     ? (olds[BOOKKEEPING.objectId] as string)
-    : newObjectId(resourceName ?? (typeof raw.name === "string" ? raw.name : undefined), kind.kind.replace(/s$/, ""));
+    : newObjectId(resourceName ?? (typeof raw.name === "string" ? raw.name : undefined), type.idFallback);
   const inputs: Record<string, unknown> = {
     ...model.inputs,
     [BOOKKEEPING.connection]: connectionForState(connection.value),
     [BOOKKEEPING.objectId]: objectId,
   };
   if (resourceName !== undefined) inputs[BOOKKEEPING.resourceName] = resourceName;
-  if (failures.length === 0 && kind.annotate && Object.keys(olds).length > 0) {
-    Object.assign(inputs, kind.annotate(olds, model.inputs));
+  if (failures.length === 0 && type.annotate && Object.keys(olds).length > 0) {
+    Object.assign(inputs, type.annotate(olds, model.inputs));
   }
   return { inputs, failures };
 }
@@ -87,24 +88,24 @@ export async function checkResource(
  * Olds are the previous outputs; they are normalized through the model again so that a state
  * written by an older version, or a field the node filled, compares equal to the same intent.
  */
-function normalizedSpec(kind: ResourceKind, source: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+function normalizedSpec(type: ResourceType, source: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
   const spec = pick(source, fields);
-  const checked = kind.check(spec, {});
+  const checked = type.check(spec, {});
   return checked.failures.length === 0 ? pick(checked.inputs, fields) : spec;
 }
 
 export async function diffResource(
-  kind: ResourceKind,
+  type: ResourceType,
   _id: string,
   oldsRaw: unknown,
   newsRaw: unknown,
 ): Promise<pulumi.dynamic.DiffResult> {
   const olds = unwrapProps(oldsRaw);
   const news = unwrapProps(newsRaw);
-  const fields = fieldsOf(kind);
-  const changed = changedFields(normalizedSpec(kind, olds, fields), pick(news, fields), fields);
+  const fields = fieldsOf(type);
+  const changed = changedFields(normalizedSpec(type, olds, fields), pick(news, fields), fields);
   // Reading the replace fields renders the schema; skip it when nothing changed (the common case).
-  const replaceable = new Set(changed.length > 0 ? replaceFields(kind.schema()) : []);
+  const replaceable = new Set(changed.length > 0 ? replaceFields(type.schema()) : []);
   const replaces = changed.filter((field) => replaceable.has(field));
   const divergent = Array.isArray(olds.divergentNodes) && olds.divergentNodes.length > 0;
   const moved = !sameTarget(olds[BOOKKEEPING.connection], news[BOOKKEEPING.connection]);
@@ -112,37 +113,37 @@ export async function diffResource(
   return {
     changes,
     replaces,
-    deleteBeforeReplace: replaces.length > 0 && (kind.deleteBeforeReplace?.(replaces) ?? false),
+    deleteBeforeReplace: replaces.length > 0 && (type.deleteBeforeReplace?.(replaces) ?? false),
   };
 }
 
-function describeObject(kind: ResourceKind, id: string, spec: Record<string, unknown>): string {
-  return typeof spec.name === "string" ? `${kind.label} ${spec.name} (${id})` : `${kind.label} ${id}`;
+function describeObject(type: ResourceType, id: string, spec: Record<string, unknown>): string {
+  return typeof spec.name === "string" ? `${type.label} ${spec.name} (${id})` : `${type.label} ${id}`;
 }
 
-function targetFor(kind: ResourceKind, id: string, props: Record<string, unknown>, spec: Record<string, unknown>): Target {
+function targetFor(type: ResourceType, id: string, props: Record<string, unknown>, spec: Record<string, unknown>): Target {
   const connection = requireConnection(props[BOOKKEEPING.connection]);
   return {
     client: sharedAdminClient(),
     endpoints: connection.endpoints,
     token: connection.token,
-    kind: kind.kind,
+    kind: type.kind,
     id,
-    what: describeObject(kind, id, spec),
+    what: describeObject(type, id, spec),
   };
 }
 
-function nodeBody(kind: ResourceKind, spec: Record<string, unknown>): Record<string, unknown> {
-  return kind.toNode ? kind.toNode(spec) : spec;
+function nodeBody(type: ResourceType, spec: Record<string, unknown>): Record<string, unknown> {
+  return type.toNode ? type.toNode(spec) : spec;
 }
 
-function specFromNode(kind: ResourceKind, stored: StoredObject, fields: readonly string[]): Record<string, unknown> | undefined {
-  const spec = kind.fromNode ? kind.fromNode(stored.spec) : stored.spec;
+function specFromNode(type: ResourceType, stored: StoredObject, fields: readonly string[]): Record<string, unknown> | undefined {
+  const spec = type.fromNode ? type.fromNode(stored.spec) : stored.spec;
   return spec === undefined ? undefined : pick(spec, fields);
 }
 
 function outputsFor(
-  kind: ResourceKind,
+  type: ResourceType,
   props: Record<string, unknown>,
   spec: Record<string, unknown>,
   revisions: ReadonlyMap<string, number>,
@@ -152,7 +153,7 @@ function outputsFor(
     [BOOKKEEPING.connection]: connectionForState(props[BOOKKEEPING.connection]),
     [BOOKKEEPING.objectId]: props[BOOKKEEPING.objectId],
     ...spec,
-    ...(kind.computed ? kind.computed(spec) : {}),
+    ...(type.computed ? type.computed(spec) : {}),
     revisions: Object.fromEntries(revisions),
     divergentNodes: [...divergentNodes],
   };
@@ -160,38 +161,38 @@ function outputsFor(
   return outs;
 }
 
-export async function createResource(kind: ResourceKind, inputsRaw: unknown): Promise<pulumi.dynamic.CreateResult> {
+export async function createResource(type: ResourceType, inputsRaw: unknown): Promise<pulumi.dynamic.CreateResult> {
   const inputs = unwrapProps(inputsRaw);
-  const fields = fieldsOf(kind);
+  const fields = fieldsOf(type);
   const spec = pick(inputs, fields);
-  if (containsUnknown(spec)) throw new Error(`${kind.label}: create called with values not known yet`);
+  if (containsUnknown(spec)) throw new Error(`${type.label}: create called with values not known yet`);
   const id = inputs[BOOKKEEPING.objectId];
-  if (!isObjectId(id)) throw new Error(`${kind.label}: no object id in the inputs (was check skipped?)`);
-  const body = nodeBody(kind, spec);
-  const revisions = await createEverywhere(targetFor(kind, id, inputs, spec), body, (stored) => {
-    const held = specFromNode(kind, stored, fields);
+  if (!isObjectId(id)) throw new Error(`${type.label}: no object id in the inputs (was check skipped?)`);
+  const body = nodeBody(type, spec);
+  const revisions = await createEverywhere(targetFor(type, id, inputs, spec), body, (stored) => {
+    const held = specFromNode(type, stored, fields);
     return held !== undefined && sameSpec(held, spec, fields);
   });
-  return { id, outs: outputsFor(kind, inputs, spec, revisions, []) };
+  return { id, outs: outputsFor(type, inputs, spec, revisions, []) };
 }
 
 export async function updateResource(
-  kind: ResourceKind,
+  type: ResourceType,
   id: string,
   _oldsRaw: unknown,
   newsRaw: unknown,
 ): Promise<pulumi.dynamic.UpdateResult> {
   const news = unwrapProps(newsRaw);
-  const fields = fieldsOf(kind);
+  const fields = fieldsOf(type);
   const spec = pick(news, fields);
-  if (containsUnknown(spec)) throw new Error(`${kind.label}: update called with values not known yet`);
-  const revisions = await putEverywhere(targetFor(kind, id, news, spec), nodeBody(kind, spec));
-  return { outs: outputsFor(kind, { ...news, [BOOKKEEPING.objectId]: id }, spec, revisions, []) };
+  if (containsUnknown(spec)) throw new Error(`${type.label}: update called with values not known yet`);
+  const revisions = await putEverywhere(targetFor(type, id, news, spec), nodeBody(type, spec));
+  return { outs: outputsFor(type, { ...news, [BOOKKEEPING.objectId]: id }, spec, revisions, []) };
 }
 
-export async function deleteResource(kind: ResourceKind, id: string, propsRaw: unknown): Promise<void> {
+export async function deleteResource(type: ResourceType, id: string, propsRaw: unknown): Promise<void> {
   const props = unwrapProps(propsRaw);
-  await deleteEverywhere(targetFor(kind, id, props, pick(props, fieldsOf(kind))));
+  await deleteEverywhere(targetFor(type, id, props, pick(props, fieldsOf(type))));
 }
 
 /**
@@ -199,25 +200,25 @@ export async function deleteResource(kind: ResourceKind, id: string, propsRaw: u
  * (ties go to the spec in the state), and every node that differs is listed in
  * `divergentNodes`, which makes the next `pulumi up` push the object to every node again.
  */
-export async function readResource(kind: ResourceKind, id: string, propsRaw: unknown): Promise<pulumi.dynamic.ReadResult> {
+export async function readResource(type: ResourceType, id: string, propsRaw: unknown): Promise<pulumi.dynamic.ReadResult> {
   const props = unwrapProps(propsRaw);
-  const fields = fieldsOf(kind);
+  const fields = fieldsOf(type);
   const previous = pick(props, fields);
-  const views = await readEverywhere(targetFor(kind, id, props, previous));
+  const views = await readEverywhere(targetFor(type, id, props, previous));
 
   type Held = { endpoint: string; spec: Record<string, unknown>; revision: number; key: string };
   const held: Held[] = [];
   const divergent: DivergentNode[] = [];
   for (const view of views) {
     if (view.state === "present") {
-      const spec = specFromNode(kind, view.stored, fields);
+      const spec = specFromNode(type, view.stored, fields);
       if (spec === undefined) {
         divergent.push({ endpoint: view.endpoint, problem: "different", detail: `holds another kind of object under ${id}` });
       } else {
         held.push({ endpoint: view.endpoint, spec, revision: view.stored.revision, key: specKey(spec, fields) });
       }
     } else if (view.state === "missing") {
-      divergent.push({ endpoint: view.endpoint, problem: "missing", detail: `has no ${kind.label} ${id}` });
+      divergent.push({ endpoint: view.endpoint, problem: "missing", detail: `has no ${type.label} ${id}` });
     } else {
       divergent.push({ endpoint: view.endpoint, problem: "error", detail: view.error });
     }
@@ -227,7 +228,7 @@ export async function readResource(kind: ResourceKind, id: string, propsRaw: unk
     const errors = views.filter((v): v is Extract<NodeView, { state: "error" }> => v.state === "error");
     if (errors.length === 0) return {}; // gone from every node: Pulumi drops it from the state
     throw new Error(
-      `refreshing ${describeObject(kind, id, previous)}: no reachable node holds it, and ${errors.length} node(s) could not be read, ` +
+      `refreshing ${describeObject(type, id, previous)}: no reachable node holds it, and ${errors.length} node(s) could not be read, ` +
         `so it is not known whether it still exists:\n${errors.map((e) => `  - ${e.error}`).join("\n")}`,
     );
   }
@@ -241,7 +242,7 @@ export async function readResource(kind: ResourceKind, id: string, propsRaw: unk
   }
   divergent.sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0));
   const revisions = new Map(held.map((h) => [h.endpoint, h.revision]));
-  const outs = outputsFor(kind, { ...props, [BOOKKEEPING.objectId]: id }, winner.spec, revisions, divergent);
+  const outs = outputsFor(type, { ...props, [BOOKKEEPING.objectId]: id }, winner.spec, revisions, divergent);
   const inputs: Record<string, unknown> = {
     ...winner.spec,
     [BOOKKEEPING.connection]: connectionForState(props[BOOKKEEPING.connection]),
@@ -264,14 +265,14 @@ function majority<T extends { key: string }>(held: readonly T[], previousKey: st
   return best;
 }
 
-/** The provider object `pulumi.dynamic.Resource` serializes: one per resource kind. */
-export function makeProvider(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
+/** The provider object `pulumi.dynamic.Resource` serializes: one per resource type. */
+export function makeProvider(type: ResourceType): pulumi.dynamic.ResourceProvider {
   return {
-    check: (olds, news) => checkResource(kind, olds, news),
-    diff: (id, olds, news) => diffResource(kind, id, olds, news),
-    create: (inputs) => createResource(kind, inputs),
-    read: (id, props) => readResource(kind, id, props),
-    update: (id, olds, news) => updateResource(kind, id, olds, news),
-    delete: (id, props) => deleteResource(kind, id, props),
+    check: (olds, news) => checkResource(type, olds, news),
+    diff: (id, olds, news) => diffResource(type, id, olds, news),
+    create: (inputs) => createResource(type, inputs),
+    read: (id, props) => readResource(type, id, props),
+    update: (id, olds, news) => updateResource(type, id, olds, news),
+    delete: (id, props) => deleteResource(type, id, props),
   };
 }

@@ -1,36 +1,47 @@
 import * as pulumi from "@pulumi/pulumi";
-import { checkVirtualServerGroup, modelSchemas, type LoadBalancerConnection, type VirtualMember } from "../model";
-import type { ResourceKind } from "./kind";
-import { makeProvider, type DivergentNode } from "./provider-core";
-import { DYNAMIC_MODULE, resourceProps, withSecretConnection } from "./resource-props";
+import { checkVirtualServerGroup, modelSchemas, type VirtualServerGroupInput, type VirtualServerGroupSpec } from "../model";
+import { ConfigurationResource } from "./configuration-resource";
+import { makeProvider } from "./provider-core";
+import type { ArgsOf, ResourceArgs, SpecOutputs } from "./resource-args";
+import type { ResourceType } from "./resource-type";
 import { expectedTrafficShares, flowsMovedFraction, flowsMovedMessage } from "./traffic";
 
-export interface VirtualServerGroupMemberArgs {
+type MemberInput = VirtualServerGroupInput["members"][number];
+
+/** What users read in their IDE for each member field (the types come from the schema). */
+export interface VirtualServerGroupMemberDocs {
   /** IPv4 or IPv6 literal (no hostnames). */
-  readonly address: pulumi.Input<string>;
+  readonly address?: unknown;
   /** 1-65535; unset: the backend service's port. */
-  readonly port?: pulumi.Input<number>;
+  readonly port?: unknown;
   /** 1-100, default 10: the member's share of traffic is proportional to it. */
-  readonly weight?: pulumi.Input<number>;
+  readonly weight?: unknown;
   /** Default true; a disabled member takes no new connections. */
-  readonly enabled?: pulumi.Input<boolean>;
+  readonly enabled?: unknown;
+}
+
+export interface VirtualServerGroupMemberArgs extends ArgsOf<MemberInput, VirtualServerGroupMemberDocs> {}
+
+/** What users read in their IDE for each field (the types come from the schema). */
+export interface VirtualServerGroupDocs {
+  /** 1-32 characters; default: the Pulumi resource name. */
+  readonly name?: unknown;
+  /** Free text, at most 256 characters. */
+  readonly description?: unknown;
 }
 
 /** A weighted group of members; a BackendService refers to it by id. */
-export interface VirtualServerGroupArgs {
-  readonly loadBalancer: pulumi.Input<LoadBalancerConnection>;
-  /** 1-32 characters; default: the Pulumi resource name. */
-  readonly name?: pulumi.Input<string>;
-  readonly description?: pulumi.Input<string>;
+export interface VirtualServerGroupArgs extends ResourceArgs<Omit<VirtualServerGroupInput, "members">, VirtualServerGroupDocs> {
   /** 1-1000 members, unique by (address, port), inside the load balancer's subnets if it declares them. */
   readonly members: pulumi.Input<pulumi.Input<VirtualServerGroupMemberArgs>[]>;
 }
 
 const COMPUTED = ["trafficShares"];
 
-export const virtualServerGroupKind: ResourceKind = {
+export const virtualServerGroupType: ResourceType = {
   typeName: "VirtualServerGroup",
   kind: "server-groups",
+  idFallback: "server-group",
   label: "virtual server group",
   check: (raw, ctx) => checkVirtualServerGroup(raw, ctx),
   schema: () => modelSchemas({ allowUnknown: false }).virtualServerGroup,
@@ -48,33 +59,19 @@ export const virtualServerGroupKind: ResourceKind = {
   },
 };
 
-export const virtualServerGroupProvider: pulumi.dynamic.ResourceProvider = makeProvider(virtualServerGroupKind);
+export const virtualServerGroupProvider: pulumi.dynamic.ResourceProvider = makeProvider(virtualServerGroupType);
 
-export class VirtualServerGroup extends pulumi.dynamic.Resource {
-  declare readonly loadBalancer: pulumi.Output<LoadBalancerConnection>;
-  /** The id on the nodes (also this resource's `id`). */
-  declare readonly objectId: pulumi.Output<string>;
-  declare readonly name: pulumi.Output<string>;
-  declare readonly description: pulumi.Output<string | undefined>;
-  declare readonly members: pulumi.Output<VirtualMember[]>;
+export interface VirtualServerGroup extends SpecOutputs<VirtualServerGroupSpec> {}
+
+export class VirtualServerGroup extends ConfigurationResource {
   /**
    * Each member's expected share of new flows (0-1) with every member healthy, from the same
    * Maglev table the nodes build; keyed `address:port` (the address alone for a member that
    * uses the service port). Disabled members show 0.
    */
   declare readonly trafficShares: pulumi.Output<Record<string, number>>;
-  declare readonly revisions: pulumi.Output<Record<string, number>>;
-  declare readonly divergentNodes: pulumi.Output<DivergentNode[]>;
 
   constructor(name: string, args: VirtualServerGroupArgs, opts?: pulumi.CustomResourceOptions) {
-    const fields = Object.keys(virtualServerGroupKind.schema().shape);
-    super(
-      virtualServerGroupProvider,
-      name,
-      resourceProps(name, args, fields, COMPUTED),
-      withSecretConnection(opts),
-      DYNAMIC_MODULE,
-      virtualServerGroupKind.typeName,
-    );
+    super(virtualServerGroupType, virtualServerGroupProvider, name, args, COMPUTED, opts);
   }
 }

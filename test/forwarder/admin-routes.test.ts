@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { Readable } from "node:stream";
-import { ERROR_STATUS } from "../../provider/forwarder/errors";
+import { ERROR_STATUS } from "../../provider/protocol";
 import { call, freePort, readState, SEED, samples, startNode, TOKEN, type TestNode } from "./admin-fixture";
 import { assertError, assertRefused } from "./admin-assert";
 

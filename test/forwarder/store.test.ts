@@ -7,7 +7,7 @@ import { ApiError, StateFileError } from "../../provider/forwarder/errors";
 import { ConfigStore } from "../../provider/forwarder/store/store";
 import { loadConfig, parseConfig, serializeConfig, writeFileAtomic } from "../../provider/forwarder/store/file";
 import { withObject } from "../../provider/forwarder/store/objects";
-import { checkPreconditions, parseEntityTags } from "../../provider/forwarder/store/preconditions";
+import { checkPreconditions } from "../../provider/forwarder/store/preconditions";
 import { resolveSeed } from "../../provider/forwarder/cli/seed";
 import { samples, tempStateDir } from "./admin-fixture";
 
@@ -174,16 +174,6 @@ describe("store: planning writes", () => {
 });
 
 describe("store: preconditions", () => {
-  it("parses *, quoted, weak, bare and listed revisions, and refuses anything else", () => {
-    assert.equal(parseEntityTags("If-Match", undefined), undefined);
-    assert.equal(parseEntityTags("If-Match", " * "), "*");
-    assert.deepEqual(parseEntityTags("If-Match", '"3"'), [3]);
-    assert.deepEqual(parseEntityTags("If-Match", 'W/"3", 4 ,"5"'), [3, 4, 5]);
-    for (const bad of ["", "abc", '"3', "3.5", '"-1"', "**"]) {
-      assert.throws(() => parseEntityTags("If-Match", bad), (e: unknown) => e instanceof ApiError && e.code === "invalid_input", bad);
-    }
-  });
-
   it("decides 412 as RFC 9110 does", () => {
     const fails = (revision: number | undefined, pre: Parameters<typeof checkPreconditions>[2]) => {
       try {

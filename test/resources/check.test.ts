@@ -112,6 +112,20 @@ describe("provider check", () => {
     assert.match(String(inputs.objectId), /^health-check-[0-9a-f]{8}$/);
   });
 
+  it("names an id from a Chinese resource name after the resource type, the same way for every type", async () => {
+    const cases = [
+      [healthCheckProvider, "health-check"],
+      [virtualServerGroupProvider, "server-group"],
+      [highAvailabilityGroupProvider, "server-group"],
+      [backendServiceProvider, "backend-service"],
+      [listenerProvider, "listener"],
+    ] as const;
+    for (const [provider, base] of cases) {
+      const { inputs } = await check(provider, { __resourceName: "网关", loadBalancer: connection });
+      assert.match(String(inputs.objectId), new RegExp(`^${base}-[0-9a-f]{8}$`));
+    }
+  });
+
   it("validates the connection: missing, malformed, repeated nodes", async () => {
     const missing = await check(healthCheckProvider, { __resourceName: "hc" });
     assert.deepEqual(missing.failures.map((f) => f.property), ["loadBalancer"]);

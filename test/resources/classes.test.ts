@@ -12,7 +12,7 @@ import {
   VirtualServerGroup,
   virtualServerGroupProvider,
 } from "../../provider/resources";
-import { withSecretConnection } from "../../provider/resources/resource-props";
+import { withSecretConnection } from "../../provider/resources/configuration-resource";
 
 /**
  * The resource classes as a Pulumi program sees them, with a mocked engine that answers the way

@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ENTITY_TAGS_EXPECTED, parseEntityTags, type EntityTags } from "../../protocol";
 import { ApiError } from "../errors";
+import type { Preconditions } from "../store/preconditions";
 
 /** Request bodies larger than this are refused with 413 (a server group of 1000 members is ~80 KiB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -112,6 +114,25 @@ export function parseJsonBody(req: IncomingMessage, body: Buffer): unknown {
   } catch (error) {
     throw new ApiError("invalid_json", `the body is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** An `If-Match`/`If-None-Match` value (absent: undefined) as the store compares it; 400 when it is malformed. */
+export function readEntityTagsHeader(header: "If-Match" | "If-None-Match", value: string | undefined): EntityTags | undefined {
+  if (value === undefined) return undefined;
+  const tags = parseEntityTags(value);
+  if (tags === undefined) {
+    const message = `${ENTITY_TAGS_EXPECTED} (got ${JSON.stringify(value.slice(0, 60))})`;
+    throw new ApiError("invalid_input", `${header} ${message}`, [{ path: header, message }]);
+  }
+  return tags;
+}
+
+/** A PUT's conditions, read from its headers before its body so that a bad header costs no upload. */
+export function readPreconditions(req: IncomingMessage): Preconditions {
+  return {
+    ifMatch: readEntityTagsHeader("If-Match", req.headers["if-match"]),
+    ifNoneMatch: readEntityTagsHeader("If-None-Match", req.headers["if-none-match"]),
+  };
 }
 
 export function sendJson(

@@ -2,14 +2,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ID_PATTERN, KINDS, parseSpec, type Kind } from "../../model";
-import type { Stored } from "../store/snapshot";
 import { ApiError, isApiError } from "../errors";
-import { drainBody, parseJsonBody, readBody, sendError, sendJson, sendNoContent, TokenCheck } from "./http";
+import { entityTag, listPath, objectPath, presentObject } from "../../protocol";
+import { drainBody, parseJsonBody, readBody, readPreconditions, sendError, sendJson, sendNoContent, TokenCheck } from "./http";
 import type { AdminMetrics } from "./metrics";
 import type { ConfigWriter } from "../store/writer";
 import type { ConfigStore } from "../store/store";
 import { KIND_LABEL } from "../store/objects";
-import { entityTag, parseEntityTags } from "../store/preconditions";
 
 /**
  * The admin API's routes (docs/admin-api.md is the contract):
@@ -76,7 +75,7 @@ export function resolveRoute(pathname: string): Route {
       if (!isKind(kind)) {
         throw new ApiError("not_found", `there is no kind ${JSON.stringify(kind.slice(0, 60))}: the kinds are ${KINDS.join(", ")}`);
       }
-      if (segments.length === 2) return { name: "list", template: `/v1/${kind}`, kind };
+      if (segments.length === 2) return { name: "list", template: listPath(kind), kind };
       const id = decodeSegment(segments[2]);
       if (!ID_PATTERN.test(id)) {
         const message = `must be 1-100 characters: letters, digits, '.', '-', '_', starting with a letter or digit (got ${JSON.stringify(id.slice(0, 60))})`;
@@ -86,11 +85,6 @@ export function resolveRoute(pathname: string): Route {
     }
   }
   throw new ApiError("not_found", `there is nothing at ${JSON.stringify(pathname.slice(0, 100))}`);
-}
-
-/** The object as the API shows it: `{ id, revision, ...spec }`. */
-export function present<T extends object>(stored: Stored<T>): Record<string, unknown> {
-  return { id: stored.id, revision: stored.revision, ...stored.spec };
 }
 
 function routeTemplate(pathname: string): string {
@@ -150,28 +144,23 @@ export class AdminApi {
       case "status":
         return sendJson(res, 200, this.options.status());
       case "list":
-        return sendJson(res, 200, { items: this.options.store.list(route.kind).map(present) });
+        return sendJson(res, 200, { items: this.options.store.list(route.kind).map(presentObject) });
       case "object":
         return this.serveObject(req, res, route.kind, route.id, method);
     }
   }
 
   private async serveObject(req: IncomingMessage, res: ServerResponse, kind: Kind, id: string, method: string): Promise<void> {
-    const location = `/v1/${kind}/${id}`;
     if (method === "GET" || method === "HEAD") {
       const stored = this.options.store.get(kind, id);
       if (stored === undefined) throw new ApiError("not_found", `${KIND_LABEL[kind].one} ${id} does not exist`);
-      return sendJson(res, 200, present(stored), { etag: entityTag(stored.revision) });
+      return sendJson(res, 200, presentObject(stored), { etag: entityTag(stored.revision) });
     }
     if (method === "DELETE") {
       await this.options.writer.delete(kind, id);
       return sendNoContent(res);
     }
-    // PUT: headers are checked before the body is read, so a bad header costs no upload.
-    const pre = {
-      ifMatch: parseEntityTags("If-Match", req.headers["if-match"]),
-      ifNoneMatch: parseEntityTags("If-None-Match", req.headers["if-none-match"]),
-    };
+    const pre = readPreconditions(req);
     const body = parseJsonBody(req, await readBody(req));
     const parsed = parseSpec(kind, body);
     if (!parsed.ok) {
@@ -181,8 +170,8 @@ export class AdminApi {
     }
     const outcome = await this.options.writer.put(kind, id, parsed.spec, pre);
     const headers: Record<string, string> = { etag: entityTag(outcome.stored.revision) };
-    if (outcome.created) headers.location = location;
-    return sendJson(res, outcome.created ? 201 : 200, present(outcome.stored), headers);
+    if (outcome.created) headers.location = objectPath(kind, id);
+    return sendJson(res, outcome.created ? 201 : 200, presentObject(outcome.stored), headers);
   }
 
   private async fail(req: IncomingMessage, res: ServerResponse, error: unknown): Promise<void> {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { ApiError, type ErrorCode } from "../errors";
+import type { ErrorCode } from "../../protocol";
+import { ApiError } from "../errors";
 
 /**
  * The admin API's HTTP server as a lifecycle object: `listen` once, `close` any number of times.

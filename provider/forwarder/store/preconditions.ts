@@ -1,41 +1,14 @@
+import type { EntityTags } from "../../protocol";
 import { ApiError } from "../errors";
 
 /**
- * Conditional writes (RFC 9110 section 13): an object's entity tag is its revision in quotes
- * (`"3"`). `If-Match` guards against overwriting a change the writer has not seen;
- * `If-None-Match: *` guards against overwriting an object the writer believes is new.
+ * Conditional writes (RFC 9110 section 13), judged against the object's current revision: the
+ * admin API reads the tags from `If-Match`/`If-None-Match` (provider/protocol has their format).
  */
-
-/** `*` (any current object) or the revisions listed. */
-export type EntityTags = "*" | readonly number[];
 
 export interface Preconditions {
   readonly ifMatch?: EntityTags;
   readonly ifNoneMatch?: EntityTags;
-}
-
-export function entityTag(revision: number): string {
-  return `"${revision}"`;
-}
-
-/**
- * Parses an `If-Match`/`If-None-Match` value: `*`, or a comma-separated list of tags, each
- * `"3"`, `W/"3"` or a bare `3` (accepted because people type it). Throws 400 on anything else.
- */
-export function parseEntityTags(header: string, value: string | undefined): EntityTags | undefined {
-  if (value === undefined) return undefined;
-  const text = value.trim();
-  if (text === "*") return "*";
-  const revisions: number[] = [];
-  for (const part of text.split(",")) {
-    const match = /^(?:W\/)?(?:"(\d{1,15})"|(\d{1,15}))$/.exec(part.trim());
-    if (!match) {
-      const message = `must be * or a revision such as "3" (got ${JSON.stringify(value.slice(0, 60))})`;
-      throw new ApiError("invalid_input", `${header} ${message}`, [{ path: header, message }]);
-    }
-    revisions.push(Number(match[1] ?? match[2]));
-  }
-  return revisions;
 }
 
 function matches(tags: EntityTags, revision: number | undefined): boolean {

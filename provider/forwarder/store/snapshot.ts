@@ -1,20 +1,13 @@
 import type { BackendServiceSpec, HealthCheckSpec, Kind, ListenerSpec, ServerGroupSpec } from "../../model";
+import type { StoredObject } from "../../protocol";
 
 /**
  * The node's whole configuration as the store holds it and the runtime consumes it.
  * A snapshot is immutable: the store replaces it on every accepted write, and the runtime
  * diffs the new snapshot against the one it runs.
  */
-export interface Stored<T> {
-  readonly id: string;
-  /**
-   * The node's write sequence number when this object was last written (If-Match compares it).
-   * Node-wide and never reused, so an object deleted and created again cannot match an If-Match
-   * that named its earlier life.
-   */
-  readonly revision: number;
-  readonly spec: T;
-}
+/** The store holds each object in the shape the admin API exchanges it. */
+export type Stored<T> = StoredObject<T>;
 
 export interface ConfigSnapshot {
   readonly healthChecks: ReadonlyMap<string, Stored<HealthCheckSpec>>;

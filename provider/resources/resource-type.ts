@@ -2,15 +2,20 @@ import type { z } from "zod";
 import type { CheckContext, CheckResult, Kind } from "../model";
 
 /**
- * What differs between the five resources; everything else (fan-out to the nodes, ids,
- * secrets, diff rules) is shared in provider-core.ts. Descriptors hold functions only, so they
- * survive Pulumi's closure serialization; schemas are built when a method runs.
+ * A resource type: what differs between the five resources; everything else (fan-out to the
+ * nodes, ids, secrets, diff rules) is shared in provider-core.ts. It holds functions only, so it
+ * survives Pulumi's closure serialization; schemas are built when a method runs.
+ *
+ * `kind` keeps the model's one meaning (the collection a node keeps objects in, and its URL
+ * segment); two resource types share the kind "server-groups".
  */
-export interface ResourceKind {
+export interface ResourceType {
   /** The Pulumi type name, e.g. "HealthCheck". */
   readonly typeName: string;
   /** Where the node keeps it: `/v1/{kind}/{id}`. */
   readonly kind: Kind;
+  /** A fresh id's base when the resource name has no ASCII letter or digit to make one from: "health-check". */
+  readonly idFallback: string;
   /** How messages name it: "health check". */
   readonly label: string;
   /** The model's preview-mode check. */
