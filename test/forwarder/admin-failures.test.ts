@@ -2,7 +2,8 @@ import { strict as assert } from "node:assert";
 import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { call, connects, freePort, FakeRuntime, readState, samples, startNode, type TestNode } from "./admin-fixture";
+import { freePort } from "../support/net";
+import { call, connects, FakeRuntime, readState, samples, startNode, type TestNode } from "./admin-fixture";
 import { assertRefused } from "./admin-assert";
 
 function listen(host: string, port: number): Promise<net.Server> {

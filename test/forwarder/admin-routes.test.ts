@@ -2,8 +2,9 @@ import { strict as assert } from "node:assert";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { Readable } from "node:stream";
+import { freePort } from "../support/net";
 import { ERROR_STATUS } from "../../provider/forwarder/errors";
-import { call, freePort, readState, SEED, samples, startNode, TOKEN, type TestNode } from "./admin-fixture";
+import { call, readState, SEED, samples, startNode, TOKEN, type TestNode } from "./admin-fixture";
 import { assertError, assertRefused } from "./admin-assert";
 
 describe("docs/admin-api.md", () => {
