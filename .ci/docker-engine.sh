@@ -17,9 +17,11 @@ docker_engine_stop() {
     kill -TERM "$DOCKER_ENGINE_PID" 2>/dev/null || true
     for _ in $(seq 1 60); do kill -0 "$DOCKER_ENGINE_PID" 2>/dev/null || break; sleep 0.5; done
     kill -KILL "$DOCKER_ENGINE_PID" 2>/dev/null || true
-    # dockerd unmounts its layers on a clean stop; anything still mounted under the data root is ours.
-    { grep -o " $DOCKER_ENGINE_DIR/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-    rm -rf "$DOCKER_ENGINE_DIR"
+    if [ -n "$DOCKER_ENGINE_DIR" ]; then
+      # dockerd unmounts its layers on a clean stop; anything still mounted under its folder is ours.
+      { grep -o " $DOCKER_ENGINE_DIR/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+      rm -rf "$DOCKER_ENGINE_DIR"
+    fi
     DOCKER_ENGINE_PID=""
   fi
 }
@@ -80,7 +82,7 @@ docker_engine() {
       ;;
     machine)
       # Detached (own session) so that it outlives this script and its terminal.
-      DOCKER_ENGINE_SETSID=setsid docker_engine_start /var/log/dnlb-dockerd.log /var/run/docker.sock || return 1
+      DOCKER_ENGINE_SETSID=setsid docker_engine_start /var/log/dnlb-dockerd.log /var/run/docker.sock || { docker_engine_stop; return 1; }
       unset DOCKER_HOST # the default socket: plain `docker` and `npm run down` find it later
       log "the engine keeps running for the deployed containers (pid $DOCKER_ENGINE_PID)"
       DOCKER_ENGINE_PID=""

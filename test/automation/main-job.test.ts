@@ -4,8 +4,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { freePort } from "../support/net";
+import { PROJECT_ROOT } from "../support/paths";
 
-const PROJECT_ROOT = path.resolve(__dirname, "../../..");
 const COMPILED = path.join(PROJECT_ROOT, "dist/examples/automation/up.js");
 const PREFLIGHT = ["--disable-warning=MODULE_TYPELESS_PACKAGE_JSON", "examples/automation/preflight.ts"];
 

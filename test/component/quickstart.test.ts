@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
 import { QUICKSTART, quickstart } from "../../examples/quickstart/program";
-import { promiseOf, RecordingMocks } from "./mocks";
+import { promiseOf } from "../support/pulumi";
+import { RecordingMocks } from "./mocks";
 
 /** The program `npm run up` deploys, under the mocked engine: what it creates and what it tells the user. */
 describe("quickstart example (mocked engine)", function () {

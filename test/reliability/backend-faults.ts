@@ -17,7 +17,7 @@
  */
 import { execFileSync } from "node:child_process";
 import * as net from "node:net";
-import { freePort } from "../support/net";
+import { closeServer, freePort, listen } from "../support/net";
 import { delay, waitFor } from "../support/wait";
 import type { BackendServiceStatus, MemberStatus } from "../../provider/forwarder/runtime/status";
 import type { ForwarderRuntime } from "../../provider/forwarder/runtime/runtime";
@@ -128,14 +128,9 @@ function tally(outcomes: readonly { outcome: string }[]): Record<string, number>
 /** A TCP server with a custom connection handler, on `host` and an ephemeral port. */
 async function server(host: string, onConnection: (s: net.Socket) => void, port = 0): Promise<net.Server> {
   const srv = net.createServer(onConnection);
-  await new Promise<void>((resolve, reject) => {
-    srv.once("error", reject);
-    srv.listen({ host, port }, () => resolve());
-  });
+  await listen(srv, host, port);
   return srv;
 }
-
-const closeServer = (srv: net.Server) => new Promise<void>((resolve) => srv.close(() => resolve()));
 
 // --- scenarios ------------------------------------------------------------------------------
 

@@ -10,11 +10,12 @@ import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { healthCheckProvider } from "../../provider/resources";
 import { SECRET_SIG } from "../../provider/resources/secrets";
+import { PROJECT_ROOT } from "../support/paths";
 import { unmasked } from "../support/secrets";
 import { MiniEngine } from "../engine/helpers/engine";
 import { ProviderHost } from "../engine/helpers/host";
 import { serializeProvider } from "../engine/helpers/serialize";
-import { CliNode, jsonRequest, PROJECT_ROOT, rawRequest, RELIABILITY_SEED, RELIABILITY_TOKEN } from "./support";
+import { CliNode, jsonRequest, rawRequest, RELIABILITY_SEED, RELIABILITY_TOKEN } from "./support";
 
 export interface SecretsFigures {
   readonly figures: Record<string, string | number>;

@@ -10,8 +10,8 @@ import { promises as fsp, readdirSync, readFileSync } from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { PROJECT_ROOT } from "../support/paths";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "../../..");
 const MAIN = path.join(PROJECT_ROOT, "dist/provider/forwarder/main.js");
 
 /** Distinct from the other suites' secrets, so a leak check finds only this suite's. */

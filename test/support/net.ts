@@ -1,24 +1,29 @@
 import * as net from "node:net";
 
+/** Starts `server` listening on `host:port` (0: a port the kernel picks); resolves with the port. */
+export function listen(server: net.Server, host: string, port = 0): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host, port }, () => {
+      server.off("error", reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+}
+
+export function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
 /**
  * `count` ports free on `host` right now, from the kernel's ephemeral range (bound together, so
  * distinct, then released). Tests use them instead of fixed ports so that two runs of the suite
  * (or other suites) on one machine do not collide.
  */
 export async function freePorts(host: string, count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once("error", reject);
-          server.listen({ host, port: 0, exclusive: true }, () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  const servers = Array.from({ length: count }, () => net.createServer());
+  const ports = await Promise.all(servers.map((server) => listen(server, host)));
+  await Promise.all(servers.map(closeServer));
   return ports;
 }
 
@@ -27,17 +32,15 @@ export async function freePort(host: string): Promise<number> {
 }
 
 /** An echo server standing in for a backend member, on `port` (0: one the kernel picks). */
-export function echoServer(host: string, port = 0): Promise<net.Server> {
+export async function echoServer(host: string, port = 0): Promise<net.Server> {
   const server = net.createServer((socket) => {
     // Health probes connect and reset (as LVS does), and a forwarder that is killed or drains
     // resets its side: neither is an error here.
     socket.on("error", () => socket.destroy());
     socket.pipe(socket);
   });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port }, () => resolve(server));
-  });
+  await listen(server, host, port);
+  return server;
 }
 
 /**
