@@ -6,7 +6,8 @@
 import { writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
-import { sleep, type Processes, type Started } from "./processes";
+import { delay } from "../../test/support/wait";
+import type { Processes, Started } from "./processes";
 
 export const BACKEND_HOST = "127.0.8.1";
 
@@ -83,7 +84,7 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
       socket.once("error", () => resolve(false));
     });
     if (ok) return;
-    await sleep(100);
+    await delay(100);
   }
   throw new Error(describe());
 }

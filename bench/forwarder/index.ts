@@ -24,10 +24,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { delay } from "../../test/support/wait";
 import { BACKEND_HOST, PORTS, startBackends, type Backends } from "./backends";
 import { emptySamples, record, resultTable, scalingTable, TARGETS, type Samples, type Target } from "./figures";
 import { runIperf, runRedis, runWrk, type LoadSettings } from "./load";
-import { cpuSeconds, openFilesLimit, Processes, rssBytes, sleep, type Started } from "./processes";
+import { cpuSeconds, openFilesLimit, Processes, rssBytes, type Started } from "./processes";
 import { forwarderSupportsWorkers, PROXY_MAXCONN, startForwarder, startHaproxy, type Proxy } from "./proxies";
 
 const TOOLS = ["haproxy", "nginx", "wrk", "iperf3", "redis-server", "redis-benchmark", "redis-cli", "taskset"];
@@ -319,7 +320,7 @@ async function measure(ctx: Context, samples: Samples, target: Target, host: str
     } catch (error) {
       ctx.log(`  ${what} failed: ${(error as Error).message.slice(0, 500)}`);
     }
-    await sleep(PAUSE_MS);
+    await delay(PAUSE_MS);
   };
   await step("iperf3 -P 1", async () => {
     const r = await runIperf(procs, host, settings, 1);
@@ -394,13 +395,13 @@ async function idleMemory(
     while (report === undefined && Date.now() < deadline) {
       const line = holder.output().split("\n").find((l) => l.startsWith("{"));
       if (line !== undefined) report = JSON.parse(line) as typeof report;
-      else await sleep(100);
+      else await delay(100);
     }
     if (report === undefined) throw new Error(`the idle connections were not opened in time: ${holder.output().slice(-500)}`);
     if (report.failed > 0) ctx.log(`  ${report.failed} of ${opts.idle} idle connections failed`);
     const opened = report.opened;
     await waitForRedisClients(procs, (n) => n >= opened, 30_000, `${opened} connections to reach redis`);
-    await sleep(500);
+    await delay(500);
     const after = rssBytes(proxy.process.pid);
     record(samples, target, "rssIdle", after / 2 ** 20);
     record(samples, target, "rssPerIdle", (after - baselineRss) / 1024 / opened);
@@ -420,7 +421,7 @@ async function waitForRedisClients(procs: Processes, ok: (n: number) => boolean,
     // The redis-cli asking is itself a client.
     last = match ? Number(match[1]) - 1 : NaN;
     if (ok(last)) return;
-    await sleep(250);
+    await delay(250);
   }
   throw new Error(`timed out waiting for ${what} (redis counts ${last} clients)`);
 }

@@ -12,6 +12,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
+import { delay } from "../../test/support/wait";
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux the project runs on
 
@@ -78,7 +79,7 @@ export class Processes {
     if (!this.running.has(p)) return;
     const family = [p.pid, ...descendants(p.pid)];
     signal(p.pid, "SIGTERM");
-    const done = await Promise.race([p.exited.then(() => true), sleep(graceMs).then(() => false)]);
+    const done = await Promise.race([p.exited.then(() => true), delay(graceMs).then(() => false)]);
     for (const pid of family) {
       if (!done || pid !== p.pid) signal(pid, "SIGKILL");
     }
@@ -103,10 +104,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 interface ProcStat {

@@ -3,7 +3,7 @@ import { requirePrerequisites } from "./preflight";
 import { quickstartStack, STACK } from "./stack";
 
 async function main(): Promise<void> {
-  const { pulumiBinary } = requirePrerequisites("down");
+  const { pulumiBinary } = await requirePrerequisites("down");
   const stack = await quickstartStack(pulumiBinary!);
   console.log(`Destroying the local stack "${STACK}"...\n`);
   await stack.destroy({ onOutput: (text) => process.stdout.write(text), color: "auto" });

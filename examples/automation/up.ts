@@ -30,7 +30,7 @@ async function memberHealth(endpoint: string, token: string): Promise<MemberView
 }
 
 async function main(): Promise<void> {
-  const { pulumiBinary } = requirePrerequisites("up");
+  const { pulumiBinary } = await requirePrerequisites("up");
   console.log(`Preparing the local stack "${STACK}" (state in .pulumi-state/)...`);
   const stack = await quickstartStack(pulumiBinary!);
   const plugin = dockerPluginVersion();

@@ -12,7 +12,8 @@ import {
   LoadBalancerArgsError,
 } from "../../provider/resources/load-balancer";
 import { SECRET_SIG, SECRET_SIG_KEY } from "../../provider/resources/secrets";
-import { Child, promiseOf, recordChildren, RecordingMocks } from "./mocks";
+import { promiseOf } from "../support/pulumi";
+import { Child, recordChildren, RecordingMocks } from "./mocks";
 
 const IMAGE = "docker:index/image:Image";
 const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";

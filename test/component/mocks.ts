@@ -1,10 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
 
-/** The value of an output once the (mocked) engine resolves it. */
-export function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => output.apply(resolve));
-}
-
 export interface Registered {
   readonly type: string;
   readonly name: string;

@@ -2,7 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
 import { QUICKSTART, quickstart } from "../../examples/quickstart/program";
 import { SECRET_SIG_KEY } from "../../provider/resources/secrets";
-import { promiseOf, RecordingMocks } from "./mocks";
+import { promiseOf } from "../support/pulumi";
+import { RecordingMocks } from "./mocks";
 
 /** The program `npm run up` deploys, under the mocked engine: what it creates and what it tells the user. */
 describe("quickstart example (mocked engine)", function () {

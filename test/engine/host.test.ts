@@ -1,5 +1,4 @@
 import { strict as assert } from "node:assert";
-import * as net from "node:net";
 import { AdminClient } from "../../provider/client";
 import type { LoadBalancerConnection } from "../../provider/model";
 import {
@@ -9,7 +8,9 @@ import {
   virtualServerGroupProvider,
   type DivergentNode,
 } from "../../provider/resources";
-import { SECRET_SIG, SECRET_SIG_KEY } from "../../provider/resources/secrets";
+import { SECRET_SIG } from "../../provider/resources/secrets";
+import { echoServer, roundTrip } from "../support/net";
+import { unmasked } from "../support/secrets";
 import { CheckFailedError, MiniEngine, UNKNOWN, type Goal } from "./helpers/engine";
 import { ProviderHost, urnOf } from "./helpers/host";
 import { Cluster, DEAD_ENDPOINT, TEST_TOKEN } from "./helpers/nodes";
@@ -20,54 +21,6 @@ import { serializeProvider } from "./helpers/serialize";
  * dynamic-provider host, and driven over gRPC in the engine's order against three real nodes
  * (127.0.6.11-13).
  */
-
-/** Strings holding `secret` outside a secret mark, anywhere in `value`. */
-function unmasked(value: unknown, secret: string, path = "$"): string[] {
-  if (typeof value === "string") return value.includes(secret) ? [path] : [];
-  if (Array.isArray(value)) return value.flatMap((v, i) => unmasked(v, secret, `${path}[${i}]`));
-  if (value !== null && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    if (record[SECRET_SIG_KEY] === SECRET_SIG) return [];
-    return Object.entries(record).flatMap(([k, v]) => unmasked(v, secret, `${path}.${k}`));
-  }
-  return [];
-}
-
-function echoServer(host: string, port: number): Promise<net.Server> {
-  const server = net.createServer((socket) => {
-    // Health probes connect and reset (as LVS does): a reset is not an error here.
-    socket.on("error", () => socket.destroy());
-    socket.pipe(socket);
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve(server));
-  });
-}
-
-function roundTrip(host: string, port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    let received = "";
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no echo from ${host}:${port} in 5 s (got ${JSON.stringify(received)})`));
-    }, 5000);
-    socket.on("connect", () => socket.write(text));
-    socket.on("data", (chunk) => {
-      received += chunk.toString();
-      if (received.length >= text.length) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(received);
-      }
-    });
-    socket.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
-}
 
 describe("providers inside Pulumi's dynamic-provider host", function () {
   this.timeout(120_000);

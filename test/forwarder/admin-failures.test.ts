@@ -2,20 +2,15 @@ import { strict as assert } from "node:assert";
 import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { call, connects, freePort, FakeRuntime, readState, samples, startNode, type TestNode } from "./admin-fixture";
+import { closeServer, freePort, listen } from "../support/net";
+import { call, connects, FakeRuntime, readState, samples, startNode, type TestNode } from "./admin-fixture";
 import { assertRefused } from "./admin-assert";
 
-function listen(host: string, port: number): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer((socket) => socket.destroy());
-    server.once("error", reject);
-    server.listen({ host, port, exclusive: true }, () => resolve(server));
-  });
-}
-
-
-async function closeServer(server: net.Server): Promise<void> {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+/** A server holding `host:port` so the node cannot bind it; it drops whoever connects. */
+async function squatterOn(host: string, port: number): Promise<net.Server> {
+  const server = net.createServer((socket) => socket.destroy());
+  await listen(server, host, port);
+  return server;
 }
 
 describe("admin API: failed writes change nothing", function () {
@@ -49,7 +44,7 @@ describe("admin API: failed writes change nothing", function () {
     await baseConfig(t);
     const okPort = await freePort("127.0.5.3");
     assert.equal((await call(t.url, "PUT", "/v1/listeners/ok", { body: samples.listener("ok", okPort) })).status, 201);
-    const squatter = await listen("127.0.5.3", 0);
+    const squatter = await squatterOn("127.0.5.3", 0);
     const taken = (squatter.address() as net.AddressInfo).port;
     try {
       const node = t;
@@ -203,7 +198,7 @@ describe("admin API: failed writes change nothing", function () {
     const stateDir = t.stateDir;
     await t.node.close({ graceMs: 0 });
     t = undefined;
-    const squatter = await listen("127.0.5.3", port);
+    const squatter = await squatterOn("127.0.5.3", port);
     try {
       t = await startNode({ stateDir, listenAddress: "127.0.5.3" });
       const warning = t.logs.lines.map((l) => JSON.parse(l)).find((l) => l.msg === "a restored listener cannot listen");

@@ -162,27 +162,3 @@ export function connects(host: string, port: number): Promise<boolean> {
   });
 }
 
-/**
- * `count` ports free on `host` right now, from the kernel's ephemeral range. Tests use them instead
- * of fixed ports so that two runs of the suite (or other suites) on one machine do not collide.
- */
-export async function freePorts(host: string, count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once("error", reject);
-          server.listen({ host, port: 0, exclusive: true }, () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
-}
-
-export async function freePort(host: string): Promise<number> {
-  return (await freePorts(host, 1))[0];
-}

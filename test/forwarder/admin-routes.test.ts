@@ -3,7 +3,8 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { Readable } from "node:stream";
 import { ERROR_STATUS } from "../../provider/protocol";
-import { call, freePort, readState, SEED, samples, startNode, TOKEN, type TestNode } from "./admin-fixture";
+import { freePort } from "../support/net";
+import { call, readState, SEED, samples, startNode, TOKEN, type TestNode } from "./admin-fixture";
 import { assertError, assertRefused } from "./admin-assert";
 
 describe("docs/admin-api.md", () => {

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
+import { freePort, freePorts } from "../support/net";
 import { LIMITS } from "../../provider/model";
-import { call, freePort, freePorts, samples, startNode, type TestNode } from "./admin-fixture";
+import { call, samples, startNode, type TestNode } from "./admin-fixture";
 import { assertRefused } from "./admin-assert";
 
 describe("admin API: conditional writes, references and limits", function () {

@@ -4,7 +4,9 @@ import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { defaultMaxConnections, openFilesLimit, parseCli, parseHostPort, readToken } from "../../provider/forwarder/main";
-import { call, connects, freePort, samples, SEED, tempStateDir, TOKEN } from "./admin-fixture";
+import { echoServer, freePort, roundTrip } from "../support/net";
+import { waitFor } from "../support/wait";
+import { call, connects, samples, SEED, tempStateDir, TOKEN } from "./admin-fixture";
 
 /** The real CLI from dist, as a child process, exactly as the container runs it. */
 const MAIN = path.resolve(__dirname, "../../provider/forwarder/main.js");
@@ -67,19 +69,6 @@ function nodeArgs(stateDir: string, listenAddress: string, extra: string[] = [])
 }
 
 
-/** An echo server standing in for a backend member. */
-function echoServer(host: string): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer((socket) => {
-      // The forwarder resets its side when it is killed or drains: expected here.
-      socket.on("error", () => undefined);
-      socket.pipe(socket);
-    });
-    server.once("error", reject);
-    server.listen({ host, port: 0 }, () => resolve(server));
-  });
-}
-
 async function configure(base: string, listenerPort: number, memberPort: number): Promise<void> {
   const writes: [string, unknown][] = [
     ["/v1/server-groups/g", { type: "virtual", name: "g", members: [{ address: "127.0.5.9", port: memberPort }] }],
@@ -90,23 +79,6 @@ async function configure(base: string, listenerPort: number, memberPort: number)
     const reply = await call(base, "PUT", url, { body });
     assert.equal(reply.status, 201, reply.text);
   }
-}
-
-/** Sends `text` through the forwarder to an echo member and returns what came back. */
-function roundTrip(host: string, port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    let received = "";
-    socket.setEncoding("utf8");
-    socket.setTimeout(5_000, () => socket.destroy(new Error(`no echo from ${host}:${port} (got ${JSON.stringify(received)})`)));
-    socket.once("connect", () => socket.write(text));
-    socket.on("data", (chunk: string) => {
-      received += chunk;
-      if (received.length >= text.length) socket.end();
-    });
-    socket.once("close", () => resolve(received));
-    socket.once("error", reject);
-  });
 }
 
 function assertJsonLines(lines: readonly string[]): void {
@@ -288,14 +260,14 @@ describe("dnlb-forwarder CLI", function () {
       client.on("error", () => undefined);
       await new Promise<void>((resolve) => client.once("connect", () => resolve()));
       client.write("before\n");
-      await waitFor(() => received.includes("before\n"));
+      await waitFor(() => received.includes("before\n"), 5_000, "the echo of the first line");
 
       const signalled = Date.now();
       child.process.kill("SIGTERM");
-      await waitFor(() => child.stdout.some((l) => l.includes('"msg":"shutting down"')));
+      await waitFor(() => child.stdout.some((l) => l.includes('"msg":"shutting down"')), 5_000, "the shutting-down log line");
       assert.equal(await connects("127.0.5.5", listenerPort), false, "no new connections once shutting down");
       client.write("during\n");
-      await waitFor(() => received.includes("during\n"));
+      await waitFor(() => received.includes("during\n"), 5_000, "the echo of the line sent while draining");
 
       const { code } = await child.exit;
       const took = Date.now() - signalled;
@@ -396,10 +368,3 @@ describe("dnlb-forwarder command line parsing", () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

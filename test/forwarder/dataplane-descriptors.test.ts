@@ -7,9 +7,11 @@ import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import * as net from "node:net";
 import * as path from "node:path";
+import { freePort } from "../support/net";
+import { delay, waitFor } from "../support/wait";
 import { nativeRelayUnavailable } from "../../provider/forwarder/native/relay";
-import { closeAll, freePort, TestBackend } from "./helpers/backends";
-import { connect, delay, waitFor } from "./helpers/clients";
+import { closeAll, TestBackend } from "./helpers/backends";
+import { connect } from "./helpers/clients";
 import { readFileSync } from "node:fs";
 
 /** utime + stime of a process, in seconds (Linux). */

@@ -8,12 +8,14 @@ import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as net from "node:net";
+import { freePort } from "../support/net";
+import { delay, waitFor } from "../support/wait";
 import { DataPlane, type DataPlaneEngine } from "../../provider/forwarder/dataplane/dataplane";
 import { nativeRelayUnavailable } from "../../provider/forwarder/native/relay";
 import type { DataPlanePlan, PlanMember, ServicePlan } from "../../provider/forwarder/dataplane/plan";
 import { FlowHasher, Maglev, memberKey } from "../../provider/hashing";
-import { closeAll, freePort, TestBackend } from "./helpers/backends";
-import { connect, delay, identify, readLine, runConcurrently, sourceAddress, tally, tryIdentify, waitFor } from "./helpers/clients";
+import { closeAll, TestBackend } from "./helpers/backends";
+import { connect, identify, readLine, runConcurrently, sourceAddress, tally, tryIdentify } from "./helpers/clients";
 import { TEST_HASH_SEED } from "./helpers/runtime";
 
 const FORWARDER = "127.0.4.1";

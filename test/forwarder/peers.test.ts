@@ -13,11 +13,12 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { freePort } from "../support/net";
+import { waitFor } from "../support/wait";
 import { failureWindowMs } from "../../provider/health";
 import type { ForwarderRuntime } from "../../provider/forwarder/runtime/runtime";
 import type { Registry } from "prom-client";
-import { freePort } from "./helpers/backends";
-import { connect, sourceAddress, waitFor } from "./helpers/clients";
+import { connect, sourceAddress } from "./helpers/clients";
 import { ConfigBuilder } from "./helpers/config";
 import { findProgram, PeerProcess, runProgram, tempDir } from "./helpers/processes";
 import { metricValue, startRuntime } from "./helpers/runtime";

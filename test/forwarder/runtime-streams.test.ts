@@ -8,9 +8,11 @@
  * Addresses: forwarder 127.0.4.3, backends 127.0.2.21-23, clients 127.6.x.y.
  */
 import { strict as assert } from "node:assert";
+import { freePort } from "../support/net";
+import { delay, waitFor } from "../support/wait";
 import type { ForwarderRuntime } from "../../provider/forwarder/runtime/runtime";
-import { closeAll, freePort, TestBackend } from "./helpers/backends";
-import { connect, delay, EchoStream, identify, readLine, sourceAddress, tally, waitFor } from "./helpers/clients";
+import { closeAll, TestBackend } from "./helpers/backends";
+import { connect, EchoStream, identify, readLine, sourceAddress, tally } from "./helpers/clients";
 import { ConfigBuilder } from "./helpers/config";
 import { startRuntime } from "./helpers/runtime";
 

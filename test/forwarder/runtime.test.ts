@@ -9,12 +9,14 @@
  */
 import { strict as assert } from "node:assert";
 import type * as net from "node:net";
+import { freePort } from "../support/net";
+import { delay, waitFor } from "../support/wait";
 import { failureWindowMs, successWindowMs } from "../../provider/health";
 import { FlowHasher, Maglev } from "../../provider/hashing";
 import type { ForwarderRuntime } from "../../provider/forwarder/runtime/runtime";
 import type { BackendServiceStatus, MemberStatus } from "../../provider/forwarder/runtime/status";
-import { closeAll, freePort, TestBackend } from "./helpers/backends";
-import { connect, delay, identify, readLine, runConcurrently, sourceAddress, tally, tryIdentify, waitFor } from "./helpers/clients";
+import { closeAll, TestBackend } from "./helpers/backends";
+import { connect, identify, readLine, runConcurrently, sourceAddress, tally, tryIdentify } from "./helpers/clients";
 import { ConfigBuilder } from "./helpers/config";
 import { metricValue, startRuntime, TEST_HASH_SEED } from "./helpers/runtime";
 import type { Registry } from "prom-client";

@@ -6,12 +6,14 @@
  */
 import { strict as assert } from "node:assert";
 import type * as net from "node:net";
+import { freePort } from "../support/net";
+import { waitFor } from "../support/wait";
 import type { DataPlanePlan, PlanMember, ServicePlan } from "../../provider/forwarder/dataplane/plan";
 import type { DataPlaneStats } from "../../provider/forwarder/dataplane/stats";
 import { WorkerPool } from "../../provider/forwarder/workers/pool";
 import { memberKey } from "../../provider/hashing";
-import { closeAll, freePort, TestBackend } from "./helpers/backends";
-import { connect, identify, readLine, runConcurrently, sourceAddress, tally, tryIdentify, waitFor } from "./helpers/clients";
+import { closeAll, TestBackend } from "./helpers/backends";
+import { connect, identify, readLine, runConcurrently, sourceAddress, tally, tryIdentify } from "./helpers/clients";
 import { ConfigBuilder } from "./helpers/config";
 import { metricValue, startRuntime, TEST_HASH_SEED } from "./helpers/runtime";
 

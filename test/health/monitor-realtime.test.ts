@@ -3,20 +3,11 @@ import * as net from "node:net";
 import { performance } from "node:perf_hooks";
 import { HealthMonitor, type ProbeTarget } from "../../provider/forwarder/health/monitor";
 import { DEFAULT_JITTER_PERCENT, failureWindowMs, successWindowMs, type HealthState } from "../../provider/health";
+import { listen } from "../support/net";
 
 const HOST = "127.0.3.4";
 /** Scheduling slack on a shared 2-core machine; small next to the 4.4 s documented bound. */
 const SLACK_MS = 400;
-
-function listen(server: net.Server, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host: HOST, port }, () => {
-      server.off("error", reject);
-      resolve((server.address() as net.AddressInfo).port);
-    });
-  });
-}
 
 /** Resolves with the time of the next transition to `to`; rejects after `withinMs`. */
 function nextTransition(monitor: HealthMonitor, to: HealthState, withinMs: number): Promise<{ at: number; from: HealthState }> {
@@ -40,7 +31,7 @@ describe("HealthMonitor against a real server on loopback (real time)", function
 
   it("detects a killed server and its restart within the documented windows", async () => {
     const server = net.createServer((socket) => socket.on("error", () => undefined)); // probes reset
-    const port = await listen(server, 0);
+    const port = await listen(server, HOST);
     const target: ProbeTarget = {
       key: `svc|${HOST}|${port}`,
       host: HOST,
@@ -86,7 +77,7 @@ describe("HealthMonitor against a real server on loopback (real time)", function
       const documentedSuccess = successWindowMs(target) + longestDelay; // + up to one interval before the first success
       const recovered = nextTransition(monitor, "Healthy", documentedSuccess + SLACK_MS);
       const restarted = performance.now();
-      await listen(server, port);
+      await listen(server, HOST, port);
       const up = await recovered;
       const toHealthy = up.at - restarted;
       assert.equal(up.from, "Unhealthy");

@@ -2,25 +2,12 @@ import { strict as assert } from "node:assert";
 import * as net from "node:net";
 import { Worker } from "node:worker_threads";
 import { probeTcp } from "../../provider/forwarder/health/prober";
+import { closeServer, listen } from "../support/net";
 
 // Addresses reserved for the health tests: 127.0.3.x (Linux routes all of 127/8 to lo).
 const HOST_UP = "127.0.3.1";
 const HOST_CLOSED = "127.0.3.2";
 const HOST_STALLED = "127.0.3.3";
-
-function listen(server: net.Server, host: string, port = 0): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port }, () => {
-      server.off("error", reject);
-      resolve((server.address() as net.AddressInfo).port);
-    });
-  });
-}
-
-function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -10,6 +10,7 @@ import {
   Kind,
   parseSpec,
 } from "../../provider/model";
+import { type JsonPath, parentOf, valueAt, withValue, without } from "../support/json-paths";
 
 /**
  * Every ranged field at min-1, min, max, max+1, a non-integer, a wrong type and when missing.
@@ -17,7 +18,6 @@ import {
  * never read from the schemas: a schema that drifts from the contract fails here.
  */
 
-type Path = readonly (string | number)[];
 type Raw = Record<string, unknown>;
 
 interface Resource {
@@ -76,7 +76,7 @@ type WhenMissing = { readonly required: true } | { readonly defaultValue: unknow
 
 interface IntegerRow {
   readonly resource: Resource;
-  readonly path: Path;
+  readonly path: JsonPath;
   readonly min: number;
   readonly max: number;
   readonly missing: WhenMissing;
@@ -104,7 +104,7 @@ const INTEGER_ROWS: IntegerRow[] = [
 
 interface ListRow {
   readonly resource: Resource;
-  readonly path: Path;
+  readonly path: JsonPath;
   readonly min: number;
   readonly max: number;
   readonly entry: (i: number) => unknown;
@@ -122,7 +122,7 @@ const LIST_ROWS: ListRow[] = [
 
 interface TextRow {
   readonly resource: Resource;
-  readonly path: Path;
+  readonly path: JsonPath;
   /** Shortest allowed length (undefined: the empty string is allowed). */
   readonly min?: number;
   readonly max: number;
@@ -146,34 +146,8 @@ function defaultNameOf(resource: Resource): string {
 
 // ---- helpers -------------------------------------------------------------------------------
 
-function formatted(path: Path): string {
+function formatted(path: JsonPath): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
-}
-
-type Container = Record<string | number, unknown>;
-
-function parentOf(root: Raw, path: Path): Container {
-  let node: unknown = root;
-  for (const key of path.slice(0, -1)) node = (node as Container)[key];
-  return node as Container;
-}
-
-function withValue(raw: Raw, path: Path, value: unknown): Raw {
-  const copy = structuredClone(raw);
-  parentOf(copy, path)[path[path.length - 1]] = value;
-  return copy;
-}
-
-function without(raw: Raw, path: Path): Raw {
-  const copy = structuredClone(raw);
-  delete parentOf(copy, path)[path[path.length - 1]];
-  return copy;
-}
-
-function valueAt(root: unknown, path: Path): unknown {
-  let node = root;
-  for (const key of path) node = (node as Container | undefined)?.[key];
-  return node;
 }
 
 /** How a failure quotes the value given: JSON, cut at 80 characters. */
@@ -187,7 +161,7 @@ function quoted(value: unknown): string {
   return json.length > 80 ? `${json.slice(0, 77)}...` : json;
 }
 
-function expectAccepted(resource: Resource, raw: Raw, path: Path, expected: unknown): void {
+function expectAccepted(resource: Resource, raw: Raw, path: JsonPath, expected: unknown): void {
   const result = resource.check(raw);
   assert.deepEqual(result.failures, [], `${formatted(path)} = ${quoted(expected)} must be accepted`);
   assert.deepEqual(valueAt(result.inputs, path), expected);
@@ -199,7 +173,7 @@ function expectAccepted(resource: Resource, raw: Raw, path: Path, expected: unkn
 }
 
 /** Exactly one failure, at `path`, whose reason starts with the path and contains every `words`. */
-function expectRefused(resource: Resource, raw: Raw, path: Path, words: readonly string[]): void {
+function expectRefused(resource: Resource, raw: Raw, path: JsonPath, words: readonly string[]): void {
   const property = formatted(path);
   const result = resource.check(raw);
   assert.deepEqual(
@@ -217,7 +191,7 @@ function expectRefused(resource: Resource, raw: Raw, path: Path, words: readonly
   }
 }
 
-function expectMissing(resource: Resource, path: Path, missing: WhenMissing, range: string): void {
+function expectMissing(resource: Resource, path: JsonPath, missing: WhenMissing, range: string): void {
   const raw = without(resource.valid(), path);
   if ("required" in missing) {
     expectRefused(resource, raw, path, ["is required", range]);

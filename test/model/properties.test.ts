@@ -12,6 +12,7 @@ import {
   parseSpec,
   UNKNOWN,
 } from "../../provider/model";
+import { type JsonPath, parentOf, valueAt, withValue } from "../support/json-paths";
 
 /**
  * Properties over generated valid inputs: Pulumi's unknown sentinel passes anywhere, `check` is
@@ -19,8 +20,6 @@ import {
  */
 
 type Raw = Record<string, unknown>;
-type Path = readonly (string | number)[];
-type Container = Record<string | number, unknown>;
 
 // Pinned here, not imported: a test that reads the constant could not notice it changing.
 const SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -169,7 +168,7 @@ const RESOURCES: Resource[] = [
 // ---- tree helpers ------------------------------------------------------------------------------
 
 /** Every position in a JSON value: fields, lists, list entries, leaves. */
-function positions(value: unknown, prefix: Path = []): Path[] {
+function positions(value: unknown, prefix: JsonPath = []): JsonPath[] {
   if (Array.isArray(value)) return value.flatMap((v, i) => [[...prefix, i], ...positions(v, [...prefix, i])]);
   if (value !== null && typeof value === "object") {
     return Object.entries(value).flatMap(([k, v]) => [[...prefix, k], ...positions(v, [...prefix, k])]);
@@ -177,21 +176,15 @@ function positions(value: unknown, prefix: Path = []): Path[] {
   return [];
 }
 
-function valueAt(root: unknown, path: Path): unknown {
-  let node = root;
-  for (const key of path) node = (node as Container | undefined)?.[key];
-  return node;
-}
-
-const isPrefix = (a: Path, b: Path) => a.length <= b.length && a.every((k, i) => b[i] === k);
+const isPrefix = (a: JsonPath, b: JsonPath) => a.length <= b.length && a.every((k, i) => b[i] === k);
 
 /** Replaces the chosen positions with the sentinel (outermost first; inner ones then vanish). */
-function withUnknowns(raw: Raw, chosen: readonly Path[]): { raw: Raw; replaced: Path[] } {
+function withUnknowns(raw: Raw, chosen: readonly JsonPath[]): { raw: Raw; replaced: JsonPath[] } {
   const copy = structuredClone(raw);
-  const replaced: Path[] = [];
+  const replaced: JsonPath[] = [];
   for (const path of [...chosen].sort((a, b) => a.length - b.length)) {
     if (replaced.some((r) => isPrefix(r, path))) continue;
-    (valueAt(copy, path.slice(0, -1)) as Container)[path[path.length - 1]] = SENTINEL;
+    parentOf(copy, path)[path[path.length - 1]] = SENTINEL;
     replaced.push(path);
   }
   return { raw: copy, replaced };
@@ -402,8 +395,7 @@ describe("model: the admin API agrees with check", () => {
       });
       fc.assert(
         fc.property(mutated, ({ raw, at, value }) => {
-          const changed = structuredClone(raw);
-          (valueAt(changed, at.slice(0, -1)) as Container)[at[at.length - 1]] = value;
+          const changed = withValue(raw, at, value);
           const checked = resource.check(changed, {});
           const strict = parseSpec(resource.kind, tagged(resource, changed));
           if (checked.failures.length === 0) {

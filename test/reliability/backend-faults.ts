@@ -17,12 +17,13 @@
  */
 import { execFileSync } from "node:child_process";
 import * as net from "node:net";
+import { closeServer, freePort, listen } from "../support/net";
+import { delay, waitFor } from "../support/wait";
 import type { BackendServiceStatus, MemberStatus } from "../../provider/forwarder/runtime/status";
 import type { ForwarderRuntime } from "../../provider/forwarder/runtime/runtime";
-import { TestBackend, freePort } from "../forwarder/helpers/backends";
+import { TestBackend } from "../forwarder/helpers/backends";
 import { ConfigBuilder } from "../forwarder/helpers/config";
 import { startRuntime } from "../forwarder/helpers/runtime";
-import { delay, waitFor } from "./support";
 
 export const FORWARDER = "127.0.10.30";
 const GOOD = "127.0.10.31";
@@ -68,7 +69,7 @@ export class FaultBench {
 
   async waitHealth(address: string, health: string, timeoutMs: number): Promise<number> {
     const started = Date.now();
-    await waitFor(`${address} ${health}`, () => (this.member(address).health === health ? true : undefined), timeoutMs, 10);
+    await waitFor(() => this.member(address).health === health, timeoutMs, `${address} ${health}`, 10);
     return Date.now() - started;
   }
 
@@ -127,14 +128,9 @@ function tally(outcomes: readonly { outcome: string }[]): Record<string, number>
 /** A TCP server with a custom connection handler, on `host` and an ephemeral port. */
 async function server(host: string, onConnection: (s: net.Socket) => void, port = 0): Promise<net.Server> {
   const srv = net.createServer(onConnection);
-  await new Promise<void>((resolve, reject) => {
-    srv.once("error", reject);
-    srv.listen({ host, port }, () => resolve());
-  });
+  await listen(srv, host, port);
   return srv;
 }
-
-const closeServer = (srv: net.Server) => new Promise<void>((resolve) => srv.close(() => resolve()));
 
 // --- scenarios ------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@
  */
 import { promises as fsp } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
-import { CliNode, delay, jsonRequest, percentile, prng } from "./support";
+import { delay } from "../support/wait";
+import { CliNode, jsonRequest, percentile, prng } from "./support";
 
 export interface CrashOptions {
   /** At least this many writes are sent (the last cycle may send a few more). */

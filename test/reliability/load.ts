@@ -14,8 +14,9 @@ import * as net from "node:net";
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
 import pino from "pino";
+import { delay, waitFor } from "../support/wait";
 import { ForwarderNode } from "../../provider/forwarder/node";
-import { ChildServer, CliNode, delay, jsonRequest, percentile, ProcSampler, procFigures, RELIABILITY_SEED, RELIABILITY_TOKEN, waitFor } from "./support";
+import { ChildServer, CliNode, jsonRequest, percentile, ProcSampler, procFigures, RELIABILITY_SEED, RELIABILITY_TOKEN } from "./support";
 
 export const LOAD_NODE = "127.0.10.50";
 export const LOAD_BACKEND = "127.0.10.51";
@@ -191,10 +192,15 @@ export async function runLoad(opts: LoadOptions): Promise<LoadFigures> {
     const closedStarted = Date.now();
     let after = procFigures(pid);
     try {
-      after = await waitFor("descriptors back to the baseline", () => {
-        const f = procFigures(pid);
-        return f.fds <= baseline.fds + 5 ? f : undefined;
-      }, 15_000, 100);
+      after = await waitFor(
+        () => {
+          const f = procFigures(pid);
+          return f.fds <= baseline.fds + 5 ? f : undefined;
+        },
+        15_000,
+        "descriptors back to the baseline",
+        100,
+      );
     } catch {
       violations.push(`descriptors did not come back: ${procFigures(pid).fds} open, ${baseline.fds} at the start`);
     }

@@ -9,11 +9,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { healthCheckProvider } from "../../provider/resources";
-import { SECRET_SIG, SECRET_SIG_KEY } from "../../provider/resources/secrets";
+import { SECRET_SIG } from "../../provider/resources/secrets";
+import { PROJECT_ROOT } from "../support/paths";
+import { unmasked } from "../support/secrets";
 import { MiniEngine } from "../engine/helpers/engine";
 import { ProviderHost } from "../engine/helpers/host";
 import { serializeProvider } from "../engine/helpers/serialize";
-import { CliNode, jsonRequest, PROJECT_ROOT, rawRequest, RELIABILITY_SEED, RELIABILITY_TOKEN } from "./support";
+import { CliNode, jsonRequest, rawRequest, RELIABILITY_SEED, RELIABILITY_TOKEN } from "./support";
 
 export interface SecretsFigures {
   readonly figures: Record<string, string | number>;
@@ -37,18 +39,6 @@ function leaks(where: string, text: string): string[] {
   return forms()
     .filter(([, value]) => text.includes(value))
     .map(([what]) => `the ${what} appears in ${where}`);
-}
-
-/** Strings holding `secret` outside a secret mark, anywhere in `value`. */
-export function unmasked(value: unknown, secret: string, at = "$"): string[] {
-  if (typeof value === "string") return value.includes(secret) ? [at] : [];
-  if (Array.isArray(value)) return value.flatMap((v, i) => unmasked(v, secret, `${at}[${i}]`));
-  if (value !== null && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    if (record[SECRET_SIG_KEY] === SECRET_SIG) return [];
-    return Object.entries(record).flatMap(([k, v]) => unmasked(v, secret, `${at}.${k}`));
-  }
-  return [];
 }
 
 /** Runs the CLI with `env` until it exits (it is expected to refuse to start); its output. */

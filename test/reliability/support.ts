@@ -10,8 +10,8 @@ import { promises as fsp, readdirSync, readFileSync } from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { PROJECT_ROOT } from "../support/paths";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "../../..");
 const MAIN = path.join(PROJECT_ROOT, "dist/provider/forwarder/main.js");
 
 /** Distinct from the other suites' secrets, so a leak check finds only this suite's. */
@@ -313,18 +313,6 @@ export class ProcSampler {
 }
 
 // --- small things -------------------------------------------------------------------------
-
-export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(everyMs);
-  }
-}
 
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;

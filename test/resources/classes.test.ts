@@ -13,15 +13,12 @@ import {
   virtualServerGroupProvider,
 } from "../../provider/resources";
 import { withSecretConnection } from "../../provider/resources/configuration-resource";
+import { promiseOf } from "../support/pulumi";
 
 /**
  * The resource classes as a Pulumi program sees them, with a mocked engine that answers the way
  * the real one would after `check` (defaults filled) and `create` (computed outputs).
  */
-
-function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => output.apply(resolve));
-}
 
 const providers: Record<string, pulumi.dynamic.ResourceProvider> = {
   HealthCheck: healthCheckProvider,

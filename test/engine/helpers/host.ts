@@ -5,6 +5,7 @@ import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { ResourceProviderClient } from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as proto from "@pulumi/pulumi/proto/provider_pb";
+import { PROJECT_ROOT } from "../../support/paths";
 
 /**
  * Pulumi's own dynamic-provider host (`@pulumi/pulumi/cmd/dynamic-provider`), started as the
@@ -12,8 +13,6 @@ import * as proto from "@pulumi/pulumi/proto/provider_pb";
  * google.protobuf.Struct and carry the serialized provider under `__provider`.
  */
 
-/** The project root: the host resolves the serialized provider's `require`s from its working directory. */
-export const PROJECT_ROOT = path.resolve(__dirname, "../../../..");
 const HOST_SCRIPT = path.join(PROJECT_ROOT, "node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js");
 const MAX_MESSAGE = 256 * 1024 * 1024;
 
@@ -51,6 +50,7 @@ export class ProviderHost {
 
   static async start(): Promise<ProviderHost> {
     const child = spawn(process.execPath, [HOST_SCRIPT, "127.0.0.1:1"], {
+      // The host resolves the serialized provider's `require`s from its working directory.
       cwd: PROJECT_ROOT,
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { LoadBalancerConnection } from "../../../provider/model";
-import { PROJECT_ROOT } from "./host";
+import { PROJECT_ROOT } from "../../support/paths";
 
 /**
  * Real forwarder nodes (dist/provider/forwarder/main.js) as child processes on loopback, each on

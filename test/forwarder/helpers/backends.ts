@@ -123,18 +123,6 @@ export class TestBackend {
   }
 }
 
-/** A free port on `host` (bound and released: fine for addresses only these tests use). */
-export async function freePort(host: string): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port: 0 }, () => resolve());
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 export async function closeAll(backends: readonly (TestBackend | undefined)[]): Promise<void> {
   await Promise.all(backends.map((b) => b?.close()));
 }

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import * as net from "node:net";
+import { delay } from "../../support/wait";
 
 export interface ConnectOptions {
   readonly host: string;
@@ -124,20 +125,6 @@ export function tally(names: readonly string[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
   return counts;
-}
-
-/** Polls `predicate` every `intervalMs` until it holds; rejects with `what` after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string, intervalMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(intervalMs);
-  }
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

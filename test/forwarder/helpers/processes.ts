@@ -6,7 +6,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { connect, delay } from "./clients";
+import { delay } from "../../support/wait";
+import { connect } from "./clients";
 
 /** The absolute path of `name` on PATH (or /usr/sbin, /usr/bin), or undefined. */
 export function findProgram(name: string): string | undefined {
