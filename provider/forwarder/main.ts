@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import type { Logger } from "pino";
 import { formatHostPort } from "./admin/server";
 import type { DataPlaneEngine } from "./dataplane/dataplane";
-import { chooseEngine } from "./native/engine";
+import { chooseEngine } from "./runtime/engine";
 import { StartupError, StateFileError } from "./errors";
 import { createLogger } from "./logger";
 import { ForwarderNode } from "./node";

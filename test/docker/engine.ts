@@ -63,8 +63,9 @@ export class DockerEngine {
     return (await this.call("GET", `/containers/json?all=1&filters=${filters}`)) as { Id: string; Names: string[]; Mounts: { Name?: string }[] }[];
   }
 
+  /** With its anonymous volumes: the image's VOLUME gives one to every container mounting none there (the demo backends). */
   async removeContainer(id: string): Promise<void> {
-    await this.call("DELETE", `/containers/${id}?force=1`, undefined, [404]);
+    await this.call("DELETE", `/containers/${id}?force=1&v=1`, undefined, [404]);
   }
 
   async removeVolume(name: string): Promise<void> {

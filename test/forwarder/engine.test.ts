@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseCli } from "../../provider/forwarder/main";
-import { chooseEngine } from "../../provider/forwarder/native/engine";
+import { chooseEngine } from "../../provider/forwarder/runtime/engine";
 import { NATIVE_RELAY_FILE } from "../../provider/forwarder/native/relay";
 import { call, SEED, startNode, tempStateDir, TOKEN, type TestNode } from "./admin-fixture";
 

@@ -9,7 +9,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { DataPlaneStats, RejectReason } from "../dataplane/stats";
 import type { HealthState } from "../health/monitor";
-import type { EngineChoice } from "../native/engine";
+import type { EngineChoice } from "./engine";
 import type { PlannedService } from "./planner";
 import type { WorkerUsage } from "../workers/messages";
 

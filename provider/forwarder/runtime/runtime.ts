@@ -21,7 +21,7 @@ import { WorkerPool, type DataPlaneHandle, type WorkerExit } from "../workers/po
 import type { DataPlanePlan } from "../dataplane/plan";
 import type { MemberStats } from "../dataplane/stats";
 import { HealthMonitor, type HealthState, type ProbeOutcome } from "../health/monitor";
-import { chooseEngine, type EngineChoice } from "../native/engine";
+import { chooseEngine, type EngineChoice } from "./engine";
 import { RuntimeMetrics } from "./metrics";
 import {
   planListeners,

@@ -5,7 +5,7 @@
  */
 import type { ListenerStats, MemberStats } from "../dataplane/stats";
 import type { MemberHealth } from "../health/monitor";
-import type { EngineChoice } from "../native/engine";
+import type { EngineChoice } from "./engine";
 import type { PlannedService } from "./planner";
 
 export type MemberHealthStatus = "Healthy" | "Unhealthy" | "Initial" | "N/A";

@@ -4,7 +4,7 @@
  */
 import type { DataPlaneEngine } from "../dataplane/dataplane";
 import { StartupError } from "../errors";
-import { NATIVE_RELAY_FILE, nativeRelayUnavailable } from "./relay";
+import { NATIVE_RELAY_FILE, nativeRelayUnavailable } from "../native/relay";
 
 export interface EngineChoice {
   readonly name: DataPlaneEngine;
