@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import type { Logger } from "pino";
 import { formatHostPort } from "./admin/server";
 import type { DataPlaneEngine } from "./dataplane/dataplane";
-import { nativeRelayUnavailable } from "./native/relay";
+import { chooseEngine } from "./runtime/engine";
 import { StartupError, StateFileError } from "./errors";
 import { createLogger } from "./logger";
 import { ForwarderNode } from "./node";
@@ -40,6 +40,8 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
   --engine native|streams      who moves the bytes: native (the C relay built with the package,
                                less than half the CPU per connection) or streams (Node's sockets).
                                Default: native when it loads on this host, else streams
+  --require-native             exit (code 2, saying why and how to fix it) when the native relay
+                               does not load, instead of falling back to streams
   --max-connections-per-listener N
                                open client connections a listener holds before it resets new
                                ones, 1-${MAX_CONNECTIONS_LIMIT} (default: what the open-files limit allows, two
@@ -99,6 +101,8 @@ export interface CliOptions {
   readonly workers: number;
   /** Unset: the default engine (native when it loads here). */
   readonly engine?: DataPlaneEngine;
+  /** Never fall back to streams: a node without its relay exits instead. */
+  readonly requireNative: boolean;
   readonly seedFile?: string;
   /** Unset: defaultMaxConnections for this process's open-files limit. */
   readonly maxConnectionsPerListener?: number;
@@ -129,6 +133,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "log-level": { type: "string", default: "info" },
         workers: { type: "string" },
         engine: { type: "string" },
+        "require-native": { type: "boolean", default: false },
         "hash-seed-file": { type: "string" },
         "max-connections-per-listener": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -159,6 +164,9 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
   if (engine !== undefined && engine !== "native" && engine !== "streams") {
     throw new StartupError(`--engine must be native or streams (got ${JSON.stringify(engine)})`);
   }
+  if (values["require-native"] && engine === "streams") {
+    throw new StartupError("--require-native and --engine streams contradict each other: give one of them");
+  }
   const limitText = values["max-connections-per-listener"];
   const maxConnections = limitText === undefined ? undefined : Number(limitText);
   if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > MAX_CONNECTIONS_LIMIT || limitText?.trim() === "")) {
@@ -177,6 +185,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
     logLevel: values["log-level"],
     workers,
     engine,
+    requireNative: values["require-native"],
     seedFile: values["hash-seed-file"],
     maxConnectionsPerListener: maxConnections,
   };
@@ -251,7 +260,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       );
       workers = 1;
     }
-    const engine = chooseEngine(cli.engine, logger);
+    const engine = chooseEngine(cli.engine, cli.requireNative);
+    if (engine.name === "streams" && cli.engine === undefined) {
+      logger.warn({ reason: engine.reason }, "the data plane uses Node's sockets (engine streams)");
+    }
     const maxConnectionsPerListener = cli.maxConnectionsPerListener ?? defaultMaxConnections(openFilesLimit(), workers);
     const node = await ForwarderNode.start({
       adminHost: cli.adminHost,
@@ -263,7 +275,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       logger,
       nodeName: cli.nodeName,
       workers,
-      engine,
+      engine: engine.name,
+      engineReason: engine.reason,
       maxConnectionsPerListener,
     });
     handleSignals(node, logger, cli.graceMs);
@@ -274,7 +287,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         stateDir: cli.stateDir,
         seedSource: seed.source,
         workers,
-        engine,
+        engine: engine.name,
         maxConnectionsPerListener,
         objects: node.counts(),
       },
@@ -283,15 +296,6 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   } catch (error) {
     fail(logger, error);
   }
-}
-
-/** `--engine`, else native where it loads; a native engine that cannot load is a startup error when asked for. */
-function chooseEngine(asked: DataPlaneEngine | undefined, logger: Logger): DataPlaneEngine {
-  const why = nativeRelayUnavailable();
-  if (asked === "native" && why !== undefined) throw new StartupError(`--engine native: the native relay does not load here: ${why}`);
-  if (asked !== undefined) return asked;
-  if (why !== undefined) logger.warn({ reason: why }, "the native relay does not load here: the data plane uses Node's sockets (engine streams)");
-  return why === undefined ? "native" : "streams";
 }
 
 function handleSignals(node: ForwarderNode, logger: Logger, graceMs: number): void {

@@ -42,6 +42,8 @@ export interface NodeOptions {
   readonly workers?: number;
   /** Who moves the bytes (see DataPlaneOptions.engine). */
   readonly engine?: DataPlaneEngine;
+  /** Why that engine (see RuntimeOptions.engineReason). */
+  readonly engineReason?: string;
   /** For tests: how the store persists. */
   readonly store?: StoreOptions;
   /** For tests: builds the runtime (default: a ForwarderRuntime). */
@@ -90,6 +92,7 @@ export class ForwarderNode {
       maxConnectionsPerListener: options.maxConnectionsPerListener,
       workers: options.workers,
       engine: options.engine,
+      engineReason: options.engineReason,
     });
     let server: AdminServer | undefined;
     try {

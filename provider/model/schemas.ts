@@ -26,6 +26,13 @@ export interface SchemaContext {
   readonly subnets?: readonly string[] | typeof UNKNOWN;
 }
 
+/**
+ * The platforms a forwarder image is built for: the Dockerfile compiles the native relay for the
+ * image's platform, with Node 22 and a C compiler for it (Debian images exist for both).
+ */
+export const NODE_PLATFORMS = ["linux/amd64", "linux/arm64"] as const;
+export type NodePlatform = (typeof NODE_PLATFORMS)[number];
+
 const replace = { change: "replace" as ChangeKind };
 const update = { change: "update" as ChangeKind };
 
@@ -181,6 +188,7 @@ function loadBalancerShape(f: Fields) {
       .optional()
       .meta({ description: "Where listeners and the admin API bind." }),
     adminPort: f.port().optional().meta({ description: "Admin API port (default 9180)." }),
+    platform: f.oneOf(NODE_PLATFORMS).optional().meta({ description: "The node's image platform; unset: the LoadBalancer's platform." }),
   });
   const message = (issue: { input?: unknown }) =>
     `must be a node count from 1 to ${LIMITS.nodes} or a list of 1 to ${LIMITS.nodes} nodes (got ${describeValue(issue.input)})`;
@@ -191,6 +199,14 @@ function loadBalancerShape(f: Fields) {
       .meta({ ...update, description: "A count of local nodes (127.0.1.1, 127.0.1.2, ...) or one entry per node. Default: 2." }),
     image: f.text("an image reference such as dnlb-forwarder:0.1.0", { minLength: 1 }).optional().meta({ ...update, description: "A prebuilt forwarder image; unset: build provider/forwarder/Dockerfile." }),
     baseImage: f.text("an image reference such as node:22-slim", { minLength: 1 }).optional().meta({ ...update, description: "BASE_IMAGE build argument when building." }),
+    builderImage: f
+      .text("an image reference such as node:22-bookworm", { minLength: 1 })
+      .optional()
+      .meta({ ...update, description: "BUILDER_IMAGE build argument (Node 22 with its headers and a C compiler) when building." }),
+    platform: f
+      .oneOf(NODE_PLATFORMS)
+      .optional()
+      .meta({ ...update, description: "Image platform of every node without its own; unset: what each Docker host reports, else linux/amd64." }),
     networkMode: f.oneOf(["host"], "only host networking is supported").default("host").meta(update),
     subnets: f.list(f.cidr(), 1, 64).optional().meta({ ...update, description: "Member addresses must lie in one of them." }),
     adminToken: f.text("a token of at least 16 characters", { minLength: 16, secret: true }).optional().meta({ ...update, description: "Admin API bearer token; unset: generated secret." }),

@@ -13,10 +13,16 @@ import * as path from "node:path";
  * turn), copied from wherever Node resolves them. The layout is the same as the repository
  * root's, so the Dockerfile also builds from a checkout with production `node_modules`.
  *
- * Nothing is downloaded: the image holds exactly the code that runs the Pulumi program.
+ * The native relay is not taken from here: a `dnlb_relay.node` built on the machine running
+ * `pulumi up` is for that machine's platform. The context carries relay.c and its build script
+ * instead, and the Dockerfile compiles the relay for the image's platform.
+ *
+ * No npm package is downloaded: the image holds the code that runs the Pulumi program.
  */
 
 export const PACKAGE_NAME = "pulumi-dnlb";
+/** The relay's C source, which the Dockerfile compiles (relative to the package root, as in the context). */
+export const RELAY_SOURCE = path.join("provider", "forwarder", "native", "relay.c");
 /** Runtime dependencies that are for the Pulumi program only, never for the node. */
 const PROGRAM_ONLY = /^@pulumi\//;
 
@@ -121,6 +127,11 @@ function copyPackage(source: string, target: string): void {
   });
 }
 
+/** Compiled native addons: built for one platform, so the image builds its own. */
+export function isNativeAddon(file: string): boolean {
+  return file.endsWith(".node");
+}
+
 /** A digest of every source file's place, size and modification time (what a copy would change). */
 function sourceStamp(sources: readonly [string, string][]): string {
   const hash = createHash("sha256");
@@ -130,7 +141,7 @@ function sourceStamp(sources: readonly [string, string][]): string {
       for (const entry of fs.readdirSync(file).sort()) {
         if (entry !== "node_modules") visit(path.join(file, entry), path.join(placed, entry));
       }
-    } else {
+    } else if (!isNativeAddon(file)) {
       hash.update(`${placed}\u0000${stat.size}\u0000${stat.mtimeMs}\n`);
     }
   };
@@ -161,10 +172,13 @@ export function stageForwarderContext(root: string = packageRoot(), target: stri
   if (!fs.existsSync(path.join(dist, "forwarder", "main.js"))) {
     throw new Error(`cannot build the forwarder image: ${dist}/forwarder/main.js is missing; run npm run build first`);
   }
-  if (!fs.existsSync(dockerfile)) throw new Error(`cannot build the forwarder image: ${dockerfile} is missing`);
+  for (const file of [dockerfile, path.join(root, RELAY_SOURCE)]) {
+    if (!fs.existsSync(file)) throw new Error(`cannot build the forwarder image: ${file} is missing (the package is incomplete; reinstall it)`);
+  }
   const packages = runtimePackages(root);
   const sources: [string, string][] = [
     [dist, path.join("dist", "provider")],
+    [path.join(root, RELAY_SOURCE), RELAY_SOURCE],
     [path.join(root, "package.json"), "package.json"],
     [dockerfile, "Dockerfile"],
     ...packages.map((p): [string, string] => [p.source, p.placement]),
@@ -179,7 +193,9 @@ export function stageForwarderContext(root: string = packageRoot(), target: stri
   const scratch = `${target}.staging-${process.pid}`;
   fs.rmSync(scratch, { recursive: true, force: true });
   fs.mkdirSync(scratch, { recursive: true });
-  fs.cpSync(dist, path.join(scratch, "dist", "provider"), { recursive: true });
+  fs.cpSync(dist, path.join(scratch, "dist", "provider"), { recursive: true, filter: (from) => !isNativeAddon(from) });
+  fs.mkdirSync(path.dirname(path.join(scratch, RELAY_SOURCE)), { recursive: true });
+  fs.copyFileSync(path.join(root, RELAY_SOURCE), path.join(scratch, RELAY_SOURCE));
   fs.copyFileSync(path.join(root, "package.json"), path.join(scratch, "package.json"));
   fs.copyFileSync(dockerfile, path.join(scratch, "Dockerfile"));
   for (const pkg of packages) copyPackage(pkg.source, path.join(scratch, pkg.placement));

@@ -4,12 +4,16 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ContainerSpec, nodeContainerSpec } from "./node-container";
-import { checkLoadBalancerArgs, type CheckFailure, type LoadBalancerArgsSpec, type LoadBalancerConnection } from "../model";
+import { checkLoadBalancerArgs, NODE_PLATFORMS, type CheckFailure, type LoadBalancerArgsSpec, type LoadBalancerConnection, type NodePlatform } from "../model";
+import { dockerHostPlatform, FALLBACK_PLATFORM, isNodePlatform } from "./docker-platform";
 import { packageRoot, stageForwarderContext } from "./load-balancer-image";
 import { dockerHosts, nodeConflicts, planNodes, type LoadBalancerNodeArgs, type PlannedNode } from "./load-balancer-nodes";
 import { GeneratedSecretsResource } from "./load-balancer-secrets";
 
 export { LoadBalancerNodeArgs } from "./load-balancer-nodes";
+
+/** The engine every node of a LoadBalancer runs: its containers start with `--require-native`. */
+export const REQUIRED_ENGINE = "native";
 
 /** The public Node 22 image the forwarder is built on when `baseImage` is not given. */
 export const DEFAULT_BASE_IMAGE = "node:22-bookworm-slim";
@@ -25,6 +29,17 @@ export interface LoadBalancerArgs {
   readonly image?: pulumi.Input<string>;
   /** The BASE_IMAGE build argument: any image with Node.js 22 on its PATH. Default: node:22-bookworm-slim. */
   readonly baseImage?: pulumi.Input<string>;
+  /**
+   * The BUILDER_IMAGE build argument, where the native relay is compiled: Node.js 22 with its
+   * headers and a C compiler as `cc`. Default (the Dockerfile's): node:22-bookworm.
+   */
+  readonly builderImage?: pulumi.Input<string>;
+  /**
+   * The platform images are built (or pulled) for, `linux/amd64` or `linux/arm64`, for every node
+   * without its own `platform`. Unset: what each Docker host's engine reports where the provider
+   * can ask it (a unix socket or tcp:// host), else linux/amd64.
+   */
+  readonly platform?: NodePlatform;
   /** Only host networking: each node binds its own address of the Docker host. */
   readonly networkMode?: "host";
   /** CIDRs every server group member must lie in. */
@@ -51,7 +66,7 @@ function isPlain(value: unknown): boolean {
   return Array.isArray(value) ? value.every(isPlain) : true;
 }
 
-const DEFERRABLE = ["image", "baseImage", "subnets", "adminToken", "hashSeed"] as const;
+const DEFERRABLE = ["image", "baseImage", "builderImage", "subnets", "adminToken", "hashSeed"] as const;
 type DeferrableArg = (typeof DEFERRABLE)[number];
 
 /**
@@ -60,20 +75,19 @@ type DeferrableArg = (typeof DEFERRABLE)[number];
  * that would be ignored.
  */
 export function validateLoadBalancerArgs(name: string, args: LoadBalancerArgs): { spec: LoadBalancerArgsSpec; nodes: PlannedNode[] } {
-  const raw: Record<string, unknown> = { nodes: args.nodes, networkMode: args.networkMode };
+  const raw: Record<string, unknown> = { nodes: args.nodes, networkMode: args.networkMode, platform: args.platform };
   for (const key of DEFERRABLE) if (isPlain(args[key])) raw[key] = args[key];
   for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key];
   const checked = checkLoadBalancerArgs(raw);
   const failures = [...checked.failures];
-  if (args.image !== undefined && args.baseImage !== undefined) {
-    failures.push({
-      property: "baseImage",
-      reason: "baseImage is a build argument and image is a prebuilt image: give one of them, not both",
-    });
+  for (const key of ["baseImage", "builderImage"] as const) {
+    if (args.image !== undefined && args[key] !== undefined) {
+      failures.push({ property: key, reason: `${key} is a build argument and image is a prebuilt image: give one of them, not both` });
+    }
   }
   if (failures.length > 0) throw new LoadBalancerArgsError(name, failures);
   const spec = checked.inputs as LoadBalancerArgsSpec;
-  const nodes = planNodes(spec.nodes);
+  const nodes = planNodes(spec.nodes, spec.platform);
   const conflicts = nodeConflicts(nodes);
   if (conflicts.length > 0) throw new LoadBalancerArgsError(name, conflicts);
   return { spec, nodes };
@@ -105,10 +119,32 @@ export function connectionGeneration(containerIds: readonly string[]): string {
   return createHash("sha256").update(containerIds.join("\n")).digest("hex").slice(0, 16);
 }
 
-/** Where one Docker host's nodes come from: its provider (none for the default engine) and image. */
+/** Where one Docker host's nodes come from: its provider (none for the default engine), platform and image. */
 interface HostResources {
   readonly provider?: docker.Provider;
+  readonly platform: pulumi.Output<NodePlatform>;
   readonly image: pulumi.Output<string>;
+}
+
+/** The platform given for a host's nodes, else the one its engine reports, else the fallback. */
+export function hostPlatform(resourceName: string, dockerHost: string | undefined, given: NodePlatform | undefined): pulumi.Output<NodePlatform> {
+  if (given !== undefined) return pulumi.output(given);
+  return pulumi.output(dockerHostPlatform(dockerHost)).apply((reported) => reportedPlatform(resourceName, dockerHost, reported));
+}
+
+/** What a Docker host reported, when an image can be built for it (throws LoadBalancerArgsError). */
+export function reportedPlatform(resourceName: string, dockerHost: string | undefined, reported: string | undefined): NodePlatform {
+  if (reported === undefined) return FALLBACK_PLATFORM;
+  if (isNodePlatform(reported)) return reported;
+  const host = dockerHost ?? "the local Docker engine";
+  throw new LoadBalancerArgsError(resourceName, [
+    {
+      property: "platform",
+      reason:
+        `platform is unset and ${host} reports ${reported}, but the forwarder image is built for ${NODE_PLATFORMS.join(" or ")}: ` +
+        "set platform to one the host can run (emulated), or run the nodes on another host",
+    },
+  ]);
 }
 
 /**
@@ -129,13 +165,21 @@ export class LoadBalancer extends pulumi.ComponentResource {
   public readonly image!: pulumi.Output<string>;
   /** Docker container names, one per node. */
   public readonly containerNames!: pulumi.Output<string[]>;
+  /** Each node's image platform, e.g. `linux/arm64`. */
+  public readonly platforms!: pulumi.Output<string[]>;
+  /**
+   * Each node's data-plane engine: `native`, the one every node is required to run. Nodes start
+   * with `--require-native`, so a node whose relay does not load exits instead of falling back to
+   * Node's sockets, its container never turns healthy, and `pulumi up` fails naming it.
+   */
+  public readonly engines!: pulumi.Output<string[]>;
 
   constructor(name: string, args: LoadBalancerArgs = {}, opts?: pulumi.ComponentResourceOptions) {
     const { nodes } = validateLoadBalancerArgs(name, args);
     super("dnlb:index:LoadBalancer", name, {}, opts);
 
     const secrets = this.tokenAndSeed(name, args);
-    const hosts = this.hostResources(name, args, dockerHosts(nodes));
+    const hosts = this.hostResources(name, args, nodes);
 
     const containers = nodes.map((node) => {
       const host = hosts.get(node.dockerHost)!;
@@ -171,6 +215,8 @@ export class LoadBalancer extends pulumi.ComponentResource {
     this.endpoints = pulumi.output(endpoints);
     this.containerNames = pulumi.output(nodes.map((n) => `${name}-node-${n.number}`));
     this.image = hosts.get(nodes[0].dockerHost)!.image;
+    this.platforms = pulumi.all(nodes.map((n) => hosts.get(n.dockerHost)!.platform));
+    this.engines = pulumi.output(nodes.map(() => REQUIRED_ENGINE));
     this.connection = pulumi.secret(
       pulumi.all([secrets.token, secrets.hashSeed, subnets, generation]).apply(
         ([token, hashSeed, knownSubnets, gen]): LoadBalancerConnection => ({
@@ -187,6 +233,8 @@ export class LoadBalancer extends pulumi.ComponentResource {
       endpoints: this.endpoints,
       image: this.image,
       containerNames: this.containerNames,
+      platforms: this.platforms,
+      engines: this.engines,
     });
   }
 
@@ -200,21 +248,23 @@ export class LoadBalancer extends pulumi.ComponentResource {
   }
 
   /** One provider per remote Docker host and one image per host: an image built on one engine is not on another. */
-  private hostResources(name: string, args: LoadBalancerArgs, hosts: (string | undefined)[]): Map<string | undefined, HostResources> {
+  private hostResources(name: string, args: LoadBalancerArgs, nodes: readonly PlannedNode[]): Map<string | undefined, HostResources> {
     const result = new Map<string | undefined, HostResources>();
     let remote = 0;
     let context: string | undefined;
     let version = "dev";
-    for (const host of hosts) {
+    for (const host of dockerHosts(nodes)) {
       const suffix = host === undefined ? "" : `-h${++remote}`;
       const provider = host === undefined ? undefined : new docker.Provider(`${name}-docker${suffix}`, { host }, { parent: this });
       const childOpts = { parent: this, provider };
+      // nodeConflicts made every node of a host agree on its platform.
+      const platform = hostPlatform(name, host, nodes.find((n) => n.dockerHost === host)!.platform);
       let image: pulumi.Output<string>;
       if (args.image !== undefined) {
         // keepLocally: the image is the user's; destroying the load balancer must not delete it.
         image = new docker.RemoteImage(
           `${name}-image${suffix}`,
-          { name: validatedLater(name, "image", args.image), keepLocally: true },
+          { name: validatedLater(name, "image", args.image), keepLocally: true, platform },
           childOpts,
         ).imageId;
       } else {
@@ -224,18 +274,21 @@ export class LoadBalancer extends pulumi.ComponentResource {
           version = packageVersion(root);
         }
         const baseImage = args.baseImage === undefined ? DEFAULT_BASE_IMAGE : validatedLater(name, "baseImage", args.baseImage);
+        // BUILDER_IMAGE only when given: the Dockerfile's default is the public node:22-bookworm.
+        const buildArgs: Record<string, pulumi.Input<string>> = { BASE_IMAGE: baseImage };
+        if (args.builderImage !== undefined) buildArgs.BUILDER_IMAGE = validatedLater(name, "builderImage", args.builderImage);
         // repoDigest is the local image id: containers follow a rebuilt image, not a reused tag.
         image = new docker.Image(
           `${name}-image${suffix}`,
           {
             imageName: `pulumi-dnlb-forwarder:${version}`,
             skipPush: true,
-            build: { context, dockerfile: path.join(context, "Dockerfile"), args: { BASE_IMAGE: baseImage } },
+            build: { context, dockerfile: path.join(context, "Dockerfile"), args: buildArgs, platform },
           },
           childOpts,
         ).repoDigest;
       }
-      result.set(host, { provider, image });
+      result.set(host, { provider, platform, image });
     }
     return result;
   }

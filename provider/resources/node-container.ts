@@ -117,6 +117,9 @@ export function nodeContainerSpec<V>(input: NodeContainerInput<V>): ContainerSpe
       // Host networking gives every container the host's name: logs and status say which node.
       "--node-name",
       input.containerName,
+      // The image compiles the relay for its platform: a node without it is a broken image, so it
+      // exits saying why instead of running the slower streams engine unnoticed.
+      "--require-native",
     ],
     env: [
       { name: TOKEN_ENV, value: input.adminToken, secret: true },

@@ -31,6 +31,10 @@ function fixture(): string {
   );
   write(path.join(root, "dist", "provider", "forwarder", "main.js"), 'module.exports = [require("a"), require("c")];');
   write(path.join(root, "provider", "forwarder", "Dockerfile"), "FROM scratch\n");
+  write(path.join(root, "provider", "forwarder", "native", "relay.c"), "int relay;\n");
+  write(path.join(root, "dist", "provider", "forwarder", "native", "build.js"), "// compiles relay.c\n");
+  // What `npm run build` leaves on the machine running Pulumi: a relay for that machine only.
+  write(path.join(root, "dist", "provider", "forwarder", "native", "dnlb_relay.node"), "\x7fELF for this host\n");
   pkg(path.join(root, "node_modules", "a"), "a", "1.0.0", { b: "1" });
   pkg(path.join(root, "node_modules", "a", "node_modules", "b"), "b", "1.0.0");
   pkg(path.join(root, "node_modules", "c"), "c", "1.0.0", { b: "2" });
@@ -67,6 +71,24 @@ describe("forwarder image build context", function () {
     }[];
     assert.equal(a.deps.b.version, "1.0.0");
     assert.equal(c.deps.b.version, "2.0.0");
+  });
+
+  it("carries relay.c and its build script, never a relay compiled by the caller (the image compiles its own)", function () {
+    stageForwarderContext(root, target);
+    assert.equal(fs.readFileSync(path.join(target, "provider", "forwarder", "native", "relay.c"), "utf8"), "int relay;\n");
+    assert.ok(fs.existsSync(path.join(target, "dist", "provider", "forwarder", "native", "build.js")));
+    assert.ok(!fs.existsSync(path.join(target, "dist", "provider", "forwarder", "native", "dnlb_relay.node")));
+    // A rebuilt relay alone is no reason to restage: it is not in the context.
+    const marker = path.join(target, "node_modules", "a", "index.js");
+    const before = fs.statSync(marker).mtimeMs;
+    write(path.join(root, "dist", "provider", "forwarder", "native", "dnlb_relay.node"), "\x7fELF rebuilt, larger\n");
+    stageForwarderContext(root, target);
+    assert.equal(fs.statSync(marker).mtimeMs, before);
+  });
+
+  it("says where relay.c is missing: the image cannot be built without it", function () {
+    fs.rmSync(path.join(root, "provider", "forwarder", "native", "relay.c"));
+    assert.throws(() => stageForwarderContext(root, target), /provider\/forwarder\/native\/relay\.c is missing/);
   });
 
   it("restages only when a source file changed", function () {

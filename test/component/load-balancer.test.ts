@@ -106,6 +106,7 @@ describe("LoadBalancer component (mocked engine)", function () {
           NODE_STATE_DIR,
           "--node-name",
           `lb-node-${n}`,
+          "--require-native",
         ]);
         assert.equal(c.inputs.entrypoints, undefined, "the image's entrypoint runs the forwarder");
         assert.deepEqual(c.inputs.volumes, [{ volumeName: `lb-node-${n}-state`, containerPath: NODE_STATE_DIR }]);

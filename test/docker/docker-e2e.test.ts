@@ -1,6 +1,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
 import { request } from "undici";
 import { demoBackendContainerSpec, nodeContainerSpec, type ContainerSpec } from "../../provider/resources/node-container";
 import type { LoadBalancerConnection } from "../../provider/model";
@@ -11,13 +12,14 @@ import {
   virtualServerGroupProvider,
 } from "../../provider/resources";
 import { stageForwarderContext } from "../../provider/resources/load-balancer-image";
-import { buildBaseImage } from "./base-image";
+import { buildBaseImage, buildBuilderImage } from "./base-image";
 import { DockerEngine, dockerCli } from "./engine";
 import { shares, tally, type Tally } from "./traffic";
 
 /**
  * The whole product on a real Docker engine: the forwarder image built from the real Dockerfile
- * (on a base image made without any registry), two nodes and three demo backends run from the
+ * (on builder and base images made without any registry; the relay compiled in the image build),
+ * two nodes and three demo backends run from the
  * same container specs the LoadBalancer component deploys, configured through the providers.
  *
  * Runs only with DNLB_DOCKER_E2E=1 (test/docker/run.sh sets it after starting a Docker engine).
@@ -29,6 +31,7 @@ const ENABLED = process.env.DNLB_DOCKER_E2E === "1";
 const RUN = randomBytes(4).toString("hex");
 const LABEL = "dnlb.e2e";
 const BASE_IMAGE = `dnlb-e2e-base:${RUN}`;
+const BUILDER_IMAGE = `dnlb-e2e-builder:${RUN}`;
 const FORWARDER_IMAGE = `dnlb-e2e-forwarder:${RUN}`;
 const NODES = ["127.0.1.1", "127.0.1.2"];
 const ADMIN_PORT = 25180;
@@ -109,14 +112,21 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     return engine.run(spec, { [LABEL]: RUN });
   }
 
+  /** Compiled addons in the staged context (the caller's relay must not reach the image). */
+  let stagedAddons: string[] = [];
+
   before("build the images without a registry", async function () {
     const started = Date.now();
-    await buildBaseImage(BASE_IMAGE);
+    await Promise.all([buildBaseImage(BASE_IMAGE), buildBuilderImage(BUILDER_IMAGE)]);
     const context = stageForwarderContext();
-    await dockerCli(["build", "--quiet", "--build-arg", `BASE_IMAGE=${BASE_IMAGE}`, "--tag", FORWARDER_IMAGE, context.dir], {
-      env: { DOCKER_BUILDKIT: "0" },
-    });
-    console.log(`      images built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    stagedAddons = (fs.readdirSync(context.dir, { recursive: true }) as string[]).filter((f) => f.endsWith(".node"));
+    const built = Date.now();
+    await dockerCli(
+      ["build", "--quiet", "--build-arg", `BUILDER_IMAGE=${BUILDER_IMAGE}`, "--build-arg", `BASE_IMAGE=${BASE_IMAGE}`, "--tag", FORWARDER_IMAGE, context.dir],
+      { env: { DOCKER_BUILDKIT: "0" } },
+    );
+    const seconds = (ms: number) => (ms / 1000).toFixed(1);
+    console.log(`      builder and base images in ${seconds(built - started)} s, forwarder image (relay compiled in it) in ${seconds(Date.now() - built)} s`);
   });
 
   before("run two nodes and three backends from the component's container specs", async function () {
@@ -160,15 +170,23 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     for (const v of volumes) await engine.removeVolume(v);
     await engine.removeImage(FORWARDER_IMAGE);
     await engine.removeImage(BASE_IMAGE);
+    await engine.removeImageTree(BUILDER_IMAGE);
     const still = await engine.containersLabelled(`${LABEL}=${RUN}`);
     await engine.close();
     assert.equal(still.length, 0, "containers left behind");
   });
 
-  it("runs the native relay in the image (the package's build puts it in dist/provider)", async function () {
+  it("runs the native relay, compiled inside the image build, on every node", async function () {
+    assert.deepEqual(stagedAddons, [], "the staged context must not carry a relay built by the caller");
     for (const id of nodeIds) {
       const logs = await engine.logs(id);
       assert.match(logs, /"engine":"native"/, `the node's ready line names its engine: ${logs.slice(-1500)}`);
+    }
+    for (const endpoint of connection.endpoints) {
+      const res = await request(`${endpoint}/v1/status`, { headers: { authorization: `Bearer ${token}` }, headersTimeout: 3000, bodyTimeout: 3000 });
+      const body = (await res.body.json()) as { engine?: { name: string; reason: string } };
+      assert.equal(body.engine?.name, "native", `${endpoint}/v1/status: ${JSON.stringify(body.engine)}`);
+      assert.equal(body.engine?.reason, "the native relay loads (/opt/dnlb/dist/provider/forwarder/native/dnlb_relay.node)");
     }
   });
 

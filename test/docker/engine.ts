@@ -63,8 +63,9 @@ export class DockerEngine {
     return (await this.call("GET", `/containers/json?all=1&filters=${filters}`)) as { Id: string; Names: string[]; Mounts: { Name?: string }[] }[];
   }
 
+  /** With its anonymous volumes: the image's VOLUME gives one to every container mounting none there (the demo backends). */
   async removeContainer(id: string): Promise<void> {
-    await this.call("DELETE", `/containers/${id}?force=1`, undefined, [404]);
+    await this.call("DELETE", `/containers/${id}?force=1&v=1`, undefined, [404]);
   }
 
   async removeVolume(name: string): Promise<void> {
@@ -78,6 +79,22 @@ export class DockerEngine {
 
   async removeImage(ref: string): Promise<void> {
     await this.call("DELETE", `/images/${encodeURIComponent(ref)}?force=1`, undefined, [404]);
+  }
+
+  /**
+   * Removes an image with every image built on it: the classic builder keeps a build stage's
+   * layers as untagged children of its FROM image, which removing the tag alone leaves behind.
+   */
+  async removeImageTree(ref: string): Promise<void> {
+    const root = (await this.call("GET", `/images/${encodeURIComponent(ref)}/json`, undefined, [404])) as { Id?: string } | undefined;
+    if (root?.Id === undefined) return;
+    const all = (await this.call("GET", "/images/json?all=1")) as { Id: string; ParentId: string }[];
+    const descendants = [root.Id];
+    for (let i = 0; i < descendants.length; i++) {
+      for (const image of all) if (image.ParentId === descendants[i]) descendants.push(image.Id);
+    }
+    // Children first: an image with children cannot go.
+    for (const id of descendants.reverse()) await this.call("DELETE", `/images/${id}?force=1`, undefined, [404, 409]);
   }
 
   async logs(id: string): Promise<string> {

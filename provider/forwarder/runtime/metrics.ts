@@ -9,6 +9,7 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { DataPlaneStats, RejectReason } from "../dataplane/stats";
 import type { HealthState } from "../health/monitor";
+import type { EngineChoice } from "./engine";
 import type { PlannedService } from "./planner";
 import type { WorkerUsage } from "../workers/messages";
 
@@ -18,6 +19,8 @@ export interface MetricsSource {
   workers(): readonly { worker: number; usage: WorkerUsage }[];
   planned(): readonly PlannedService[];
   health(probeKey: string): HealthState | undefined;
+  /** Fixed for the process's life. */
+  readonly engine: EngineChoice;
 }
 
 const REJECT_REASONS: readonly RejectReason[] = ["no_backend", "limit", "connect_failed"];
@@ -35,6 +38,14 @@ export class RuntimeMetrics {
       return cached.stats;
     };
     const registers = [registry];
+
+    const engine = new Gauge({
+      name: "dnlb_engine_info",
+      help: "1, labelled with the data-plane engine (native: the C relay; streams: Node's sockets) and why it was chosen.",
+      labelNames: ["engine", "reason"],
+      registers,
+    });
+    engine.set({ engine: source.engine.name, reason: source.engine.reason }, 1);
 
     // --- per listener ---
     listenerCounter(registers, "dnlb_listener_connections_total", "Clients accepted by the listener.", stats, (l) => l.connections);

@@ -21,6 +21,7 @@ import { WorkerPool, type DataPlaneHandle, type WorkerExit } from "../workers/po
 import type { DataPlanePlan } from "../dataplane/plan";
 import type { MemberStats } from "../dataplane/stats";
 import { HealthMonitor, type HealthState, type ProbeOutcome } from "../health/monitor";
+import { chooseEngine, type EngineChoice } from "./engine";
 import { RuntimeMetrics } from "./metrics";
 import {
   planListeners,
@@ -68,6 +69,8 @@ export interface RuntimeOptions {
   workers?: number;
   /** Who moves the bytes (see DataPlaneOptions.engine). */
   engine?: DataPlaneEngine;
+  /** Why that engine, for status and metrics (main.ts knows the flags); unset: described here. */
+  engineReason?: string;
 }
 
 export interface ApplyResult {
@@ -82,6 +85,7 @@ export class ForwarderRuntime {
   private readonly metrics: RuntimeMetrics;
   private readonly healthTimeScale: number;
   private readonly node: StatusReport["node"];
+  private readonly engine: EngineChoice;
 
   private config: ConfigSnapshot = EMPTY_CONFIG;
   private services: readonly ResolvedService[] = [];
@@ -101,6 +105,8 @@ export class ForwarderRuntime {
       startedAt: new Date().toISOString(),
     };
     this.monitor = opts.monitor ?? new HealthMonitor();
+    this.engine =
+      opts.engine !== undefined && opts.engineReason !== undefined ? { name: opts.engine, reason: opts.engineReason } : chooseEngine(opts.engine, false);
     const dataPlaneOptions = {
       listenAddress: opts.listenAddress,
       hashSeed: opts.hashSeed,
@@ -109,7 +115,7 @@ export class ForwarderRuntime {
       maxConnectionsPerListener: opts.maxConnectionsPerListener,
       bindRetryIntervalMs: opts.bindRetryIntervalMs,
       sweepIntervalMs: opts.sweepIntervalMs,
-      engine: opts.engine,
+      engine: this.engine.name,
     };
     const workers = opts.workers ?? 0;
     this.dataplane =
@@ -127,6 +133,7 @@ export class ForwarderRuntime {
       workers: () => pool?.usage() ?? [],
       planned: () => this.planned,
       health: (key) => this.monitor.get(key)?.state,
+      engine: this.engine,
     });
     this.monitor.on("transition", this.onTransition);
   }
@@ -162,6 +169,7 @@ export class ForwarderRuntime {
     const noMembers = new Map<string, MemberStats>();
     return {
       node: { ...this.node },
+      engine: { ...this.engine },
       backendServices: this.planned.map((p) =>
         serviceStatus(p, (key) => this.monitor.get(key), membersByService.get(p.service.id) ?? noMembers),
       ),

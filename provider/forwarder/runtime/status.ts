@@ -1,9 +1,11 @@
 /**
  * The body of `GET /v1/status`: every backend service with each member's health, eligibility,
- * last probe and open connections, and every listener with its state. Plain JSON.
+ * last probe and open connections, every listener with its state, and the data-plane engine
+ * with the reason it was chosen. Plain JSON.
  */
 import type { ListenerStats, MemberStats } from "../dataplane/stats";
 import type { MemberHealth } from "../health/monitor";
+import type { EngineChoice } from "./engine";
 import type { PlannedService } from "./planner";
 
 export type MemberHealthStatus = "Healthy" | "Unhealthy" | "Initial" | "N/A";
@@ -53,6 +55,7 @@ export interface ListenerStatus {
 
 export interface StatusReport {
   readonly node: { readonly name: string; readonly listenAddress: string; readonly startedAt: string };
+  readonly engine: EngineChoice;
   readonly backendServices: readonly BackendServiceStatus[];
   readonly listeners: readonly ListenerStatus[];
 }
