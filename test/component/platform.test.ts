@@ -6,7 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LoadBalancer, LoadBalancerArgs, LoadBalancerArgsError, reportedPlatform } from "../../provider/resources/load-balancer";
 import { dockerHostPlatform } from "../../provider/resources/docker-platform";
-import { promiseOf, RecordingMocks } from "./mocks";
+import { promiseOf } from "../support/pulumi";
+import { RecordingMocks } from "./mocks";
 
 const IMAGE = "docker:index/image:Image";
 const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";

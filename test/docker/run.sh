@@ -11,8 +11,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 # Node 22 (the base image is made from the node binary that runs the test): the one .ci/run
-# installs, else this workplace's, else whatever is on the PATH.
-for bin in "${DNLB_TOOLS_DIR:-$ROOT/.tools}/node_modules/node/bin" /work/tools/node_modules/.bin; do
+# installs, else whatever is on the PATH.
+for bin in "${DNLB_TOOLS_DIR:-$ROOT/.tools}/node_modules/node/bin"; do
   if [ -x "$bin/node" ]; then export PATH="$bin:$PATH"; break; fi
 done
 node --version | grep -q '^v22\.' || { echo "[docker-e2e] Node 22 is needed (found $(node --version))"; exit 1; }
