@@ -3,7 +3,7 @@ import { promises as fs, readFileSync } from "node:fs";
 import * as os from "node:os";
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
-import { formatHostPort } from "./admin/server";
+import { formatHostPort } from "../model";
 import type { DataPlaneEngine } from "./dataplane/dataplane";
 import { nativeRelayUnavailable } from "./native/relay";
 import { StartupError, StateFileError } from "./errors";
@@ -269,7 +269,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     handleSignals(node, logger, cli.graceMs);
     logger.info(
       {
-        admin: formatHostPort(node.adminAddress),
+        admin: formatHostPort(node.adminAddress.host, node.adminAddress.port),
         listenAddress: cli.listenAddress,
         stateDir: cli.stateDir,
         seedSource: seed.source,

@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { AdminApi } from "./admin/routes";
 import { AdminMetrics } from "./admin/metrics";
-import { AdminServer, formatHostPort, type AdminAddress } from "./admin/server";
+import { AdminServer, type AdminAddress } from "./admin/server";
+import { formatHostPort } from "../model";
 import { ConfigWriter, type ConfigApplier } from "./store/writer";
 import { ForwarderRuntime, type RuntimeOptions } from "./runtime/runtime";
 import type { DataPlaneEngine } from "./dataplane/dataplane";
@@ -126,7 +127,7 @@ export class ForwarderNode {
 
   /** The admin API's base URL, e.g. `http://127.0.5.1:23001`. */
   get url(): string {
-    return `http://${formatHostPort(this.adminAddress)}`;
+    return `http://${formatHostPort(this.adminAddress.host, this.adminAddress.port)}`;
   }
 
   /** Object counts per kind (for the ready log line). */
@@ -151,7 +152,7 @@ export class ForwarderNode {
       await this.runtime.close({ graceMs });
     } finally {
       await this.server.close(Math.min(graceMs, 2_000));
-      this.logger.info({ admin: formatHostPort(this.adminAddress) }, "closed");
+      this.logger.info({ admin: formatHostPort(this.adminAddress.host, this.adminAddress.port) }, "closed");
     }
   }
 }
