@@ -25,13 +25,15 @@
 import type * as net from "node:net";
 import { FlowHasher } from "../../hashing";
 import { nativeRelay, nativeRelayUnavailable, type NativeRelay } from "../native/relay";
-import { Flow, proxyHeaderFor, type FlowOwner, type ProxiedFlow } from "./flow";
+import { SerialQueue } from "../serial-queue";
+import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
 import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
 import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
 import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
+import { StreamFlow } from "./stream-flow";
 
 export interface DataPlaneOptions {
   /** Listeners bind here, e.g. "0.0.0.0" or "127.0.1.1". */
@@ -106,13 +108,11 @@ export class DataPlane implements FlowOwner {
   /** Countdowns closing the connections of removed listeners. */
   private readonly listenerDrains = new Set<NodeJS.Timeout>();
 
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly retryTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private whenIdle: (() => void) | undefined;
-  /** The flow hash of the last `pick` (see there). */
-  private pickedHash = 0;
 
   constructor(opts: DataPlaneOptions) {
     this.listenAddress = opts.listenAddress;
@@ -143,9 +143,7 @@ export class DataPlane implements FlowOwner {
    * reason), including those that failed before and still fail. Serialized with other applies.
    */
   apply(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
-    const run = this.queue.then(() => this.applyNow(plan));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(() => this.applyNow(plan));
   }
 
   /**
@@ -211,7 +209,7 @@ export class DataPlane implements FlowOwner {
 
   // --- FlowOwner -----------------------------------------------------------------------------
 
-  flowConnected(flow: ProxiedFlow): void {
+  flowConnected(flow: Flow): void {
     const bucket = flow.member.bucket;
     bucket.totals.connections++;
     bucket.flows.add(flow);
@@ -226,7 +224,7 @@ export class DataPlane implements FlowOwner {
     if (bucket.drained) flow.destroy();
   }
 
-  flowEnded(flow: ProxiedFlow): void {
+  flowEnded(flow: Flow): void {
     this.flows.delete(flow);
     const slot = flow.listener as ListenerSlot;
     const bytesIn = flow.bytesIn();
@@ -374,7 +372,7 @@ export class DataPlane implements FlowOwner {
   private retryFailedListeners(): void {
     if (this.closing !== undefined) return;
     if (![...this.listeners.values()].some((s) => s.server === null)) return;
-    this.queue = this.queue.then(async () => {
+    void this.queue.run(async () => {
       if (this.closing !== undefined) return;
       const failed = [...this.listeners.values()].filter((s) => s.server === null);
       await Promise.all(failed.map((slot) => this.bind(slot)));
@@ -434,14 +432,14 @@ export class DataPlane implements FlowOwner {
       client.destroy(); // gone before we got to it
       return;
     }
-    const member = this.pick(slot, remoteAddress, client.remotePort as number, client.localAddress as string, client.localPort as number);
-    if (typeof member === "string") {
-      slot.rejected[member]++;
+    const picked = this.pick(slot, remoteAddress, client.remotePort as number, client.localAddress as string, client.localPort as number);
+    if (typeof picked === "string") {
+      slot.rejected[picked]++;
       client.on("error", noop);
       client.resetAndDestroy();
       return;
     }
-    const flow = new Flow(this, slot, slot.route as ServiceRoute, this.pickedHash, client, member);
+    const flow = new StreamFlow(this, slot, slot.route as ServiceRoute, picked.hash, client, picked.member);
     slot.active++;
     this.flows.add(flow);
     flow.start();
@@ -456,14 +454,14 @@ export class DataPlane implements FlowOwner {
     localAddress: string,
     localPort: number,
   ): void {
-    const member = this.pick(slot, remoteAddress, remotePort, localAddress, localPort);
-    if (typeof member === "string") {
-      slot.rejected[member]++;
+    const picked = this.pick(slot, remoteAddress, remotePort, localAddress, localPort);
+    if (typeof picked === "string") {
+      slot.rejected[picked]++;
       relay.reset(flowId);
       return;
     }
     const route = slot.route as ServiceRoute;
-    const flow = new NativeFlow(this, slot, route, this.pickedHash, relay, flowId, member);
+    const flow = new NativeFlow(this, slot, route, picked.hash, relay, flowId, picked.member);
     slot.active++;
     this.flows.add(flow);
     const header = proxyHeaderFor(route, remoteAddress, remotePort, localAddress, localPort);
@@ -471,18 +469,18 @@ export class DataPlane implements FlowOwner {
   }
 
   /**
-   * Counts a new client and picks its member, or says why it is refused. The flow hash is left
-   * in `pickedHash` (for the fallback candidates) rather than returned in an object per client.
+   * Counts a new client and picks its member with the flow hash (the flow keeps it for its
+   * fallback candidates), or says why the client is refused.
    */
-  private pick(slot: ListenerSlot, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): RouteMember | RejectReason {
+  private pick(slot: ListenerSlot, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): Picked | RejectReason {
     slot.totals.connections++;
     const route = slot.route;
     const table = route === null ? null : route.table;
     if (table === null || route === null) return "no_backend";
     if (slot.active >= this.maxConnectionsPerListener) return "limit";
     const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort) : this.hasher.ipHash(remoteAddress);
-    this.pickedHash = hash;
-    return table.lookup(hash) ?? "no_backend";
+    const member = table.lookup(hash);
+    return member === undefined ? "no_backend" : { member, hash };
   }
 
   /** Closes connections idle for their service's idle timeout (see the header comment). */
@@ -505,7 +503,7 @@ export class DataPlane implements FlowOwner {
   private async closeNow(graceMs: number): Promise<void> {
     clearInterval(this.retryTimer);
     for (const slot of this.listeners.values()) slot.closeServer();
-    await this.queue; // an apply under way finishes (and its servers are closed below)
+    await this.queue.idle(); // an apply under way finishes (and its servers are closed below)
     for (const slot of this.listeners.values()) slot.closeServer();
     if (this.flows.size > 0 && graceMs > 0) await this.idleOrTimeout(graceMs);
     for (const flow of this.flows) flow.destroy();
@@ -527,6 +525,12 @@ export class DataPlane implements FlowOwner {
       this.whenIdle = done;
     });
   }
+}
+
+/** A new client's member and flow hash. */
+interface Picked {
+  readonly member: RouteMember;
+  readonly hash: number;
 }
 
 function noop(): void {}
