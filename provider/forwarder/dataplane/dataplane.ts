@@ -25,6 +25,7 @@
 import type * as net from "node:net";
 import { FlowHasher } from "../../hashing";
 import { nativeRelay, nativeRelayUnavailable, type NativeRelay } from "../native/relay";
+import { DEFAULTS, defaultEngine, type DataPlaneEngine, type DataPlaneSettings } from "../options";
 import { SerialQueue } from "../serial-queue";
 import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
@@ -35,32 +36,12 @@ import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type Ser
 import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
 import { StreamFlow } from "./stream-flow";
 
-export interface DataPlaneOptions {
-  /** Listeners bind here, e.g. "0.0.0.0" or "127.0.1.1". */
-  readonly listenAddress: string;
-  /** The load balancer's flow-hash seed (DNLB_HASH_SEED). */
-  readonly hashSeed: string;
-  /** Default 3000 ms. */
-  readonly connectTimeoutMs?: number;
-  /** Distinct members tried for one client before it is reset. Default 3. */
-  readonly maxConnectAttempts?: number;
-  /** Clients open at once per listener; beyond it new clients are reset. Default 100000. */
-  readonly maxConnectionsPerListener?: number;
-  /** Default 250 ms. */
-  readonly sweepIntervalMs?: number;
-  /** Default 5000 ms. */
-  readonly bindRetryIntervalMs?: number;
+export interface DataPlaneOptions extends DataPlaneSettings {
   /**
    * Open listeners with SO_REUSEPORT, so that other processes (the node's other data-plane
    * workers) can listen on the same ports. Default false.
    */
   readonly reusePort?: boolean;
-  /**
-   * Who moves the bytes: "native" (the C relay on Node's loop, native/relay.c: less than half
-   * the CPU per connection) or "streams" (Node's net.Socket). Default: native when its addon loads
-   * here, else streams; asking for native where it cannot load throws, naming why.
-   */
-  readonly engine?: DataPlaneEngine;
   /** Notable events, for logs. */
   readonly onEvent?: (event: DataPlaneEvent) => void;
 }
@@ -72,18 +53,7 @@ export type DataPlaneEvent =
   | { readonly type: "listener-error"; readonly id: string; readonly error: string }
   | { readonly type: "table-built"; readonly serviceId: string; readonly members: number; readonly tableSize: number };
 
-export type DataPlaneEngine = "native" | "streams";
-
-/** The engine a data plane gets when none is asked for: native when its addon loads here. */
-export function defaultEngine(): DataPlaneEngine {
-  return nativeRelay() === undefined ? "streams" : "native";
-}
-
-export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
-export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
-export const DEFAULT_MAX_CONNECTIONS_PER_LISTENER = 100_000;
-export const DEFAULT_SWEEP_INTERVAL_MS = 250;
-export const DEFAULT_BIND_RETRY_INTERVAL_MS = 5000;
+export type { DataPlaneEngine };
 
 export class DataPlane implements FlowOwner {
   readonly engine: DataPlaneEngine;
@@ -118,22 +88,19 @@ export class DataPlane implements FlowOwner {
     this.listenAddress = opts.listenAddress;
     this.reusePort = opts.reusePort ?? false;
     this.hasher = new FlowHasher(opts.hashSeed);
-    this.connectTimeoutMs = positive(opts.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, "connectTimeoutMs");
-    this.maxConnectAttempts = positive(opts.maxConnectAttempts, DEFAULT_MAX_CONNECT_ATTEMPTS, "maxConnectAttempts");
-    this.maxConnectionsPerListener = positive(
-      opts.maxConnectionsPerListener,
-      DEFAULT_MAX_CONNECTIONS_PER_LISTENER,
-      "maxConnectionsPerListener",
-    );
+    const defaults = DEFAULTS.dataPlane;
+    this.connectTimeoutMs = positive(opts.connectTimeoutMs, defaults.connectTimeoutMs, "connectTimeoutMs");
+    this.maxConnectAttempts = positive(opts.maxConnectAttempts, defaults.maxConnectAttempts, "maxConnectAttempts");
+    this.maxConnectionsPerListener = positive(opts.maxConnectionsPerListener, defaults.maxConnectionsPerListener, "maxConnectionsPerListener");
     this.onEvent = opts.onEvent ?? (() => undefined);
     this.engine = opts.engine ?? defaultEngine();
     if (this.engine === "native") {
       this.relay = nativeRelay();
       if (this.relay === undefined) throw new Error(`the native data-plane engine is not available here: ${nativeRelayUnavailable() ?? "unknown reason"}`);
     }
-    this.sweepTimer = setInterval(() => this.sweep(), positive(opts.sweepIntervalMs, DEFAULT_SWEEP_INTERVAL_MS, "sweepIntervalMs"));
+    this.sweepTimer = setInterval(() => this.sweep(), positive(opts.sweepIntervalMs, defaults.sweepIntervalMs, "sweepIntervalMs"));
     this.sweepTimer.unref();
-    const retryMs = positive(opts.bindRetryIntervalMs, DEFAULT_BIND_RETRY_INTERVAL_MS, "bindRetryIntervalMs");
+    const retryMs = positive(opts.bindRetryIntervalMs, defaults.bindRetryIntervalMs, "bindRetryIntervalMs");
     this.retryTimer = setInterval(() => this.retryFailedListeners(), retryMs);
     this.retryTimer.unref();
   }

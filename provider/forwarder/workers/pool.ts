@@ -24,6 +24,7 @@ import type { DataPlaneEvent } from "../dataplane/dataplane";
 import type { DataPlaneHandle } from "../dataplane/handle";
 import { EMPTY_PLAN, type DataPlanePlan } from "../dataplane/plan";
 import type { DataPlaneStats } from "../dataplane/stats";
+import type { DataPlaneSettings } from "../options";
 import { SerialQueue } from "../serial-queue";
 import { EMPTY_STATS, mergeStats, retire } from "./merge-stats";
 import type { FromWorker, ToWorker, WorkerSettings, WorkerUsage } from "./messages";
@@ -37,7 +38,7 @@ export interface WorkerExit {
   readonly restartInMs: number;
 }
 
-export interface WorkerPoolOptions extends Omit<WorkerSettings, "statsIntervalMs"> {
+export interface WorkerPoolOptions extends DataPlaneSettings {
   /** Worker processes, at least 1. */
   readonly workers: number;
   /** Default 1000 ms. */
