@@ -3,10 +3,9 @@
  * last probe and open connections, and every listener with its state. Plain JSON.
  */
 import type { ListenerStats, MemberStats } from "../dataplane/stats";
-import type { MemberHealth } from "../health/monitor";
+import type { HealthState, MemberHealth } from "../health/monitor";
 import type { PlannedService } from "./planner";
 
-export type MemberHealthStatus = "Healthy" | "Unhealthy" | "Initial" | "N/A";
 export type ListenerStatusState = "Listening" | "Failed" | "NoBackend";
 
 export interface MemberStatus {
@@ -14,7 +13,8 @@ export interface MemberStatus {
   readonly port: number;
   readonly weight: number;
   readonly enabled: boolean;
-  readonly health: MemberHealthStatus;
+  /** "N/A" when the service's health checks are off. */
+  readonly health: HealthState | "N/A";
   /** Takes new connections (enabled and Healthy, or enabled with health checks off). */
   readonly eligible: boolean;
   readonly lastProbe?: {
