@@ -23,7 +23,7 @@ const sipPackage = require("siphash") as SipHashPackage;
 // Naive reference: the textbook algorithm written as plainly as possible, sharing no code with
 // provider/hashing. Full permutation matrix and `next` indices as in the paper's Pseudocode 1,
 // BigInt for the 64-bit modulo, the siphash package for the fixed-key hash, Envoy's turn rule,
-// and the per-member quota (largest remainder) described in maglev.ts.
+// and the per-member quota (largest remainder) described in docs/hashing.md.
 // ---------------------------------------------------------------------------------------------
 
 function referenceFixedHash(keyText: string, member: string): bigint {
