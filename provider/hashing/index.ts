@@ -1,6 +1,6 @@
 /**
  * The hashing core: weighted Maglev tables and keyed flow hashes. Pure computation, no I/O.
- * See maglev.ts for the algorithm and its sources, flow.ts for the flow keys.
+ * See maglev.ts (and docs/hashing.md) for the table, flow.ts for the flow keys.
  */
 
 export { formatHostPort } from "./host-port";
