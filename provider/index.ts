@@ -7,7 +7,7 @@
  */
 export * from "./resources";
 
-// The LoadBalancer component (provider/resources/load-balancer.ts, issue 6).
+// The LoadBalancer component (provider/resources/load-balancer.ts).
 export * from "./resources/load-balancer";
 
 export {

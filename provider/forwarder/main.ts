@@ -1,15 +1,15 @@
 #!/usr/bin/env node
-import { promises as fs, readFileSync } from "node:fs";
-import * as os from "node:os";
-import { parseArgs } from "node:util";
 import type { Logger } from "pino";
-import { formatHostPort } from "./admin/server";
-import type { DataPlaneEngine } from "./dataplane/dataplane";
+import { formatHostPort } from "../model";
+import { parseCli } from "./cli/arguments";
+import { defaultMaxConnections, openFilesLimit } from "./cli/limits";
+import { recordSeedFingerprint, resolveSeed, seedHistory } from "./cli/seed";
+import { readToken } from "./cli/token";
+import { USAGE } from "./cli/usage";
 import { chooseEngine } from "./runtime/engine";
 import { StartupError, StateFileError } from "./errors";
 import { createLogger } from "./logger";
 import { ForwarderNode } from "./node";
-import { resolveSeed } from "./cli/seed";
 import { reusePortSupported } from "./workers/pool";
 
 /**
@@ -19,206 +19,6 @@ import { reusePortSupported } from "./workers/pool";
  * file it refuses, an address it cannot bind, a crash), 2 for a command line or environment it
  * cannot start with. The token and the seed are never logged.
  */
-
-export const MAX_WORKERS = 64;
-export const DEFAULT_MAX_CONNECTIONS = 100_000;
-export const MAX_CONNECTIONS_LIMIT = 10_000_000;
-
-export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir DIR [options]
-
-  --admin-listen HOST:PORT     admin API address, e.g. 127.0.1.1:9180 or [::1]:9180 (port 0: ephemeral)
-  --listen-address ADDR        address listeners bind (default 0.0.0.0)
-  --state-dir DIR              where the configuration (config.json) is kept
-  --token-file FILE            file holding the admin API token (else DNLB_ADMIN_TOKEN)
-  --hash-seed-file FILE        file holding the hash seed (else DNLB_HASH_SEED): keeps it out of
-                               the process environment
-  --node-name NAME             name in logs and status (default: the host name)
-  --shutdown-grace-seconds S   on SIGTERM, how long open connections may finish (default 10)
-  --workers N                  data-plane worker processes sharing the listener ports,
-                               0-${MAX_WORKERS} (default: the number of CPUs; 0 runs the data
-                               plane in the node's own process)
-  --engine native|streams      who moves the bytes: native (the C relay built with the package,
-                               less than half the CPU per connection) or streams (Node's sockets).
-                               Default: native when it loads on this host, else streams
-  --require-native             exit (code 2, saying why and how to fix it) when the native relay
-                               does not load, instead of falling back to streams
-  --max-connections-per-listener N
-                               open client connections a listener holds before it resets new
-                               ones, 1-${MAX_CONNECTIONS_LIMIT} (default: what the open-files limit allows, two
-                               descriptors a connection per data-plane process, at most ${DEFAULT_MAX_CONNECTIONS})
-  --log-level LEVEL            trace, debug, info, warn, error (default info)
-
-environment:
-  DNLB_ADMIN_TOKEN   admin API bearer token, at least 16 characters (or --token-file)
-  DNLB_HASH_SEED     the load balancer's hash seed, 32 hex characters; every node of a load
-                     balancer must have the same one. Unset: a seed generated and kept in the
-                     state directory (fine for one node, wrong for several).
-`;
-
-export const MIN_TOKEN_LENGTH = 16;
-
-/**
- * Descriptors a data-plane process keeps for everything but proxied connections (the admin API,
- * probes, the state file, logs), so that a flood of clients never locks the operator out.
- */
-const RESERVED_DESCRIPTORS = 512;
-
-/** The soft open-files limit of this process (Linux), or undefined where it cannot be read. */
-export function openFilesLimit(limitsText?: string): number | undefined {
-  let text = limitsText;
-  if (text === undefined) {
-    try {
-      text = readFileSync("/proc/self/limits", "utf8");
-    } catch {
-      return undefined;
-    }
-  }
-  const match = /^Max open files\s+(\d+|unlimited)/m.exec(text);
-  if (match === null) return undefined;
-  return match[1] === "unlimited" ? Number.MAX_SAFE_INTEGER : Number(match[1]);
-}
-
-/**
- * The default connection limit: a proxied connection holds two descriptors in its data-plane
- * process, so past (limit - reserve) / 2 connections accept() would fail with EMFILE for every
- * socket of the process, the admin API's included. Workers each have their own limit.
- */
-export function defaultMaxConnections(nofile: number | undefined, workers: number): number {
-  if (nofile === undefined) return DEFAULT_MAX_CONNECTIONS;
-  const perProcess = Math.max(1, Math.floor((nofile - RESERVED_DESCRIPTORS) / 2));
-  return Math.min(DEFAULT_MAX_CONNECTIONS, perProcess * Math.max(1, workers));
-}
-
-export interface CliOptions {
-  readonly adminHost: string;
-  readonly adminPort: number;
-  readonly listenAddress: string;
-  readonly stateDir: string;
-  readonly tokenFile?: string;
-  readonly nodeName: string;
-  readonly graceMs: number;
-  readonly logLevel: string;
-  readonly workers: number;
-  /** Unset: the default engine (native when it loads here). */
-  readonly engine?: DataPlaneEngine;
-  /** Never fall back to streams: a node without its relay exits instead. */
-  readonly requireNative: boolean;
-  readonly seedFile?: string;
-  /** Unset: defaultMaxConnections for this process's open-files limit. */
-  readonly maxConnectionsPerListener?: number;
-}
-
-/** Parses `HOST:PORT` or `[IPV6]:PORT`. */
-export function parseHostPort(text: string, flag: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) {
-    throw new StartupError(`${flag} must be HOST:PORT such as 127.0.1.1:9180 or [::1]:9180 (got ${JSON.stringify(text)})`);
-  }
-  return { host: match[1] ?? match[2], port };
-}
-
-export function parseCli(argv: readonly string[]): CliOptions | "help" {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        "admin-listen": { type: "string" },
-        "listen-address": { type: "string", default: "0.0.0.0" },
-        "state-dir": { type: "string" },
-        "token-file": { type: "string" },
-        "node-name": { type: "string" },
-        "shutdown-grace-seconds": { type: "string", default: "10" },
-        "log-level": { type: "string", default: "info" },
-        workers: { type: "string" },
-        engine: { type: "string" },
-        "require-native": { type: "boolean", default: false },
-        "hash-seed-file": { type: "string" },
-        "max-connections-per-listener": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new StartupError((error as Error).message);
-  }
-  if (values.help) return "help";
-  if (values["admin-listen"] === undefined) throw new StartupError("--admin-listen HOST:PORT is required");
-  if (values["state-dir"] === undefined || values["state-dir"] === "") throw new StartupError("--state-dir DIR is required");
-  const admin = parseHostPort(values["admin-listen"], "--admin-listen");
-  const grace = Number(values["shutdown-grace-seconds"]);
-  if (!Number.isFinite(grace) || grace < 0 || grace > 3600) {
-    throw new StartupError(`--shutdown-grace-seconds must be a number from 0 to 3600 (got ${JSON.stringify(values["shutdown-grace-seconds"])})`);
-  }
-  const levels = ["trace", "debug", "info", "warn", "error", "fatal"];
-  if (!levels.includes(values["log-level"])) {
-    throw new StartupError(`--log-level must be one of ${levels.join(", ")} (got ${JSON.stringify(values["log-level"])})`);
-  }
-  const workers = values.workers === undefined ? Math.min(MAX_WORKERS, os.availableParallelism()) : Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS || values.workers?.trim() === "") {
-    throw new StartupError(`--workers must be an integer from 0 to ${MAX_WORKERS} (got ${JSON.stringify(values.workers)})`);
-  }
-  const engine = values.engine;
-  if (engine !== undefined && engine !== "native" && engine !== "streams") {
-    throw new StartupError(`--engine must be native or streams (got ${JSON.stringify(engine)})`);
-  }
-  if (values["require-native"] && engine === "streams") {
-    throw new StartupError("--require-native and --engine streams contradict each other: give one of them");
-  }
-  const limitText = values["max-connections-per-listener"];
-  const maxConnections = limitText === undefined ? undefined : Number(limitText);
-  if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > MAX_CONNECTIONS_LIMIT || limitText?.trim() === "")) {
-    throw new StartupError(
-      `--max-connections-per-listener must be an integer from 1 to ${MAX_CONNECTIONS_LIMIT} (got ${JSON.stringify(limitText)})`,
-    );
-  }
-  return {
-    adminHost: admin.host,
-    adminPort: admin.port,
-    listenAddress: values["listen-address"],
-    stateDir: values["state-dir"],
-    tokenFile: values["token-file"],
-    nodeName: values["node-name"] ?? os.hostname(),
-    graceMs: Math.round(grace * 1000),
-    logLevel: values["log-level"],
-    workers,
-    engine,
-    requireNative: values["require-native"],
-    seedFile: values["hash-seed-file"],
-    maxConnectionsPerListener: maxConnections,
-  };
-}
-
-/** The admin token from DNLB_ADMIN_TOKEN or --token-file (exactly one of them). Never echoed. */
-export async function readToken(tokenFile: string | undefined, fromEnvironment: string | undefined): Promise<string> {
-  const fromEnv = fromEnvironment !== undefined && fromEnvironment !== "";
-  if (fromEnv && tokenFile !== undefined) {
-    throw new StartupError("the admin token is given twice (DNLB_ADMIN_TOKEN and --token-file): give exactly one");
-  }
-  let token: string;
-  if (tokenFile !== undefined) {
-    try {
-      token = (await fs.readFile(tokenFile, "utf8")).trim();
-    } catch (error) {
-      throw new StartupError(`cannot read the admin token from --token-file ${tokenFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-    }
-  } else if (fromEnv) {
-    token = (fromEnvironment as string).trim();
-  } else {
-    throw new StartupError(
-      "no admin token: set DNLB_ADMIN_TOKEN or pass --token-file FILE (the admin API refuses to run without one)",
-    );
-  }
-  if (token.length < MIN_TOKEN_LENGTH) {
-    throw new StartupError(`the admin token is too short: at least ${MIN_TOKEN_LENGTH} characters are required (got ${token.length})`);
-  }
-  if (!/^[\x21-\x7e]+$/.test(token)) {
-    throw new StartupError("the admin token must be printable ASCII without spaces (it is sent as a bearer token)");
-  }
-  return token;
-}
 
 function exitCodeFor(error: unknown): number {
   return error instanceof StartupError ? 2 : 1;
@@ -252,7 +52,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         "DNLB_HASH_SEED is not set: using the seed kept in the state directory. Every node of a load balancer must share one seed, or a client lands on different members depending on the node it reaches",
       );
     }
-    let workers = cli.workers;
+    const history = await seedHistory(cli.stateDir, seed.value);
+    if (history === "different") {
+      logger.warn(
+        { seedSource: seed.source, stateDir: cli.stateDir },
+        "the hash seed is not the one this node last ran with on this state directory: every client's member may change (new connections of a client may go to another member than before); open connections keep theirs",
+      );
+    }
+    let workers = cli.dataPlane.workers;
     if (workers > 1 && !reusePortSupported()) {
       logger.warn(
         { requestedWorkers: workers, node: process.versions.node },
@@ -260,32 +67,34 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       );
       workers = 1;
     }
-    const engine = chooseEngine(cli.engine, cli.requireNative);
-    if (engine.name === "streams" && cli.engine === undefined) {
+    const engine = chooseEngine(cli.dataPlane.engine, cli.requireNative);
+    if (engine.name === "streams" && cli.dataPlane.engine === undefined) {
       logger.warn({ reason: engine.reason }, "the data plane uses Node's sockets (engine streams)");
     }
-    const maxConnectionsPerListener = cli.maxConnectionsPerListener ?? defaultMaxConnections(openFilesLimit(), workers);
+    const maxConnectionsPerListener = cli.dataPlane.maxConnectionsPerListener ?? defaultMaxConnections(openFilesLimit(), workers);
     const node = await ForwarderNode.start({
-      adminHost: cli.adminHost,
-      adminPort: cli.adminPort,
-      listenAddress: cli.listenAddress,
+      admin: { ...cli.admin, token },
       stateDir: cli.stateDir,
-      token,
-      hashSeed: seed.value,
-      logger,
       nodeName: cli.nodeName,
-      workers,
-      engine: engine.name,
-      engineReason: engine.reason,
-      maxConnectionsPerListener,
+      logger,
+      dataPlane: {
+        ...cli.dataPlane,
+        hashSeed: seed.value,
+        workers,
+        engine: engine.name,
+        engineReason: engine.reason,
+        maxConnectionsPerListener,
+      },
     });
     handleSignals(node, logger, cli.graceMs);
+    if (history !== "same") await recordSeedFingerprint(cli.stateDir, seed.value);
     logger.info(
       {
-        admin: formatHostPort(node.adminAddress),
-        listenAddress: cli.listenAddress,
+        admin: formatHostPort(node.adminAddress.host, node.adminAddress.port),
+        listenAddress: cli.dataPlane.listenAddress,
         stateDir: cli.stateDir,
         seedSource: seed.source,
+        seedChanged: history === "different",
         workers,
         engine: engine.name,
         maxConnectionsPerListener,

@@ -2,10 +2,11 @@ import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { AdminApi } from "./admin/routes";
 import { AdminMetrics } from "./admin/metrics";
-import { AdminServer, formatHostPort, type AdminAddress } from "./admin/server";
+import { AdminServer, type AdminAddress } from "./admin/server";
+import { formatHostPort } from "../model";
 import { ConfigWriter, type ConfigApplier } from "./store/writer";
 import { ForwarderRuntime, type RuntimeOptions } from "./runtime/runtime";
-import type { DataPlaneEngine } from "./dataplane/dataplane";
+import { DEFAULTS, type AdminOptions, type HealthOptions, type NodeDataPlaneOptions } from "./options";
 import { ConfigStore, type StoreOptions } from "./store/store";
 import { countObjects } from "./store/objects";
 
@@ -21,29 +22,15 @@ export interface NodeRuntime extends ConfigApplier {
 }
 
 export interface NodeOptions {
-  /** Admin API address; port 0 binds an ephemeral port (see `adminAddress`). */
-  readonly adminHost: string;
-  readonly adminPort: number;
-  /** Where listeners bind. */
-  readonly listenAddress: string;
+  readonly admin: AdminOptions;
   readonly stateDir: string;
-  /** Bearer token for `/v1`. Never logged. */
-  readonly token: string;
-  /** The load balancer's hash seed (32 hex characters). Never logged. */
-  readonly hashSeed: string;
+  readonly dataPlane: NodeDataPlaneOptions;
+  readonly health?: HealthOptions;
   readonly logger: Logger;
+  /** Shown in logs and status; default the host name. */
   readonly nodeName?: string;
-  /** Register prom-client's process metrics (`dnlb_process_...`, `dnlb_nodejs_...`). Default true. */
+  /** Register prom-client's process metrics (`dnlb_process_...`, `dnlb_nodejs_...`). */
   readonly defaultMetrics?: boolean;
-  readonly connectTimeoutMs?: number;
-  readonly maxConnectAttempts?: number;
-  readonly maxConnectionsPerListener?: number;
-  /** Data-plane worker processes (see RuntimeOptions.workers). Default 0: the data plane runs in this process. */
-  readonly workers?: number;
-  /** Who moves the bytes (see DataPlaneOptions.engine). */
-  readonly engine?: DataPlaneEngine;
-  /** Why that engine (see RuntimeOptions.engineReason). */
-  readonly engineReason?: string;
   /** For tests: how the store persists. */
   readonly store?: StoreOptions;
   /** For tests: builds the runtime (default: a ForwarderRuntime). */
@@ -51,7 +38,7 @@ export interface NodeOptions {
 }
 
 export interface CloseOptions {
-  /** How long open connections (proxied and admin) may take to finish. Default 10 s. */
+  /** How long open connections (proxied and admin) may take to finish. Default DEFAULTS.shutdownGraceMs. */
   readonly graceMs?: number;
 }
 
@@ -78,22 +65,10 @@ export class ForwarderNode {
     const { logger } = options;
     const store = await ConfigStore.open(options.stateDir, options.store);
     const registry = new Registry();
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "dnlb_" });
+    if (options.defaultMetrics ?? DEFAULTS.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "dnlb_" });
     const metrics = new AdminMetrics(registry);
     const createRuntime = options.createRuntime ?? ((o: RuntimeOptions) => new ForwarderRuntime(o));
-    const runtime = createRuntime({
-      listenAddress: options.listenAddress,
-      hashSeed: options.hashSeed,
-      registry,
-      logger,
-      nodeName: options.nodeName,
-      connectTimeoutMs: options.connectTimeoutMs,
-      maxConnectAttempts: options.maxConnectAttempts,
-      maxConnectionsPerListener: options.maxConnectionsPerListener,
-      workers: options.workers,
-      engine: options.engine,
-      engineReason: options.engineReason,
-    });
+    const runtime = createRuntime({ dataPlane: options.dataPlane, health: options.health, nodeName: options.nodeName, registry, logger });
     let server: AdminServer | undefined;
     try {
       const restored = store.snapshot();
@@ -104,7 +79,7 @@ export class ForwarderNode {
         logger.warn({ listener: id, error: message }, "a restored listener cannot listen");
       }
       metrics.observeConfig(restored);
-      const writer = new ConfigWriter(store, runtime, logger, metrics, options.listenAddress);
+      const writer = new ConfigWriter(store, runtime, logger, metrics, options.dataPlane.listenAddress);
       let node: ForwarderNode | undefined;
       const api = new AdminApi({
         store,
@@ -112,12 +87,12 @@ export class ForwarderNode {
         status: () => runtime.status(),
         registry,
         metrics,
-        token: options.token,
+        token: options.admin.token,
         logger,
         isServing: () => node?.serving ?? true,
       });
       server = new AdminServer(api.handle);
-      const address = await server.listen(options.adminHost, options.adminPort);
+      const address = await server.listen(options.admin.host, options.admin.port);
       node = new ForwarderNode(address, store, runtime, registry, writer, server, logger);
       return node;
     } catch (error) {
@@ -129,7 +104,7 @@ export class ForwarderNode {
 
   /** The admin API's base URL, e.g. `http://127.0.5.1:23001`. */
   get url(): string {
-    return `http://${formatHostPort(this.adminAddress)}`;
+    return `http://${formatHostPort(this.adminAddress.host, this.adminAddress.port)}`;
   }
 
   /** Object counts per kind (for the ready log line). */
@@ -143,7 +118,7 @@ export class ForwarderNode {
    * answered, so nothing is left to save. Idempotent: every call returns the same promise.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= this.shutdown(options.graceMs ?? 10_000);
+    this.closing ??= this.shutdown(options.graceMs ?? DEFAULTS.shutdownGraceMs);
     return this.closing;
   }
 
@@ -154,7 +129,7 @@ export class ForwarderNode {
       await this.runtime.close({ graceMs });
     } finally {
       await this.server.close(Math.min(graceMs, 2_000));
-      this.logger.info({ admin: formatHostPort(this.adminAddress) }, "closed");
+      this.logger.info({ admin: formatHostPort(this.adminAddress.host, this.adminAddress.port) }, "closed");
     }
   }
 }

@@ -1,32 +1,11 @@
 /**
- * Weighted Maglev lookup table.
+ * Weighted Maglev lookup table: Eisenbud et al., "Maglev", NSDI 2016, section 3.4 (Pseudocode 1),
+ * weighted by turn frequency as in Envoy (PR 2982), each member capped at its exact quota.
+ * Derivations: docs/hashing.md.
  *
- * Sources:
- * - D. E. Eisenbud et al., "Maglev: A Fast and Reliable Software Network Load Balancer", NSDI 2016,
- *   section 3.4 (consistent hashing, Pseudocode 1): every member has a permutation of the M slots
- *   given by an offset and a skip; members take turns claiming their next free preferred slot
- *   until the table is full.
- * - Weighting by turn frequency, as in Envoy's weighted Maglev (envoyproxy/envoy PR 2982,
- *   source/common/upstream/maglev_lb.cc) and Cilium (pkg/maglev/maglev.go): a member of weight w
- *   takes a turn in round k only when k x w has caught up with its next target, which then moves
- *   on by the largest weight. The heaviest member claims a slot every round, one of a third of
- *   that weight every third round, and so on. Weights are integers here, so the test is exact.
- * - One addition of ours: each member stops at its exact quota, M x w / W rounded by largest
- *   remainder. Envoy's rule alone gives every member a free turn in round 1, which over-serves light
- *   members by up to 2 slots and under-serves heavy ones by about N/M of their share (1% at
- *   M = 100 N); with the cap every member owns its fair share of slots to within one slot.
- *   (A member whose quota is 0 owns no slot; that needs M < 100 N, i.e. an explicit small table.)
- *
- * Why members are sorted: the turn order and so the table depend on member order, and every
- * forwarder node must build the same table from the same set, so that a client lands on the same
- * member whichever node it reaches. Members are sorted by their frozen key (see memberKey).
- *
- * Why the permutation hash has a fixed key: offset and skip come from SipHash-2-4 of the member key
- * under two constant keys, never the load balancer's seed, so a given member set has one table,
- * independent of the seed, and the golden tables in the tests stay put. The seed keys the flow hash
- * instead (FlowHasher), which is what keeps outsiders from steering flows.
- *
- * Pure: no I/O, clock, randomness or module-level state; an instance holds its table.
+ * Members are sorted by their frozen key (memberKey) first: the table depends on member order, and
+ * every node must build the same table from the same set, so that a client lands on the same
+ * member whichever node it reaches. Pure: an instance holds its table, nothing else is kept.
  */
 
 import { canonicalMembers, type HashMember } from "./member";
@@ -34,8 +13,8 @@ import { sipHash24, sipKeyFromBytes, type SipKey } from "./siphash";
 import { checkTableSize, chooseTableSize } from "./table-size";
 
 /**
- * The fixed SipHash keys of the permutation. FROZEN, like the member key format: changing either
- * reassigns almost every slot, and nodes of two versions would disagree during an upgrade.
+ * The fixed SipHash keys of the permutation (not the seed: one table per member set). FROZEN, like
+ * the member key format: changing either moves traffic between nodes of two versions during an upgrade.
  */
 const OFFSET_KEY_TEXT = "dnlb maglev offs";
 const SKIP_KEY_TEXT = "dnlb maglev skip";
@@ -44,7 +23,7 @@ function fixedKey(text: string): SipKey {
   return sipKeyFromBytes(Buffer.from(text, "latin1"));
 }
 
-/** (hi x 2^32 + lo) mod m for a 64-bit SipHash result, exactly (m < 2^21 keeps it in doubles' range). */
+/** (hi x 2^32 + lo) mod m for a 64-bit SipHash result, exactly for m < 2^21. */
 function mod64(out: Uint32Array, m: number): number {
   return ((out[1] % m) * 0x100000000 + out[0]) % m;
 }
@@ -53,19 +32,10 @@ export interface MaglevOptions<M extends HashMember = HashMember> {
   /** A prime, 2..1048573 and >= the member count. Default: chooseTableSize(members.length). */
   readonly tableSize?: number;
   /**
-   * Which members may take traffic now (default: all). With it, `members` passed to build is the
-   * configured set: the table is built over all of them, eligible members keep every slot they
-   * own there, and only the slots of ineligible members are dealt again, among the eligible
-   * members in proportion to what each lacks of its fair share (M x w / eligible weight), by the
-   * same Maglev fill restricted to the free slots. So:
-   * - a member that goes down or comes back moves exactly its own slots, the minimum, where a
-   *   table rebuilt over the eligible members also moves slots between the others (see
-   *   docs/BENCHMARKS.md, Hashing);
-   * - the size follows the configured count, so health changes never resize the table (a resize
-   *   moves almost every flow);
-   * - every eligible member still owns its fair share of slots to within one slot.
-   * The result depends only on the configured set and the eligible subset, so nodes that agree
-   * on health build the same table.
+   * Which members may take traffic now (default: all). `members` is then the configured set:
+   * eligible members keep their slots of the configured table and only the ineligible members'
+   * slots are dealt again, so a health change moves the minimum and never resizes the table
+   * (docs/hashing.md).
    */
   readonly eligible?: (member: M) => boolean;
 }
@@ -82,11 +52,8 @@ export function permutationOf(key: string, size: number): { offset: number; skip
 }
 
 /**
- * Shares `items` among members in proportion to `amounts` (non-negative integers, not all 0):
- * floor(items x a / sum), plus one for the largest remainders (ties to the earlier member) until
- * the shares add up to `items`. Exact integer arithmetic: items x a stays below 2^53 (at most
- * 1048573 x 1048573 x 100 here), and the floor is taken by subtracting the remainder, not by
- * rounding a quotient, so every node gets the same shares.
+ * Shares `items` in proportion to `amounts` by largest remainder (ties to the earlier member), in
+ * exact integer arithmetic so that every node gets the same shares (docs/hashing.md).
  */
 export function apportion(amounts: readonly number[], items: number): Uint32Array {
   const n = amounts.length;
@@ -110,11 +77,9 @@ export function apportion(amounts: readonly number[], items: number): Uint32Arra
 }
 
 /**
- * Maglev's fill (Pseudocode 1) with Envoy's weighted turns and a per-member cap: claims the free
- * slots (-1) of `table` for members 0..n-1 until every member has `quota[i]` more slots; the
- * quotas must add up to the number of free slots. Returns the slots claimed per member.
- * No per-member permutation array is stored (N x M would be 65 M entries for 1000 members); each
- * member's position in its own permutation advances by `skip` instead.
+ * Maglev's fill with weighted turns: claims the free slots (-1) of `table` until member i has
+ * `quota[i]` more (the quotas add up to the free slots). Returns the slots claimed per member.
+ * Positions advance by `skip` instead of a stored N x M permutation.
  */
 function fill(keys: readonly string[], weights: readonly number[], quota: Uint32Array, table: Int32Array): Uint32Array {
   const n = keys.length;
@@ -135,8 +100,7 @@ function fill(keys: readonly string[], weights: readonly number[], quota: Uint32
   }
   const counts = new Uint32Array(n);
   let filled = 0;
-  // Terminates: the quotas add up to the free slots, and a member below quota gets a turn at
-  // least every maxWeight rounds.
+  // Terminates: a member below quota gets a turn at least every maxWeight rounds.
   for (let round = 1; filled < free; round++) {
     for (let i = 0; i < n; i++) {
       if (counts[i] === quota[i] || round * weight[i] < target[i]) continue;
@@ -215,8 +179,7 @@ export class Maglev<M extends HashMember = HashMember> {
       if (owner >= 0) owned[owner]++;
       else free++;
     }
-    // Deal the free slots so that each member ends near its fair share M x w / We: in proportion
-    // to what it lacks, (M x w - owned x We) / We, computed in integers.
+    // Deal the free slots in proportion to what each member lacks of its fair share M x w / We.
     const weights = eligibleMembers.map((m) => m.weight);
     const eligibleWeight = weights.reduce((a, b) => a + b, 0);
     const lacking = weights.map((w, i) => Math.max(0, size * w - owned[i] * eligibleWeight));
@@ -249,10 +212,9 @@ export class Maglev<M extends HashMember = HashMember> {
   }
 
   /**
-   * Up to `max` distinct members for a flow, for connect-failure fallback: lookup(flowHash) first,
-   * then the owners of the following slots (wrapping) in the order they are met. Slots are dealt
-   * pseudo-randomly in proportion to weight, so the fallback load of a failed member spreads by
-   * weight too, and each flow's fallback order is the same on every node.
+   * Up to `max` distinct members for a flow, for connect-failure fallback: lookup(flowHash), then
+   * the owners of the following slots (wrapping), so fallback load spreads by weight and every
+   * node gives a flow the same order.
    */
   candidates(flowHash: number, max: number): M[] {
     const n = this.members.length;
@@ -271,8 +233,7 @@ export class Maglev<M extends HashMember = HashMember> {
       }
       slot = slot + 1 === this.size ? 0 : slot + 1;
     }
-    // Only a member with no slot (possible only in an explicit table smaller than 100 N) escapes
-    // the walk; such members follow, in canonical order, so that every member can be reached.
+    // Members with no slot (only in an explicit table under 100 N) follow, so all can be reached.
     for (let i = 0; i < n && found.length < want; i++) {
       if (this.counts[i] === 0) found.push(i);
     }
@@ -311,9 +272,8 @@ export class Maglev<M extends HashMember = HashMember> {
       }
       return moved / a.size;
     }
-    // Different prime sizes: for a uniform flow hash h, (h mod Ma, h mod Mb) is uniform over all
-    // pairs of slots (Chinese remainder theorem; the 2^53 range adds an error below 1e-4), so a flow
-    // stays only when both slots name the same member: P(stay) = sum over members of shareA x shareB.
+    // Different prime sizes: the two slots of a flow are independent (docs/hashing.md), so
+    // P(stay) = sum over members of shareA x shareB.
     const sharesB = b.slotShares();
     let stay = 0;
     a.keys.forEach((key, i) => {
@@ -324,12 +284,8 @@ export class Maglev<M extends HashMember = HashMember> {
 }
 
 /**
- * The fraction of flows (uniform flow hashes) that map to a different member in `b` than in `a`.
- * Same size: exactly the fraction of slots whose owner's memberKey differs. Different sizes
- * (the member count crossed a size step): computed exactly, without sampling, as
- * 1 - sum(shareA x shareB) over members, since the two slot indices of a flow are independent;
- * it is close to 1 - 1/N, i.e. resizing the table moves almost every flow.
- * An empty table against a non-empty one counts as every flow moving (1); two empty tables give 0.
+ * The fraction of flows (uniform flow hashes) that map to a different member in `b` than in `a`,
+ * exactly, also across sizes (docs/hashing.md). Empty against non-empty: 1; two empty tables: 0.
  */
 export function movedFraction(a: Maglev, b: Maglev): number {
   return Maglev.movedFraction(a, b);

@@ -1,6 +1,7 @@
 /**
  * Hash members, their frozen key, and the canonical order every node builds its table in.
  */
+import { formatHostPort } from "./host-port";
 
 /** A member as the hashing core sees it: its address (already canonical), port and weight 1-100. */
 export interface HashMember {
@@ -21,7 +22,7 @@ export const MAX_WEIGHT = 100;
  * same client to different members. Addresses must arrive canonical (the model normalizes them).
  */
 export function memberKey(m: { address: string; port: number }): string {
-  return m.address.includes(":") ? `[${m.address}]:${m.port}` : `${m.address}:${m.port}`;
+  return formatHostPort(m.address, m.port);
 }
 
 /** Orders keys by UTF-16 code units: plain `<`, never locale-aware, so every node agrees. */

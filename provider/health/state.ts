@@ -18,7 +18,7 @@
  * `provider/forwarder/health/monitor.ts`.
  */
 
-/** The health of a member as shown by `GET /v1/status`. */
+/** The state machine's state: a member's health as shown by `GET /v1/status`. */
 export type HealthState = "Initial" | "Healthy" | "Unhealthy";
 
 /** What one probe result did to the member's state. */
@@ -42,11 +42,21 @@ export interface ProbeOutcome {
   readonly latencyMs: number;
 }
 
-/** A member's health together with the counters that drive the next transition. */
-export interface HealthStatus {
+/**
+ * A member's health: its state, the counters that drive the next transition, and the last probe
+ * (kept by the health monitor, which owns the clock; the state machine neither reads nor sets it).
+ */
+export interface MemberHealth {
   readonly state: HealthState;
   readonly consecutiveSuccesses: number;
   readonly consecutiveFailures: number;
+  readonly lastProbe?: {
+    readonly code: ProbeCode;
+    readonly description: string;
+    readonly latencyMs: number;
+    /** When the probe finished, epoch ms. */
+    readonly at: number;
+  };
 }
 
 export interface HealthThresholds {
@@ -57,7 +67,7 @@ export interface HealthThresholds {
 }
 
 /** The status of a member that has not been probed yet. */
-export const INITIAL_HEALTH: HealthStatus = Object.freeze({
+export const INITIAL_HEALTH: MemberHealth = Object.freeze({
   state: "Initial",
   consecutiveSuccesses: 0,
   consecutiveFailures: 0,
@@ -85,10 +95,10 @@ export function assertValidThresholds(thresholds: HealthThresholds): void {
  * failures"); the transition is reported only on the probe that crosses the threshold.
  */
 export function nextHealth(
-  status: HealthStatus,
+  status: MemberHealth,
   result: ProbeOutcome,
   thresholds: HealthThresholds,
-): { status: HealthStatus; transition: HealthTransition } {
+): { status: MemberHealth; transition: HealthTransition } {
   assertValidThresholds(thresholds);
 
   if (result.ok) {

@@ -1,5 +1,7 @@
 import * as ipaddr from "ipaddr.js";
 
+export { formatHostPort } from "../hashing/host-port";
+
 /**
  * IP literals and CIDRs, parsed without any lookup (the model is pure).
  * Addresses are stored canonically (RFC 5952 for IPv6, IPv4-mapped IPv6 as plain IPv4) so that

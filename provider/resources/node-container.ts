@@ -6,6 +6,7 @@
  * No Pulumi or Docker imports here: `V` is whatever carries the values known late (the image
  * reference and the secrets): a `pulumi.Output<string>` in the component, a string in the test.
  */
+import { formatHostPort } from "../model";
 
 /** Where the node keeps its configuration inside the container (a named volume is mounted there). */
 export const NODE_STATE_DIR = "/var/lib/dnlb";
@@ -73,14 +74,9 @@ export interface ContainerSpec<V> {
 
 const LOG_OPTIONS = { "max-size": "10m", "max-file": "3" } as const;
 
-/** `host:port` as a URL authority: IPv6 literals need brackets. */
-export function hostPort(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 /** The admin API base URL Pulumi and the tests use for a node. */
 export function adminEndpoint(address: string, port: number): string {
-  return `http://${hostPort(address, port)}`;
+  return `http://${formatHostPort(address, port)}`;
 }
 
 /** The address a local probe reaches when the node binds a wildcard. */
@@ -109,7 +105,7 @@ export function nodeContainerSpec<V>(input: NodeContainerInput<V>): ContainerSpe
     image: input.image,
     command: [
       "--admin-listen",
-      hostPort(input.listenAddress, input.adminPort),
+      formatHostPort(input.listenAddress, input.adminPort),
       "--listen-address",
       input.listenAddress,
       "--state-dir",

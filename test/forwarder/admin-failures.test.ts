@@ -29,7 +29,7 @@ describe("admin API: failed writes change nothing", function () {
   }
 
   it("opens the listener's port on PUT and closes it on DELETE", async () => {
-    t = await startNode({ label: "bind", listenAddress: "127.0.5.3" });
+    t = await startNode({ label: "bind", dataPlane: { listenAddress: "127.0.5.3" } });
     await baseConfig(t);
     const port = await freePort("127.0.5.3");
     assert.equal(await connects("127.0.5.3", port), false);
@@ -40,7 +40,7 @@ describe("admin API: failed writes change nothing", function () {
   });
 
   it("answers 409 port_in_use naming address:port when the listener cannot bind, and keeps the previous configuration", async () => {
-    t = await startNode({ label: "bind", listenAddress: "127.0.5.3" });
+    t = await startNode({ label: "bind", dataPlane: { listenAddress: "127.0.5.3" } });
     await baseConfig(t);
     const okPort = await freePort("127.0.5.3");
     assert.equal((await call(t.url, "PUT", "/v1/listeners/ok", { body: samples.listener("ok", okPort) })).status, 201);
@@ -106,7 +106,7 @@ describe("admin API: failed writes change nothing", function () {
   });
 
   it("answers 500 persist_failed on a real disk error (the state file's path is a directory)", async () => {
-    t = await startNode({ label: "persist-real", listenAddress: "127.0.5.3" });
+    t = await startNode({ label: "persist-real", dataPlane: { listenAddress: "127.0.5.3" } });
     await baseConfig(t);
     const file = path.join(t.stateDir, "config.json");
     await fs.rm(file);
@@ -141,7 +141,7 @@ describe("admin API: failed writes change nothing", function () {
 
   it("simulated bind failure: the failed listener is reported, others are unaffected", async () => {
     const runtime = new FakeRuntime();
-    t = await startNode({ label: "apply", createRuntime: () => runtime, listenAddress: "::1" });
+    t = await startNode({ label: "apply", createRuntime: () => runtime, dataPlane: { listenAddress: "::1" } });
     await baseConfig(t);
     runtime.unbindable.add("l");
     const node = t;
@@ -191,7 +191,7 @@ describe("admin API: failed writes change nothing", function () {
   });
 
   it("starts even when a restored listener cannot bind: warns and shows it Failed", async () => {
-    t = await startNode({ label: "restore-bind", listenAddress: "127.0.5.3" });
+    t = await startNode({ label: "restore-bind", dataPlane: { listenAddress: "127.0.5.3" } });
     await baseConfig(t);
     const port = await freePort("127.0.5.3");
     assert.equal((await call(t.url, "PUT", "/v1/listeners/l", { body: samples.listener("l", port) })).status, 201);
@@ -200,7 +200,7 @@ describe("admin API: failed writes change nothing", function () {
     t = undefined;
     const squatter = await squatterOn("127.0.5.3", port);
     try {
-      t = await startNode({ stateDir, listenAddress: "127.0.5.3" });
+      t = await startNode({ stateDir, dataPlane: { listenAddress: "127.0.5.3" } });
       const warning = t.logs.lines.map((l) => JSON.parse(l)).find((l) => l.msg === "a restored listener cannot listen");
       assert.equal(warning?.listener, "l");
       const status = await call(t.url, "GET", "/v1/status");

@@ -6,6 +6,7 @@ import pino, { type Logger } from "pino";
 import { request } from "undici";
 import type { ConfigSnapshot } from "../../provider/forwarder/store/snapshot";
 import { ForwarderNode, type NodeOptions, type NodeRuntime } from "../../provider/forwarder/node";
+import type { NodeDataPlaneOptions } from "../../provider/forwarder/options";
 
 /** Shared by the admin and store tests: a node on loopback, a client, and spec samples. */
 
@@ -42,19 +43,20 @@ export interface TestNode {
   readonly logs: LogSink;
 }
 
-export async function startNode(
-  options: Partial<NodeOptions> & { readonly label?: string } = {},
-): Promise<TestNode> {
+/** NodeOptions for a test: anything left out gets loopback addresses, the test token and seed, a temporary state directory. */
+export interface TestNodeOptions extends Partial<Omit<NodeOptions, "dataPlane">> {
+  readonly label?: string;
+  readonly dataPlane?: Partial<NodeDataPlaneOptions>;
+}
+
+export async function startNode(options: TestNodeOptions = {}): Promise<TestNode> {
   const logs = captureLogs();
   const stateDir = options.stateDir ?? (await tempStateDir(options.label ?? "admin"));
   const node = await ForwarderNode.start({
-    adminHost: "127.0.5.1",
-    adminPort: 0,
-    listenAddress: "127.0.5.2",
-    token: TOKEN,
-    hashSeed: SEED,
+    admin: { host: "127.0.5.1", port: 0, token: TOKEN },
     defaultMetrics: false,
     ...options,
+    dataPlane: { listenAddress: "127.0.5.2", hashSeed: SEED, ...options.dataPlane },
     stateDir,
     logger: options.logger ?? logs.logger,
   });

@@ -3,7 +3,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { defaultMaxConnections, openFilesLimit, parseCli, parseHostPort, readToken } from "../../provider/forwarder/main";
+import { parseCli, parseHostPort } from "../../provider/forwarder/cli/arguments";
+import { defaultMaxConnections, openFilesLimit } from "../../provider/forwarder/cli/limits";
+import { readToken } from "../../provider/forwarder/cli/token";
 import { echoServer, freePort, roundTrip } from "../support/net";
 import { waitFor } from "../support/wait";
 import { call, connects, samples, SEED, tempStateDir, TOKEN } from "./admin-fixture";
@@ -81,6 +83,10 @@ async function configure(base: string, listenerPort: number, memberPort: number)
   }
 }
 
+function pick(outcome: { seedChanged: unknown; warned: boolean }): { seedChanged: unknown; warned: boolean } {
+  return { seedChanged: outcome.seedChanged, warned: outcome.warned };
+}
+
 function assertJsonLines(lines: readonly string[]): void {
   for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `not a JSON line: ${line}`);
 }
@@ -149,6 +155,29 @@ describe("dnlb-forwarder CLI", function () {
     assert.equal((await child.exit).code, 0);
   });
 
+  it("says loudly that clients move when restarted on its state directory with another seed, or without the one it had", async () => {
+    const stateDir = await tempStateDir("cli");
+    const OTHER_SEED = "ffeeddccbbaa99887766554433221100";
+    const MOVE_WARNING = /hash seed is not the one this node last ran with.*every client's member may change/;
+    const run = async (env: Record<string, string | undefined>) => {
+      const child = start(nodeArgs(stateDir, "127.0.5.5", ["--workers", "0"]), env);
+      const ready = await child.ready;
+      child.process.kill("SIGTERM");
+      assert.equal((await child.exit).code, 0);
+      const warned = child.stdout.some((l) => JSON.parse(l).level === "warn" && MOVE_WARNING.test(JSON.parse(l).msg));
+      return { seedChanged: ready.seedChanged, warned, output: child.stdout.join("\n") };
+    };
+    assert.deepEqual(pick(await run({})), { seedChanged: false, warned: false }, "first start: nothing to compare");
+    assert.deepEqual(pick(await run({})), { seedChanged: false, warned: false }, "same seed");
+    assert.deepEqual(pick(await run({ DNLB_HASH_SEED: OTHER_SEED })), { seedChanged: true, warned: true }, "another seed");
+    assert.deepEqual(pick(await run({ DNLB_HASH_SEED: OTHER_SEED })), { seedChanged: false, warned: false }, "that seed again");
+    const missing = await run({ DNLB_HASH_SEED: undefined });
+    assert.deepEqual(pick(missing), { seedChanged: true, warned: true }, "no seed: the state directory's is another one");
+    const fingerprint = await fs.readFile(path.join(stateDir, "hash-seed.fingerprint"), "utf8");
+    assert.ok(!fingerprint.includes(SEED) && !fingerprint.includes(OTHER_SEED), "the fingerprint is not the seed");
+    assert.ok(!missing.output.includes(fingerprint.trim()), "the fingerprint is not logged");
+  });
+
   it("generates and keeps a seed in the state directory when DNLB_HASH_SEED is unset, with a warning", async () => {
     const stateDir = await tempStateDir("cli");
     const child = start(nodeArgs(stateDir, "127.0.5.5"), { DNLB_HASH_SEED: undefined });
@@ -189,7 +218,7 @@ describe("dnlb-forwarder CLI", function () {
         const closedBy = Date.now() + 2000;
         while ((await connects("127.0.5.5", listenerPort)) && Date.now() < closedBy) await new Promise((r) => setTimeout(r, 20));
         assert.equal(await connects("127.0.5.5", listenerPort), false);
-        assert.deepEqual(await fs.readdir(stateDir), ["config.json"], "only the state file: no temp file left");
+        assert.deepEqual((await fs.readdir(stateDir)).sort(), ["config.json", "hash-seed.fingerprint"], "only the state file and the seed's fingerprint: no temp file left");
 
         const second = start(nodeArgs(stateDir, "127.0.5.5"));
         const ready = await second.ready;
@@ -328,7 +357,7 @@ describe("dnlb-forwarder command line parsing", () => {
     const cli = parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x"]);
     assert.notEqual(cli, "help");
     if (cli === "help") return;
-    assert.equal(cli.listenAddress, "0.0.0.0");
+    assert.equal(cli.dataPlane.listenAddress, "0.0.0.0");
     assert.equal(cli.graceMs, 10_000);
     assert.throws(() => parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x", "--tokn", "x"]), /Unknown option '--tokn'/);
     assert.throws(() => parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x", "--shutdown-grace-seconds", "4000"]), /0 to 3600/);
@@ -339,7 +368,7 @@ describe("dnlb-forwarder command line parsing", () => {
     const base = ["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x"];
     const engineOf = (args: string[]): string | undefined => {
       const cli = parseCli([...base, ...args]);
-      return cli === "help" ? "help" : cli.engine;
+      return cli === "help" ? "help" : cli.dataPlane.engine;
     };
     assert.equal(engineOf([]), undefined);
     assert.equal(engineOf(["--engine", "native"]), "native");

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseCli } from "../../provider/forwarder/main";
+import { parseCli } from "../../provider/forwarder/cli/arguments";
 import { chooseEngine } from "../../provider/forwarder/runtime/engine";
 import { NATIVE_RELAY_FILE } from "../../provider/forwarder/native/relay";
 import { call, SEED, startNode, tempStateDir, TOKEN, type TestNode } from "./admin-fixture";
@@ -70,7 +70,7 @@ describe("data-plane engine: chosen, reported, required", function () {
     };
     assert.equal(parsed([])?.requireNative, false);
     assert.equal(parsed(["--require-native"])?.requireNative, true);
-    assert.equal(parsed(["--require-native", "--engine", "native"])?.engine, "native");
+    assert.equal(parsed(["--require-native", "--engine", "native"])?.dataPlane.engine, "native");
     assert.throws(() => parsed(["--require-native", "--engine", "streams"]), /--require-native and --engine streams contradict each other/);
   });
 
@@ -91,7 +91,10 @@ describe("data-plane engine: chosen, reported, required", function () {
     for (const engine of ["native", "streams"] as const) {
       it(`a node running ${engine} says so, with the reason`, async () => {
         const reason = engine === "streams" ? "asked for with --engine streams" : `the native relay loads (${NATIVE_RELAY_FILE})`;
-        t = await startNode({ label: `engine-${engine}`, engine: engine === "streams" ? "streams" : undefined, engineReason: engine === "streams" ? reason : undefined });
+        t = await startNode({
+          label: `engine-${engine}`,
+          dataPlane: { engine: engine === "streams" ? "streams" : undefined, engineReason: engine === "streams" ? reason : undefined },
+        });
         const status = await call(t.url, "GET", "/v1/status");
         assert.deepEqual(status.json.engine, { name: engine, reason });
         const metrics = (await call(t.url, "GET", "/metrics", { token: null })).text;

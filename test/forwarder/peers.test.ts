@@ -102,7 +102,7 @@ http {
       nginx = PeerProcess.start("nginx", programs.nginx, ["-p", dir, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")]);
       await nginx.ready("127.0.2.31", nginxPort);
       lport = await freePort(FORWARDER);
-      ({ runtime } = startRuntime({ listenAddress: FORWARDER, healthTimeScale: SCALE }));
+      ({ runtime } = startRuntime({ dataPlane: { listenAddress: FORWARDER }, health: { timeScale: SCALE } }));
     });
 
     after(async () => {
@@ -168,7 +168,7 @@ http {
       }
       await Promise.all(redis.map((p, i) => p.ready(hosts[i], redisPort)));
       lport = await freePort(FORWARDER);
-      ({ runtime, registry } = startRuntime({ listenAddress: FORWARDER, healthTimeScale: SCALE }));
+      ({ runtime, registry } = startRuntime({ dataPlane: { listenAddress: FORWARDER }, health: { timeScale: SCALE } }));
     });
 
     after(async () => {

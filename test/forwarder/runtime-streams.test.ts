@@ -40,7 +40,7 @@ describe("forwarder runtime: connections survive configuration changes", functio
     ]);
     const lport = await freePort(FORWARDER);
     const lport2 = await freePort(FORWARDER);
-    ({ runtime } = startRuntime({ listenAddress: FORWARDER, healthTimeScale: 0.1 }));
+    ({ runtime } = startRuntime({ dataPlane: { listenAddress: FORWARDER }, health: { timeScale: 0.1 } }));
     const rt = runtime;
 
     const configFor = (i: number) => {

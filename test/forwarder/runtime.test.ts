@@ -94,7 +94,7 @@ describe("forwarder runtime (real sockets, health timings x0.1)", function () {
   beforeEach(async () => {
     pair = await startPair();
     lport = await freePort(FORWARDER);
-    ({ runtime, registry } = startRuntime({ listenAddress: FORWARDER, healthTimeScale: SCALE, bindRetryIntervalMs: 200 }));
+    ({ runtime, registry } = startRuntime({ dataPlane: { listenAddress: FORWARDER, bindRetryIntervalMs: 200 }, health: { timeScale: SCALE } }));
   });
   afterEach(async () => {
     await runtime.close();
@@ -457,7 +457,7 @@ describe("forwarder runtime: one of 10 members flips health (real sockets, healt
     lport = await freePort(FORWARDER);
     servers = await Promise.all(hosts.map((host, i) => TestBackend.start({ host, port, name: `m${i}` })));
     checks = await Promise.all(hosts.map((host) => TestBackend.start({ host, port: healthPort, mode: "echo" })));
-    ({ runtime } = startRuntime({ listenAddress: FORWARDER, healthTimeScale: SCALE }));
+    ({ runtime } = startRuntime({ dataPlane: { listenAddress: FORWARDER }, health: { timeScale: SCALE } }));
     const config = new ConfigBuilder()
       .healthCheck("hc", { port: healthPort, timeoutSeconds: 2, intervalSeconds: 5, unhealthyThreshold: 1, healthyThreshold: 1 })
       .virtualGroup("g", { members: hosts.map((address) => ({ address })) })

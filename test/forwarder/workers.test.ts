@@ -198,7 +198,7 @@ describe("the runtime with 2 workers", function () {
       TestBackend.start({ host: "127.0.11.4", name: "x" }),
       TestBackend.start({ host: "127.0.11.5", name: "y" }),
     ]);
-    const { runtime, registry } = startRuntime({ listenAddress: FORWARDER, workers: 2, healthTimeScale: 0.1 });
+    const { runtime, registry } = startRuntime({ dataPlane: { listenAddress: FORWARDER, workers: 2 }, health: { timeScale: 0.1 } });
     try {
       const port = await freePort(FORWARDER);
       const config = (members: TestBackend[]) =>
@@ -270,12 +270,12 @@ describe("merging the workers' stats", () => {
 
 describe("--workers", () => {
   it("defaults to one data-plane worker per CPU, takes 0 (in process) to 64, and refuses anything else", async () => {
-    const { parseCli, MAX_WORKERS } = await import("../../provider/forwarder/main");
+    const { parseCli, MAX_WORKERS } = await import("../../provider/forwarder/cli/arguments");
     const { availableParallelism } = await import("node:os");
     const base = ["--admin-listen", "127.0.0.1:9180", "--state-dir", "/tmp/x"];
     const parsed = (extra: string[]) => {
       const cli = parseCli([...base, ...extra]);
-      return cli === "help" ? undefined : cli.workers;
+      return cli === "help" ? undefined : cli.dataPlane.workers;
     };
     assert.equal(parsed([]), Math.min(MAX_WORKERS, availableParallelism()));
     assert.equal(parsed(["--workers", "0"]), 0);

@@ -4,6 +4,7 @@ import {
   DEFAULT_TABLE_SIZE,
   Maglev,
   MAX_TABLE_SIZE,
+  formatHostPort,
   TABLE_SIZES,
   chooseTableSize,
   isPrime,
@@ -22,7 +23,7 @@ const sipPackage = require("siphash") as SipHashPackage;
 // Naive reference: the textbook algorithm written as plainly as possible, sharing no code with
 // provider/hashing. Full permutation matrix and `next` indices as in the paper's Pseudocode 1,
 // BigInt for the 64-bit modulo, the siphash package for the fixed-key hash, Envoy's turn rule,
-// and the per-member quota (largest remainder) described in maglev.ts.
+// and the per-member quota (largest remainder) described in docs/hashing.md.
 // ---------------------------------------------------------------------------------------------
 
 function referenceFixedHash(keyText: string, member: string): bigint {
@@ -33,7 +34,7 @@ function referenceFixedHash(keyText: string, member: string): bigint {
 }
 
 function referenceTable(members: readonly HashMember[], M: number): string[] {
-  const keys = members.map((m) => (m.address.includes(":") ? `[${m.address}]:${m.port}` : `${m.address}:${m.port}`));
+  const keys = members.map((m) => formatHostPort(m.address, m.port));
   const byKey = new Map(keys.map((k, i) => [k, members[i].weight]));
   keys.sort(); // default sort: UTF-16 code units
   const weights = keys.map((k) => byKey.get(k) as number);

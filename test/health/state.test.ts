@@ -4,7 +4,7 @@ import {
   INITIAL_HEALTH,
   nextHealth,
   type HealthState,
-  type HealthStatus,
+  type MemberHealth,
   type HealthTransition,
   type ProbeOutcome,
 } from "../../provider/health";
@@ -48,10 +48,10 @@ const CASES: Case[] = [
   { name: "flapping with thresholds 2/2", from: "Healthy", healthy: 2, unhealthy: 2, probes: "xx++xx", expect: "H U! U H! H U!" },
 ];
 
-function run(c: Case): { states: string; counters: HealthStatus[] } {
-  let status: HealthStatus = { ...INITIAL_HEALTH, state: c.from };
+function run(c: Case): { states: string; counters: MemberHealth[] } {
+  let status: MemberHealth = { ...INITIAL_HEALTH, state: c.from };
   const states: string[] = [];
-  const counters: HealthStatus[] = [];
+  const counters: MemberHealth[] = [];
   for (const p of c.probes) {
     const probe = PROBES[p];
     assert.ok(probe, `unknown probe symbol ${p}`);
@@ -89,7 +89,7 @@ describe("health state machine (nextHealth)", () => {
   });
 
   it("does not mutate its input", () => {
-    const status: HealthStatus = Object.freeze({ state: "Healthy", consecutiveSuccesses: 4, consecutiveFailures: 0 });
+    const status: MemberHealth = Object.freeze({ state: "Healthy", consecutiveSuccesses: 4, consecutiveFailures: 0 });
     nextHealth(status, REFUSED, { healthyThreshold: 1, unhealthyThreshold: 1 });
     assert.deepEqual(status, { state: "Healthy", consecutiveSuccesses: 4, consecutiveFailures: 0 });
   });
@@ -115,7 +115,7 @@ describe("health state machine (nextHealth)", () => {
         fc.integer({ min: 1, max: 5 }),
         fc.array(fc.boolean(), { maxLength: 60 }),
         (healthyThreshold, unhealthyThreshold, results) => {
-          let status: HealthStatus = { state: "Healthy", consecutiveSuccesses: 0, consecutiveFailures: 0 };
+          let status: MemberHealth = { state: "Healthy", consecutiveSuccesses: 0, consecutiveFailures: 0 };
           // Reference model written independently: the state only flips at a run reaching a threshold.
           let model: HealthState = "Healthy";
           let run = 0;

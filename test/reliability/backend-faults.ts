@@ -46,7 +46,10 @@ export class FaultBench {
   ) {}
 
   static async start(): Promise<FaultBench> {
-    const { runtime } = startRuntime({ listenAddress: FORWARDER, healthTimeScale: SCALE, connectTimeoutMs: CONNECT_TIMEOUT_MS, sweepIntervalMs: 100 });
+    const { runtime } = startRuntime({
+      dataPlane: { listenAddress: FORWARDER, connectTimeoutMs: CONNECT_TIMEOUT_MS, sweepIntervalMs: 100 },
+      health: { timeScale: SCALE },
+    });
     const good = await TestBackend.start({ host: GOOD, name: "good" });
     return new FaultBench(runtime, good, await freePort(FORWARDER));
   }

@@ -260,15 +260,10 @@ export async function runConnectionLimit(limit: number, extra: number, listenerP
   const violations: string[] = [];
   const backend = await ChildServer.start(LOAD_BACKEND, "echo");
   const node = await ForwarderNode.start({
-    adminHost: "127.0.10.52",
-    adminPort: 0,
-    listenAddress: "127.0.10.52",
+    admin: { host: "127.0.10.52", port: 0, token: RELIABILITY_TOKEN },
     stateDir,
-    token: RELIABILITY_TOKEN,
-    hashSeed: RELIABILITY_SEED,
     logger: pino({ level: "silent" }),
-    maxConnectionsPerListener: limit,
-    workers,
+    dataPlane: { listenAddress: "127.0.10.52", hashSeed: RELIABILITY_SEED, maxConnectionsPerListener: limit, workers },
   });
   const base = `http://127.0.10.52:${node.adminAddress.port}`;
   const open: net.Socket[] = [];

@@ -13,10 +13,6 @@ export interface AdminAddress {
   readonly port: number;
 }
 
-export function formatHostPort(address: AdminAddress): string {
-  return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
-}
-
 /** What Node's HTTP parser refused, answered with the one JSON error shape instead of a bare status. */
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   // The parser fails again on every chunk the client still sends: answer once, then linger.

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { StartupError, StateFileError } from "../errors";
@@ -9,9 +9,15 @@ import { writeFileAtomic } from "../store/file";
  * same client lands on different members depending on the node it reaches; the LoadBalancer
  * component passes it as DNLB_HASH_SEED. A node started without one (by hand, for a try) generates
  * one and keeps it in the state directory, so at least it stays stable across its own restarts.
+ *
+ * A node restarted with another seed (or without the one it had, falling back to the state
+ * directory's) moves clients to other members. To say so, the state directory keeps a
+ * fingerprint of the seed the node last ran with: a keyed hash from which the seed cannot be
+ * recovered, so the seed itself is never written where it was given from elsewhere.
  */
 
 export const SEED_FILE = "hash-seed";
+export const SEED_FINGERPRINT_FILE = "hash-seed.fingerprint";
 /** The format the LoadBalancer component generates (the model's `hashSeed`). */
 export const SEED_PATTERN = /^[0-9a-f]{32}$/;
 
@@ -69,4 +75,32 @@ export async function resolveSeed(stateDir: string, fromEnvironment: string | un
   const value = randomBytes(16).toString("hex");
   await writeFileAtomic(file, `${value}\n`, 0o600);
   return { value, source: "generated", file };
+}
+
+/** A keyed hash of the seed: equal for equal seeds, and telling nothing of the seed itself. */
+export function seedFingerprint(seed: string): string {
+  return createHmac("sha256", seed).update("dnlb hash-seed fingerprint").digest("hex").slice(0, 32);
+}
+
+/** How `seed` compares with the one the node last ran with on this state directory. */
+export type SeedHistory = "first" | "same" | "different";
+
+/** Compares `seed` with the fingerprint recordSeedFingerprint left in `stateDir` ("first" when there is none). */
+export async function seedHistory(stateDir: string, seed: string): Promise<SeedHistory> {
+  const file = path.join(stateDir, SEED_FINGERPRINT_FILE);
+  let recorded: string;
+  try {
+    recorded = (await fs.readFile(file, "utf8")).trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return "first";
+    throw new StateFileError(file, `cannot be read (${(error as Error).message})`);
+  }
+  return recorded === seedFingerprint(seed) ? "same" : "different";
+}
+
+/** Records the seed the node now runs with (its fingerprint), for the next start to compare. */
+export async function recordSeedFingerprint(stateDir: string, seed: string): Promise<void> {
+  const file = path.join(stateDir, SEED_FINGERPRINT_FILE);
+  await fs.mkdir(stateDir, { recursive: true });
+  await writeFileAtomic(file, `${seedFingerprint(seed)}\n`, 0o600);
 }

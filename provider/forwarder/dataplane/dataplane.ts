@@ -25,40 +25,23 @@
 import type * as net from "node:net";
 import { FlowHasher } from "../../hashing";
 import { nativeRelay, nativeRelayUnavailable, type NativeRelay } from "../native/relay";
-import { Flow, proxyHeaderFor, type FlowOwner, type ProxiedFlow } from "./flow";
+import { DEFAULTS, defaultEngine, type DataPlaneEngine, type DataPlaneSettings } from "../options";
+import { SerialQueue } from "../serial-queue";
+import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
 import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
 import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
 import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
+import { StreamFlow } from "./stream-flow";
 
-export interface DataPlaneOptions {
-  /** Listeners bind here, e.g. "0.0.0.0" or "127.0.1.1". */
-  readonly listenAddress: string;
-  /** The load balancer's flow-hash seed (DNLB_HASH_SEED). */
-  readonly hashSeed: string;
-  /** Default 3000 ms. */
-  readonly connectTimeoutMs?: number;
-  /** Distinct members tried for one client before it is reset. Default 3. */
-  readonly maxConnectAttempts?: number;
-  /** Clients open at once per listener; beyond it new clients are reset. Default 100000. */
-  readonly maxConnectionsPerListener?: number;
-  /** Default 250 ms. */
-  readonly sweepIntervalMs?: number;
-  /** Default 5000 ms. */
-  readonly bindRetryIntervalMs?: number;
+export interface DataPlaneOptions extends DataPlaneSettings {
   /**
    * Open listeners with SO_REUSEPORT, so that other processes (the node's other data-plane
    * workers) can listen on the same ports. Default false.
    */
   readonly reusePort?: boolean;
-  /**
-   * Who moves the bytes: "native" (the C relay on Node's loop, native/relay.c: less than half
-   * the CPU per connection) or "streams" (Node's net.Socket). Default: native when its addon loads
-   * here, else streams; asking for native where it cannot load throws, naming why.
-   */
-  readonly engine?: DataPlaneEngine;
   /** Notable events, for logs. */
   readonly onEvent?: (event: DataPlaneEvent) => void;
 }
@@ -70,18 +53,7 @@ export type DataPlaneEvent =
   | { readonly type: "listener-error"; readonly id: string; readonly error: string }
   | { readonly type: "table-built"; readonly serviceId: string; readonly members: number; readonly tableSize: number };
 
-export type DataPlaneEngine = "native" | "streams";
-
-/** The engine a data plane gets when none is asked for: native when its addon loads here. */
-export function defaultEngine(): DataPlaneEngine {
-  return nativeRelay() === undefined ? "streams" : "native";
-}
-
-export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
-export const DEFAULT_MAX_CONNECT_ATTEMPTS = 3;
-export const DEFAULT_MAX_CONNECTIONS_PER_LISTENER = 100_000;
-export const DEFAULT_SWEEP_INTERVAL_MS = 250;
-export const DEFAULT_BIND_RETRY_INTERVAL_MS = 5000;
+export type { DataPlaneEngine };
 
 export class DataPlane implements FlowOwner {
   readonly engine: DataPlaneEngine;
@@ -106,34 +78,29 @@ export class DataPlane implements FlowOwner {
   /** Countdowns closing the connections of removed listeners. */
   private readonly listenerDrains = new Set<NodeJS.Timeout>();
 
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly retryTimer: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private whenIdle: (() => void) | undefined;
-  /** The flow hash of the last `pick` (see there). */
-  private pickedHash = 0;
 
   constructor(opts: DataPlaneOptions) {
     this.listenAddress = opts.listenAddress;
     this.reusePort = opts.reusePort ?? false;
     this.hasher = new FlowHasher(opts.hashSeed);
-    this.connectTimeoutMs = positive(opts.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, "connectTimeoutMs");
-    this.maxConnectAttempts = positive(opts.maxConnectAttempts, DEFAULT_MAX_CONNECT_ATTEMPTS, "maxConnectAttempts");
-    this.maxConnectionsPerListener = positive(
-      opts.maxConnectionsPerListener,
-      DEFAULT_MAX_CONNECTIONS_PER_LISTENER,
-      "maxConnectionsPerListener",
-    );
+    const defaults = DEFAULTS.dataPlane;
+    this.connectTimeoutMs = positive(opts.connectTimeoutMs, defaults.connectTimeoutMs, "connectTimeoutMs");
+    this.maxConnectAttempts = positive(opts.maxConnectAttempts, defaults.maxConnectAttempts, "maxConnectAttempts");
+    this.maxConnectionsPerListener = positive(opts.maxConnectionsPerListener, defaults.maxConnectionsPerListener, "maxConnectionsPerListener");
     this.onEvent = opts.onEvent ?? (() => undefined);
     this.engine = opts.engine ?? defaultEngine();
     if (this.engine === "native") {
       this.relay = nativeRelay();
       if (this.relay === undefined) throw new Error(`the native data-plane engine is not available here: ${nativeRelayUnavailable() ?? "unknown reason"}`);
     }
-    this.sweepTimer = setInterval(() => this.sweep(), positive(opts.sweepIntervalMs, DEFAULT_SWEEP_INTERVAL_MS, "sweepIntervalMs"));
+    this.sweepTimer = setInterval(() => this.sweep(), positive(opts.sweepIntervalMs, defaults.sweepIntervalMs, "sweepIntervalMs"));
     this.sweepTimer.unref();
-    const retryMs = positive(opts.bindRetryIntervalMs, DEFAULT_BIND_RETRY_INTERVAL_MS, "bindRetryIntervalMs");
+    const retryMs = positive(opts.bindRetryIntervalMs, defaults.bindRetryIntervalMs, "bindRetryIntervalMs");
     this.retryTimer = setInterval(() => this.retryFailedListeners(), retryMs);
     this.retryTimer.unref();
   }
@@ -143,9 +110,7 @@ export class DataPlane implements FlowOwner {
    * reason), including those that failed before and still fail. Serialized with other applies.
    */
   apply(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
-    const run = this.queue.then(() => this.applyNow(plan));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(() => this.applyNow(plan));
   }
 
   /**
@@ -211,7 +176,7 @@ export class DataPlane implements FlowOwner {
 
   // --- FlowOwner -----------------------------------------------------------------------------
 
-  flowConnected(flow: ProxiedFlow): void {
+  flowConnected(flow: Flow): void {
     const bucket = flow.member.bucket;
     bucket.totals.connections++;
     bucket.flows.add(flow);
@@ -226,7 +191,7 @@ export class DataPlane implements FlowOwner {
     if (bucket.drained) flow.destroy();
   }
 
-  flowEnded(flow: ProxiedFlow): void {
+  flowEnded(flow: Flow): void {
     this.flows.delete(flow);
     const slot = flow.listener as ListenerSlot;
     const bytesIn = flow.bytesIn();
@@ -374,7 +339,7 @@ export class DataPlane implements FlowOwner {
   private retryFailedListeners(): void {
     if (this.closing !== undefined) return;
     if (![...this.listeners.values()].some((s) => s.server === null)) return;
-    this.queue = this.queue.then(async () => {
+    void this.queue.run(async () => {
       if (this.closing !== undefined) return;
       const failed = [...this.listeners.values()].filter((s) => s.server === null);
       await Promise.all(failed.map((slot) => this.bind(slot)));
@@ -434,14 +399,14 @@ export class DataPlane implements FlowOwner {
       client.destroy(); // gone before we got to it
       return;
     }
-    const member = this.pick(slot, remoteAddress, client.remotePort as number, client.localAddress as string, client.localPort as number);
-    if (typeof member === "string") {
-      slot.rejected[member]++;
+    const picked = this.pick(slot, remoteAddress, client.remotePort as number, client.localAddress as string, client.localPort as number);
+    if (typeof picked === "string") {
+      slot.rejected[picked]++;
       client.on("error", noop);
       client.resetAndDestroy();
       return;
     }
-    const flow = new Flow(this, slot, slot.route as ServiceRoute, this.pickedHash, client, member);
+    const flow = new StreamFlow(this, slot, slot.route as ServiceRoute, picked.hash, client, picked.member);
     slot.active++;
     this.flows.add(flow);
     flow.start();
@@ -456,14 +421,14 @@ export class DataPlane implements FlowOwner {
     localAddress: string,
     localPort: number,
   ): void {
-    const member = this.pick(slot, remoteAddress, remotePort, localAddress, localPort);
-    if (typeof member === "string") {
-      slot.rejected[member]++;
+    const picked = this.pick(slot, remoteAddress, remotePort, localAddress, localPort);
+    if (typeof picked === "string") {
+      slot.rejected[picked]++;
       relay.reset(flowId);
       return;
     }
     const route = slot.route as ServiceRoute;
-    const flow = new NativeFlow(this, slot, route, this.pickedHash, relay, flowId, member);
+    const flow = new NativeFlow(this, slot, route, picked.hash, relay, flowId, picked.member);
     slot.active++;
     this.flows.add(flow);
     const header = proxyHeaderFor(route, remoteAddress, remotePort, localAddress, localPort);
@@ -471,18 +436,18 @@ export class DataPlane implements FlowOwner {
   }
 
   /**
-   * Counts a new client and picks its member, or says why it is refused. The flow hash is left
-   * in `pickedHash` (for the fallback candidates) rather than returned in an object per client.
+   * Counts a new client and picks its member with the flow hash (the flow keeps it for its
+   * fallback candidates), or says why the client is refused.
    */
-  private pick(slot: ListenerSlot, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): RouteMember | RejectReason {
+  private pick(slot: ListenerSlot, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): Picked | RejectReason {
     slot.totals.connections++;
     const route = slot.route;
     const table = route === null ? null : route.table;
     if (table === null || route === null) return "no_backend";
     if (slot.active >= this.maxConnectionsPerListener) return "limit";
     const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort) : this.hasher.ipHash(remoteAddress);
-    this.pickedHash = hash;
-    return table.lookup(hash) ?? "no_backend";
+    const member = table.lookup(hash);
+    return member === undefined ? "no_backend" : { member, hash };
   }
 
   /** Closes connections idle for their service's idle timeout (see the header comment). */
@@ -505,7 +470,7 @@ export class DataPlane implements FlowOwner {
   private async closeNow(graceMs: number): Promise<void> {
     clearInterval(this.retryTimer);
     for (const slot of this.listeners.values()) slot.closeServer();
-    await this.queue; // an apply under way finishes (and its servers are closed below)
+    await this.queue.idle(); // an apply under way finishes (and its servers are closed below)
     for (const slot of this.listeners.values()) slot.closeServer();
     if (this.flows.size > 0 && graceMs > 0) await this.idleOrTimeout(graceMs);
     for (const flow of this.flows) flow.destroy();
@@ -527,6 +492,12 @@ export class DataPlane implements FlowOwner {
       this.whenIdle = done;
     });
   }
+}
+
+/** A new client's member and flow hash. */
+interface Picked {
+  readonly member: RouteMember;
+  readonly hash: number;
 }
 
 function noop(): void {}

@@ -1,17 +1,17 @@
 /**
- * One proxied connection on the native relay (engine "native"): the same contract as Flow
- * (flow.ts) with the sockets, the byte copying, half-close and back-pressure in C
+ * One proxied connection on the native relay (engine "native"): the same contract as StreamFlow
+ * (stream-flow.ts) with the sockets, the byte copying, half-close and back-pressure in C
  * (native/relay.c). What is left here runs at most three times per connection: the connect
  * result (the next candidate after a failure), the accounting, and the end.
  */
 import type { NativeRelay, RelayFlowHandler } from "../native/relay";
-import { ProxiedFlow, type FlowListener, type FlowOwner } from "./flow";
+import { Flow, type FlowListener, type FlowOwner } from "./flow";
 import type { RouteMember, ServiceRoute } from "./routes";
 
 /** libuv's EINVAL: an attempt that could not even start counts as a failed connect. */
 const UV_EINVAL = -22;
 
-export class NativeFlow extends ProxiedFlow implements RelayFlowHandler {
+export class NativeFlow extends Flow implements RelayFlowHandler {
   private ended = false;
   private finalBytesIn = 0;
   private finalBytesOut = 0;

@@ -21,12 +21,12 @@ import {
   INITIAL_HEALTH,
   nextHealth,
   type HealthState,
-  type HealthStatus,
+  type MemberHealth,
   type ProbeOutcome,
 } from "../../health/state";
 import { probeTcp } from "./prober";
 
-export type { HealthState, ProbeOutcome } from "../../health/state";
+export type { HealthState, MemberHealth, ProbeOutcome } from "../../health/state";
 
 export interface ProbeTarget {
   /** Stable identity chosen by the caller, e.g. `${serviceId}|${address}|${port}`. */
@@ -38,19 +38,6 @@ export interface ProbeTarget {
   readonly intervalMs: number;
   readonly healthyThreshold: number;
   readonly unhealthyThreshold: number;
-}
-
-export interface MemberHealth {
-  readonly state: HealthState;
-  readonly consecutiveSuccesses: number;
-  readonly consecutiveFailures: number;
-  readonly lastProbe?: {
-    readonly code: string;
-    readonly description: string;
-    readonly latencyMs: number;
-    /** When the probe finished, epoch ms (from the injected `now`). */
-    readonly at: number;
-  };
 }
 
 export interface HealthMonitorOptions {
@@ -76,7 +63,7 @@ export interface HealthMonitorEvents {
 
 interface Entry {
   target: ProbeTarget;
-  status: HealthStatus;
+  status: MemberHealth;
   lastProbe?: MemberHealth["lastProbe"];
   /** Set while waiting for the next probe. */
   timer?: { cancel(): void };

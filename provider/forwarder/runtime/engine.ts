@@ -2,7 +2,7 @@
  * Which data-plane engine a node runs, and why. Status and metrics report both, so a node that
  * fell back to Node's sockets (several times the CPU per connection, docs/BENCHMARKS.md) is seen.
  */
-import type { DataPlaneEngine } from "../dataplane/dataplane";
+import type { DataPlaneEngine } from "../options";
 import { StartupError } from "../errors";
 import { NATIVE_RELAY_FILE, nativeRelayUnavailable } from "../native/relay";
 

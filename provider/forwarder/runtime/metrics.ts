@@ -7,7 +7,7 @@
  * draining), so cardinality stays bounded by the configuration limits.
  */
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { DataPlaneStats, RejectReason } from "../dataplane/stats";
+import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason } from "../dataplane/stats";
 import type { HealthState } from "../health/monitor";
 import type { EngineChoice } from "./engine";
 import type { PlannedService } from "./planner";
@@ -25,8 +25,136 @@ export interface MetricsSource {
 
 const REJECT_REASONS: readonly RejectReason[] = ["no_backend", "limit", "connect_failed"];
 
+type Sample = readonly [labels: Record<string, string>, value: number];
+
+/** What a metric reads at scrape time: the data plane's stats (one snapshot per scrape) and the runtime. */
+interface Readers {
+  readonly stats: () => DataPlaneStats;
+  readonly source: MetricsSource;
+}
+
+interface MetricSpec {
+  readonly name: string;
+  readonly help: string;
+  readonly type: "counter" | "gauge";
+  readonly labels: readonly string[];
+  /** The samples at scrape time; absent for a counter the runtime increments as things happen. */
+  readonly samples?: (read: Readers) => Iterable<Sample>;
+}
+
+function perListener(value: (l: ListenerStats) => number): (read: Readers) => Sample[] {
+  return ({ stats }) => stats().listeners.map((l) => [{ listener: l.id }, value(l)]);
+}
+
+function perMember(value: (m: MemberStats) => number): (read: Readers) => Sample[] {
+  return ({ stats }) => stats().members.map((m) => [{ service: m.serviceId, member: m.key }, value(m)]);
+}
+
+/** Every planned member of every service, with `value` of it. */
+function perPlannedMember(value: (p: PlannedService, m: PlannedService["service"]["members"][number], source: MetricsSource) => boolean) {
+  return ({ source }: Readers): Sample[] =>
+    source.planned().flatMap((p) => p.service.members.map((m): Sample => [{ service: p.service.id, member: m.key }, value(p, m, source) ? 1 : 0]));
+}
+
+function perWorker(value: (usage: WorkerUsage) => number): (read: Readers) => Sample[] {
+  return ({ source }) => source.workers().map((w) => [{ worker: String(w.worker) }, value(w.usage)]);
+}
+
+const LISTENER = ["listener"];
+const MEMBER = ["service", "member"];
+const TRANSITIONS = "dnlb_health_transitions_total";
+const WORKER_EXITS = "dnlb_dataplane_worker_exits_total";
+
+const METRICS: readonly MetricSpec[] = [
+  {
+    name: "dnlb_engine_info",
+    help: "1, labelled with the data-plane engine (native: the C relay; streams: Node's sockets) and why it was chosen.",
+    type: "gauge",
+    labels: ["engine", "reason"],
+    samples: ({ source }) => [[{ engine: source.engine.name, reason: source.engine.reason }, 1]],
+  },
+  // per listener
+  { name: "dnlb_listener_connections_total", help: "Clients accepted by the listener.", type: "counter", labels: LISTENER, samples: perListener((l) => l.connections) },
+  {
+    name: "dnlb_listener_backend_connect_failures_total",
+    help: "Backend connect attempts that failed (each is retried on the next member).",
+    type: "counter",
+    labels: LISTENER,
+    samples: perListener((l) => l.connectFailures),
+  },
+  { name: "dnlb_listener_received_bytes_total", help: "Bytes received from clients.", type: "counter", labels: LISTENER, samples: perListener((l) => l.bytesIn) },
+  { name: "dnlb_listener_sent_bytes_total", help: "Bytes sent to clients.", type: "counter", labels: LISTENER, samples: perListener((l) => l.bytesOut) },
+  { name: "dnlb_listener_connections_active", help: "Clients connected through the listener now.", type: "gauge", labels: LISTENER, samples: perListener((l) => l.active) },
+  {
+    name: "dnlb_listener_connections_rejected_total",
+    help: "Clients reset without being forwarded: no_backend (no service, group or member), limit (too many connections), connect_failed (every member tried refused or timed out).",
+    type: "counter",
+    labels: ["listener", "reason"],
+    samples: ({ stats }) => stats().listeners.flatMap((l) => REJECT_REASONS.map((reason): Sample => [{ listener: l.id, reason }, l.rejected[reason]])),
+  },
+  {
+    name: "dnlb_listener_up",
+    help: "1 when the listener's port is bound, 0 when binding failed (it is retried).",
+    type: "gauge",
+    labels: LISTENER,
+    samples: perListener((l) => (l.state === "Failed" ? 0 : 1)),
+  },
+  // per member
+  { name: "dnlb_member_connections_total", help: "Connections established to the member.", type: "counter", labels: MEMBER, samples: perMember((m) => m.connections) },
+  { name: "dnlb_member_connect_failures_total", help: "Connect attempts to the member that failed.", type: "counter", labels: MEMBER, samples: perMember((m) => m.connectFailures) },
+  { name: "dnlb_member_received_bytes_total", help: "Bytes from clients forwarded to the member.", type: "counter", labels: MEMBER, samples: perMember((m) => m.bytesIn) },
+  { name: "dnlb_member_sent_bytes_total", help: "Bytes from the member forwarded to clients.", type: "counter", labels: MEMBER, samples: perMember((m) => m.bytesOut) },
+  { name: "dnlb_member_connections_active", help: "Open connections to the member.", type: "gauge", labels: MEMBER, samples: perMember((m) => m.active) },
+  {
+    name: "dnlb_member_healthy",
+    help: "1 when the member is Healthy (or health checks are off), 0 when Unhealthy or not probed yet.",
+    type: "gauge",
+    labels: MEMBER,
+    samples: perPlannedMember((p, m, source) => p.service.check === null || source.health(m.probeKey) === "Healthy"),
+  },
+  {
+    name: "dnlb_member_eligible",
+    help: "1 when the member takes new connections (enabled and healthy).",
+    type: "gauge",
+    labels: MEMBER,
+    samples: perPlannedMember((p, m) => p.eligible.has(m.key)),
+  },
+  { name: TRANSITIONS, help: "Member health changes, by the state entered.", type: "counter", labels: ["service", "member", "to"] },
+  // data-plane worker processes (--workers N)
+  { name: WORKER_EXITS, help: "Data-plane worker processes that exited unexpectedly (each is restarted).", type: "counter", labels: [] },
+  {
+    name: "dnlb_dataplane_worker_resident_memory_bytes",
+    help: "Resident memory of each data-plane worker process, as it last reported (every second).",
+    type: "gauge",
+    labels: ["worker"],
+    samples: perWorker((u) => u.rssBytes),
+  },
+  {
+    name: "dnlb_dataplane_worker_cpu_seconds",
+    help: "User and system CPU time used by each data-plane worker process since it started, as it last reported.",
+    type: "gauge",
+    labels: ["worker"],
+    samples: perWorker((u) => u.cpuSeconds),
+  },
+  // per service
+  {
+    name: "dnlb_service_fail_open",
+    help: "1 when no member of the service is eligible and every enabled member takes traffic.",
+    type: "gauge",
+    labels: ["service"],
+    samples: ({ source }) => source.planned().map((p) => [{ service: p.service.id }, p.failOpen ? 1 : 0]),
+  },
+  {
+    name: "dnlb_tables_rebuilt_total",
+    help: "Maglev tables built for the service (a change that keeps the member set reuses the table).",
+    type: "counter",
+    labels: ["service"],
+    samples: ({ stats }) => stats().services.map((s) => [{ service: s.id }, s.tablesBuilt]),
+  },
+];
+
 export class RuntimeMetrics {
-  private readonly transitions: Counter<"service" | "member" | "to">;
+  private readonly transitions: Counter;
   private readonly workerExits: Counter;
 
   constructor(registry: Registry, source: MetricsSource) {
@@ -37,157 +165,33 @@ export class RuntimeMetrics {
       if (cached === undefined || now - cached.at > 100) cached = { at: now, stats: source.stats() };
       return cached.stats;
     };
-    const registers = [registry];
-
-    const engine = new Gauge({
-      name: "dnlb_engine_info",
-      help: "1, labelled with the data-plane engine (native: the C relay; streams: Node's sockets) and why it was chosen.",
-      labelNames: ["engine", "reason"],
-      registers,
-    });
-    engine.set({ engine: source.engine.name, reason: source.engine.reason }, 1);
-
-    // --- per listener ---
-    listenerCounter(registers, "dnlb_listener_connections_total", "Clients accepted by the listener.", stats, (l) => l.connections);
-    listenerCounter(
-      registers,
-      "dnlb_listener_backend_connect_failures_total",
-      "Backend connect attempts that failed (each is retried on the next member).",
-      stats,
-      (l) => l.connectFailures,
-    );
-    listenerCounter(registers, "dnlb_listener_received_bytes_total", "Bytes received from clients.", stats, (l) => l.bytesIn);
-    listenerCounter(registers, "dnlb_listener_sent_bytes_total", "Bytes sent to clients.", stats, (l) => l.bytesOut);
-    new Gauge({
-      name: "dnlb_listener_connections_active",
-      help: "Clients connected through the listener now.",
-      labelNames: ["listener"],
-      registers,
-      collect() {
-        this.reset();
-        for (const l of stats().listeners) this.set({ listener: l.id }, l.active);
-      },
-    });
-    new Counter({
-      name: "dnlb_listener_connections_rejected_total",
-      help: "Clients reset without being forwarded: no_backend (no service, group or member), limit (too many connections), connect_failed (every member tried refused or timed out).",
-      labelNames: ["listener", "reason"],
-      registers,
-      collect() {
-        this.reset();
-        for (const l of stats().listeners) {
-          for (const reason of REJECT_REASONS) this.inc({ listener: l.id, reason }, l.rejected[reason]);
-        }
-      },
-    });
-    new Gauge({
-      name: "dnlb_listener_up",
-      help: "1 when the listener's port is bound, 0 when binding failed (it is retried).",
-      labelNames: ["listener"],
-      registers,
-      collect() {
-        this.reset();
-        for (const l of stats().listeners) this.set({ listener: l.id }, l.state === "Failed" ? 0 : 1);
-      },
-    });
-
-    // --- per member ---
-    memberCounter(registers, "dnlb_member_connections_total", "Connections established to the member.", stats, (m) => m.connections);
-    memberCounter(registers, "dnlb_member_connect_failures_total", "Connect attempts to the member that failed.", stats, (m) => m.connectFailures);
-    memberCounter(registers, "dnlb_member_received_bytes_total", "Bytes from clients forwarded to the member.", stats, (m) => m.bytesIn);
-    memberCounter(registers, "dnlb_member_sent_bytes_total", "Bytes from the member forwarded to clients.", stats, (m) => m.bytesOut);
-    new Gauge({
-      name: "dnlb_member_connections_active",
-      help: "Open connections to the member.",
-      labelNames: ["service", "member"],
-      registers,
-      collect() {
-        this.reset();
-        for (const m of stats().members) this.set({ service: m.serviceId, member: m.key }, m.active);
-      },
-    });
-    new Gauge({
-      name: "dnlb_member_healthy",
-      help: "1 when the member is Healthy (or health checks are off), 0 when Unhealthy or not probed yet.",
-      labelNames: ["service", "member"],
-      registers,
-      collect() {
-        this.reset();
-        for (const p of source.planned()) {
-          for (const m of p.service.members) {
-            const up = p.service.check === null || source.health(m.probeKey) === "Healthy";
-            this.set({ service: p.service.id, member: m.key }, up ? 1 : 0);
-          }
-        }
-      },
-    });
-    new Gauge({
-      name: "dnlb_member_eligible",
-      help: "1 when the member takes new connections (enabled and healthy).",
-      labelNames: ["service", "member"],
-      registers,
-      collect() {
-        this.reset();
-        for (const p of source.planned()) {
-          for (const m of p.service.members) this.set({ service: p.service.id, member: m.key }, p.eligible.has(m.key) ? 1 : 0);
-        }
-      },
-    });
-    this.transitions = new Counter({
-      name: "dnlb_health_transitions_total",
-      help: "Member health changes, by the state entered.",
-      labelNames: ["service", "member", "to"],
-      registers,
-    });
-
-    // --- data-plane worker processes (--workers N > 1) ---
-    this.workerExits = new Counter({
-      name: "dnlb_dataplane_worker_exits_total",
-      help: "Data-plane worker processes that exited unexpectedly (each is restarted).",
-      registers,
-    });
-    new Gauge({
-      name: "dnlb_dataplane_worker_resident_memory_bytes",
-      help: "Resident memory of each data-plane worker process, as it last reported (every second).",
-      labelNames: ["worker"],
-      registers,
-      collect() {
-        this.reset();
-        for (const w of source.workers()) this.set({ worker: String(w.worker) }, w.usage.rssBytes);
-      },
-    });
-    new Gauge({
-      name: "dnlb_dataplane_worker_cpu_seconds",
-      help: "User and system CPU time used by each data-plane worker process since it started, as it last reported.",
-      labelNames: ["worker"],
-      registers,
-      collect() {
-        this.reset();
-        for (const w of source.workers()) this.set({ worker: String(w.worker) }, w.usage.cpuSeconds);
-      },
-    });
-
-    // --- per service ---
-    new Gauge({
-      name: "dnlb_service_fail_open",
-      help: "1 when no member of the service is eligible and every enabled member takes traffic.",
-      labelNames: ["service"],
-      registers,
-      collect() {
-        this.reset();
-        for (const p of source.planned()) this.set({ service: p.service.id }, p.failOpen ? 1 : 0);
-      },
-    });
-    new Counter({
-      name: "dnlb_tables_rebuilt_total",
-      help: "Maglev tables built for the service (a change that keeps the member set reuses the table).",
-      labelNames: ["service"],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of stats().services) this.inc({ service: s.id }, s.tablesBuilt);
-      },
-    });
+    const readers: Readers = { stats, source };
+    const counters = new Map<string, Counter>();
+    for (const spec of METRICS) {
+      const config = { name: spec.name, help: spec.help, labelNames: [...spec.labels], registers: [registry] };
+      const samples = spec.samples;
+      if (spec.type === "gauge") {
+        new Gauge({
+          ...config,
+          collect() {
+            this.reset();
+            for (const [labels, value] of samples?.(readers) ?? []) this.set(labels, value);
+          },
+        });
+      } else if (samples === undefined) {
+        counters.set(spec.name, new Counter(config));
+      } else {
+        new Counter({
+          ...config,
+          collect() {
+            this.reset();
+            for (const [labels, value] of samples(readers)) this.inc(labels, value);
+          },
+        });
+      }
+    }
+    this.transitions = counters.get(TRANSITIONS) as Counter;
+    this.workerExits = counters.get(WORKER_EXITS) as Counter;
   }
 
   transition(serviceId: string, member: string, to: HealthState): void {
@@ -197,44 +201,4 @@ export class RuntimeMetrics {
   workerExited(): void {
     this.workerExits.inc();
   }
-}
-
-type Registers = Registry[];
-
-function listenerCounter(
-  registers: Registers,
-  name: string,
-  help: string,
-  stats: () => DataPlaneStats,
-  value: (l: DataPlaneStats["listeners"][number]) => number,
-): void {
-  new Counter({
-    name,
-    help,
-    labelNames: ["listener"],
-    registers,
-    collect() {
-      this.reset();
-      for (const l of stats().listeners) this.inc({ listener: l.id }, value(l));
-    },
-  });
-}
-
-function memberCounter(
-  registers: Registers,
-  name: string,
-  help: string,
-  stats: () => DataPlaneStats,
-  value: (m: DataPlaneStats["members"][number]) => number,
-): void {
-  new Counter({
-    name,
-    help,
-    labelNames: ["service", "member"],
-    registers,
-    collect() {
-      this.reset();
-      for (const m of stats().members) this.inc({ service: m.serviceId, member: m.key }, value(m));
-    },
-  });
 }

@@ -16,11 +16,13 @@ import * as os from "node:os";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { EMPTY_CONFIG, type ConfigSnapshot } from "../store/snapshot";
-import { DataPlane, type DataPlaneEngine, type DataPlaneEvent } from "../dataplane/dataplane";
-import { WorkerPool, type DataPlaneHandle, type WorkerExit } from "../workers/pool";
+import { DataPlane, type DataPlaneEvent } from "../dataplane/dataplane";
+import type { DataPlaneHandle } from "../dataplane/handle";
+import { WorkerPool, type WorkerExit } from "../workers/pool";
 import type { DataPlanePlan } from "../dataplane/plan";
 import type { MemberStats } from "../dataplane/stats";
 import { HealthMonitor, type HealthState, type ProbeOutcome } from "../health/monitor";
+import { DEFAULTS, type HealthOptions, type NodeDataPlaneOptions } from "../options";
 import { chooseEngine, type EngineChoice } from "./engine";
 import { RuntimeMetrics } from "./metrics";
 import {
@@ -34,43 +36,15 @@ import {
 import { listenerStatus, serviceStatus, type StatusReport } from "./status";
 
 export interface RuntimeOptions {
-  /** Listeners bind here (e.g. "0.0.0.0" or "127.0.1.1"). */
-  listenAddress: string;
-  /** DNLB_HASH_SEED. */
-  hashSeed: string;
-  /** The runtime registers its metrics here (one runtime per registry). */
-  registry: Registry;
-  logger: Logger;
+  readonly dataPlane: NodeDataPlaneOptions;
+  readonly health?: HealthOptions;
   /** Shown in status; default the host name. */
-  nodeName?: string;
+  readonly nodeName?: string;
+  /** The runtime registers its metrics here (one runtime per registry). */
+  readonly registry: Registry;
+  readonly logger: Logger;
   /** Default: a new HealthMonitor. The runtime owns it: `close()` closes it. */
-  monitor?: HealthMonitor;
-  /** Backend connect timeout. Default 3000 ms. */
-  connectTimeoutMs?: number;
-  /** Distinct members tried before the client is reset. Default 3. */
-  maxConnectAttempts?: number;
-  /** Beyond it new clients are reset and counted as rejected. Default 100000. */
-  maxConnectionsPerListener?: number;
-  /**
-   * Multiplies every health-check duration (timeout, interval). 1 (the default) in production;
-   * tests use e.g. 0.1 to run the real rules (5 s minimum interval) ten times faster.
-   */
-  healthTimeScale?: number;
-  /** How often a listener that could not bind is retried. Default 5000 ms. */
-  bindRetryIntervalMs?: number;
-  /** Idle-connection sweep period. Default 250 ms. */
-  sweepIntervalMs?: number;
-  /**
-   * Data-plane worker processes. 0 (the default): the data plane runs in this process. N >= 1: it
-   * runs in N worker processes sharing every listener port (workers/pool.ts); health checks, status
-   * and metrics stay here. Even one worker is cheaper per connection than the data plane in this
-   * process, which also runs the admin API and the process metrics (docs/BENCHMARKS.md).
-   */
-  workers?: number;
-  /** Who moves the bytes (see DataPlaneOptions.engine). */
-  engine?: DataPlaneEngine;
-  /** Why that engine, for status and metrics (main.ts knows the flags); unset: described here. */
-  engineReason?: string;
+  readonly monitor?: HealthMonitor;
 }
 
 export interface ApplyResult {
@@ -97,36 +71,26 @@ export class ForwarderRuntime {
 
   constructor(opts: RuntimeOptions) {
     this.logger = opts.logger;
-    this.healthTimeScale = opts.healthTimeScale ?? 1;
-    if (!(this.healthTimeScale > 0)) throw new RangeError(`healthTimeScale must be > 0, got ${String(opts.healthTimeScale)}`);
+    this.healthTimeScale = opts.health?.timeScale ?? DEFAULTS.health.timeScale;
+    if (!(this.healthTimeScale > 0)) throw new RangeError(`health.timeScale must be > 0, got ${String(opts.health?.timeScale)}`);
+    const { workers = DEFAULTS.dataPlane.workers, engineReason, ...asked } = opts.dataPlane;
+    this.engine = asked.engine !== undefined && engineReason !== undefined ? { name: asked.engine, reason: engineReason } : chooseEngine(asked.engine, false);
+    const settings = { ...asked, engine: this.engine.name };
     this.node = {
       name: opts.nodeName ?? os.hostname(),
-      listenAddress: opts.listenAddress,
+      listenAddress: settings.listenAddress,
       startedAt: new Date().toISOString(),
     };
     this.monitor = opts.monitor ?? new HealthMonitor();
-    this.engine =
-      opts.engine !== undefined && opts.engineReason !== undefined ? { name: opts.engine, reason: opts.engineReason } : chooseEngine(opts.engine, false);
-    const dataPlaneOptions = {
-      listenAddress: opts.listenAddress,
-      hashSeed: opts.hashSeed,
-      connectTimeoutMs: opts.connectTimeoutMs,
-      maxConnectAttempts: opts.maxConnectAttempts,
-      maxConnectionsPerListener: opts.maxConnectionsPerListener,
-      bindRetryIntervalMs: opts.bindRetryIntervalMs,
-      sweepIntervalMs: opts.sweepIntervalMs,
-      engine: this.engine.name,
-    };
-    const workers = opts.workers ?? 0;
     this.dataplane =
       workers >= 1
         ? new WorkerPool({
-            ...dataPlaneOptions,
+            ...settings,
             workers,
             onEvent: (event, worker) => this.logDataPlaneEvent(event, worker),
             onWorkerExit: (exit) => this.workerExited(exit),
           })
-        : new DataPlane({ ...dataPlaneOptions, onEvent: (event) => this.logDataPlaneEvent(event) });
+        : new DataPlane({ ...settings, onEvent: (event) => this.logDataPlaneEvent(event) });
     const pool = this.dataplane instanceof WorkerPool ? this.dataplane : undefined;
     this.metrics = new RuntimeMetrics(opts.registry, {
       stats: () => this.dataplane.stats(),
@@ -187,7 +151,7 @@ export class ForwarderRuntime {
     return this.closing;
   }
 
-  /** The plan for the current configuration and health (exposed for tests and a future worker split). */
+  /** The plan for the current configuration and health. */
   currentPlan(): DataPlanePlan {
     return {
       services: this.planned.map((p) => p.plan),

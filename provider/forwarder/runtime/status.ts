@@ -4,11 +4,10 @@
  * with the reason it was chosen. Plain JSON.
  */
 import type { ListenerStats, MemberStats } from "../dataplane/stats";
-import type { MemberHealth } from "../health/monitor";
+import type { HealthState, MemberHealth } from "../health/monitor";
 import type { EngineChoice } from "./engine";
 import type { PlannedService } from "./planner";
 
-export type MemberHealthStatus = "Healthy" | "Unhealthy" | "Initial" | "N/A";
 export type ListenerStatusState = "Listening" | "Failed" | "NoBackend";
 
 export interface MemberStatus {
@@ -16,7 +15,8 @@ export interface MemberStatus {
   readonly port: number;
   readonly weight: number;
   readonly enabled: boolean;
-  readonly health: MemberHealthStatus;
+  /** "N/A" when the service's health checks are off. */
+  readonly health: HealthState | "N/A";
   /** Takes new connections (enabled and Healthy, or enabled with health checks off). */
   readonly eligible: boolean;
   readonly lastProbe?: {

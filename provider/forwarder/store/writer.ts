@@ -1,11 +1,12 @@
 import type { Logger } from "pino";
-import type { Kind, SpecOf } from "../../model";
+import { formatHostPort, type Kind, type SpecOf } from "../../model";
 import type { ConfigSnapshot, Stored } from "./snapshot";
 import { ApiError, isApiError } from "../errors";
 import type { AdminMetrics } from "../admin/metrics";
 import type { ConfigStore } from "./store";
 import type { Preconditions } from "./preconditions";
 import { KIND_LABEL } from "./objects";
+import { SerialQueue } from "../serial-queue";
 
 /** What the writer needs from the runtime (ForwarderRuntime has it; tests may pass a fake). */
 export interface ConfigApplier {
@@ -26,7 +27,7 @@ export interface PutOutcome<K extends Kind> {
  * when the whole write succeeds.
  */
 export class ConfigWriter {
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private closed = false;
 
   constructor(
@@ -65,7 +66,7 @@ export class ConfigWriter {
   /** Refuses new writes (503) and waits for the one in progress. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.tail.catch(() => undefined);
+    await this.queue.idle();
   }
 
   private enqueue<T>(
@@ -74,7 +75,7 @@ export class ConfigWriter {
     write: () => Promise<{ outcome: T; result: "changed" | "unchanged" }>,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new ApiError("unavailable", "the node is shutting down and takes no more writes"));
-    const run = this.tail.then(async () => {
+    return this.queue.run(async () => {
       try {
         const { outcome, result } = await write();
         this.metrics.observeWrite(kind, action, result);
@@ -85,8 +86,6 @@ export class ConfigWriter {
         throw error;
       }
     });
-    this.tail = run.catch(() => undefined);
-    return run;
   }
 
   /** Applies `candidate`; on any failure the runtime goes back to the current snapshot. */
@@ -103,7 +102,7 @@ export class ConfigWriter {
     if (bindError !== undefined) {
       await this.revert();
       const port = (spec as SpecOf["listeners"]).port;
-      const where = `${this.listenAddress.includes(":") ? `[${this.listenAddress}]` : this.listenAddress}:${port}`;
+      const where = formatHostPort(this.listenAddress, port);
       const message = `${KIND_LABEL.listeners.one} ${listenerId} cannot listen on ${where}: ${bindError}`;
       throw new ApiError("port_in_use", message, [{ path: "port", message: `${where}: ${bindError}` }]);
     }

@@ -8,16 +8,13 @@
  * and `close` at shutdown. A worker answers every plan with `applied` (including a fresh stats
  * snapshot, so that a status read right after a write sees it), and pushes `stats` periodically.
  */
-import type { DataPlaneEvent, DataPlaneOptions } from "../dataplane/dataplane";
+import type { DataPlaneEvent } from "../dataplane/dataplane";
 import type { DataPlanePlan } from "../dataplane/plan";
 import type { DataPlaneStats } from "../dataplane/stats";
+import type { DataPlaneSettings } from "../options";
 
 /** What a worker's data plane is started with: the node's data-plane options, shipped over IPC. */
-export interface WorkerSettings
-  extends Pick<
-    DataPlaneOptions,
-    "listenAddress" | "hashSeed" | "connectTimeoutMs" | "maxConnectAttempts" | "maxConnectionsPerListener" | "sweepIntervalMs" | "bindRetryIntervalMs" | "engine"
-  > {
+export interface WorkerSettings extends DataPlaneSettings {
   /** How often the worker pushes a stats snapshot. */
   readonly statsIntervalMs: number;
 }

@@ -5,8 +5,8 @@
  *
  * - Each worker listens on every listener port itself, with SO_REUSEPORT: the kernel spreads new
  *   connections over the workers by a hash of the connection's addresses. No connection passes
- *   through the primary, as it would with the cluster module's round-robin (which issue 4 measured
- *   to lower connection rates), and no accept queue is shared between processes.
+ *   through the primary, as it would with the cluster module's round-robin (measured to lower
+ *   connection rates), and no accept queue is shared between processes.
  * - The admin API, the store and the health checks stay in the primary; workers receive plans
  *   (which carry health already) and never probe.
  * - A worker that exits unexpectedly is started again (after 100 ms, doubling up to 5 s while it
@@ -21,17 +21,13 @@
 import { fork, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import type { DataPlaneEvent } from "../dataplane/dataplane";
+import type { DataPlaneHandle } from "../dataplane/handle";
 import { EMPTY_PLAN, type DataPlanePlan } from "../dataplane/plan";
 import type { DataPlaneStats } from "../dataplane/stats";
+import type { DataPlaneSettings } from "../options";
+import { SerialQueue } from "../serial-queue";
 import { EMPTY_STATS, mergeStats, retire } from "./merge-stats";
 import type { FromWorker, ToWorker, WorkerSettings, WorkerUsage } from "./messages";
-
-/** What the runtime needs from a data plane: DataPlane itself, or a WorkerPool. */
-export interface DataPlaneHandle {
-  apply(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>>;
-  stats(): DataPlaneStats;
-  close(opts?: { graceMs?: number }): Promise<void>;
-}
 
 export interface WorkerExit {
   readonly worker: number;
@@ -42,7 +38,7 @@ export interface WorkerExit {
   readonly restartInMs: number;
 }
 
-export interface WorkerPoolOptions extends Omit<WorkerSettings, "statsIntervalMs"> {
+export interface WorkerPoolOptions extends DataPlaneSettings {
   /** Worker processes, at least 1. */
   readonly workers: number;
   /** Default 1000 ms. */
@@ -140,7 +136,7 @@ export class WorkerPool implements DataPlaneHandle {
   private retired: DataPlaneStats = EMPTY_STATS;
   private plan: DataPlanePlan = EMPTY_PLAN;
   private seq = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private closing: Promise<void> | undefined;
 
   constructor(opts: WorkerPoolOptions) {
@@ -171,9 +167,7 @@ export class WorkerPool implements DataPlaneHandle {
    * starts with the current plan. Serialized with other applies.
    */
   apply(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
-    const run = this.queue.then(() => this.applyNow(plan));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(() => this.applyNow(plan));
   }
 
   stats(): DataPlaneStats {
@@ -236,7 +230,7 @@ export class WorkerPool implements DataPlaneHandle {
       void slot.ready.then(
         () => {
           if (this.slots[index] === slot && this.closing === undefined) {
-            this.queue = this.queue.then(() => this.applyOn(slot, this.plan)).catch(() => undefined);
+            this.queue.run(() => this.applyOn(slot, this.plan)).catch(() => undefined);
           }
         },
         () => undefined,
@@ -285,7 +279,7 @@ export class WorkerPool implements DataPlaneHandle {
   private async closeNow(graceMs: number): Promise<void> {
     for (const timer of this.restartTimers) clearTimeout(timer);
     this.restartTimers.clear();
-    await this.queue.catch(() => undefined);
+    await this.queue.idle();
     await Promise.all(
       this.slots.map(async (slot) => {
         if (slot.exited) return;

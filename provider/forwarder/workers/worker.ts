@@ -17,23 +17,13 @@ function send(message: FromWorker): void {
 }
 
 function start(settings: WorkerSettings): void {
-  const dataplane = new DataPlane({
-    listenAddress: settings.listenAddress,
-    hashSeed: settings.hashSeed,
-    connectTimeoutMs: settings.connectTimeoutMs,
-    maxConnectAttempts: settings.maxConnectAttempts,
-    maxConnectionsPerListener: settings.maxConnectionsPerListener,
-    sweepIntervalMs: settings.sweepIntervalMs,
-    bindRetryIntervalMs: settings.bindRetryIntervalMs,
-    reusePort: true,
-    engine: settings.engine,
-    onEvent: (event) => send({ type: "event", event }),
-  });
+  const { statsIntervalMs, ...dataPlaneSettings } = settings;
+  const dataplane = new DataPlane({ ...dataPlaneSettings, reusePort: true, onEvent: (event) => send({ type: "event", event }) });
   const usage = (): { rssBytes: number; cpuSeconds: number } => {
     const cpu = process.cpuUsage();
     return { rssBytes: process.memoryUsage.rss(), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
   };
-  const statsTimer = setInterval(() => send({ type: "stats", stats: dataplane.stats(), usage: usage() }), settings.statsIntervalMs);
+  const statsTimer = setInterval(() => send({ type: "stats", stats: dataplane.stats(), usage: usage() }), statsIntervalMs);
   statsTimer.unref();
   let closing = false;
   const exitAfterClose = (graceMs: number): void => {

@@ -1,16 +1,22 @@
 /** Starts a ForwarderRuntime for tests: its own metrics registry, a silent logger. */
 import pino from "pino";
 import { Registry } from "prom-client";
+import type { NodeDataPlaneOptions } from "../../../provider/forwarder/options";
 import { ForwarderRuntime, type RuntimeOptions } from "../../../provider/forwarder/runtime/runtime";
 
 export const TEST_HASH_SEED = "00112233445566778899aabbccddeeff";
 
-export function startRuntime(opts: Partial<RuntimeOptions> & { listenAddress: string }): { runtime: ForwarderRuntime; registry: Registry } {
+/** RuntimeOptions with the test hash seed, a silent logger and a fresh registry unless given. */
+export interface TestRuntimeOptions extends Partial<Omit<RuntimeOptions, "dataPlane">> {
+  readonly dataPlane: Omit<NodeDataPlaneOptions, "hashSeed"> & { readonly hashSeed?: string };
+}
+
+export function startRuntime(opts: TestRuntimeOptions): { runtime: ForwarderRuntime; registry: Registry } {
   const registry = opts.registry ?? new Registry();
   const runtime = new ForwarderRuntime({
-    hashSeed: TEST_HASH_SEED,
     logger: pino({ level: process.env.DNLB_TEST_LOG ?? "silent" }),
     ...opts,
+    dataPlane: { hashSeed: TEST_HASH_SEED, ...opts.dataPlane },
     registry,
   });
   return { runtime, registry };
