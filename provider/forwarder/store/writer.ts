@@ -95,7 +95,10 @@ export class ConfigWriter {
   private async write(candidate: ConfigSnapshot, listenerId?: string, spec?: unknown): Promise<void> {
     try {
       await this.prepare(candidate, listenerId, spec);
-      await this.store.commit(candidate);
+      await this.store.commit(candidate).catch((error: unknown) => {
+        this.logger.error({ err: error }, "the configuration could not be persisted; the previous one stays");
+        throw error;
+      });
       this.metrics.observeConfig(candidate);
       await this.run(candidate);
     } finally {
