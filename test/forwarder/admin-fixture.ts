@@ -123,12 +123,23 @@ export class FakeRuntime implements NodeRuntime {
   readonly unbindable = new Set<string>();
   closed = 0;
 
+  async prepare(config: ConfigSnapshot): Promise<{ listenerErrors: ReadonlyMap<string, string> }> {
+    if (this.failApply) throw new Error("simulated runtime failure");
+    return { listenerErrors: this.listenerErrors(config) };
+  }
+
   async apply(config: ConfigSnapshot): Promise<{ listenerErrors: ReadonlyMap<string, string> }> {
     if (this.failApply) throw new Error("simulated runtime failure");
     this.applied.push(config);
+    return { listenerErrors: this.listenerErrors(config) };
+  }
+
+  async release(): Promise<void> {}
+
+  private listenerErrors(config: ConfigSnapshot): Map<string, string> {
     const listenerErrors = new Map<string, string>();
     for (const id of config.listeners.keys()) if (this.unbindable.has(id)) listenerErrors.set(id, "EADDRINUSE (simulated)");
-    return { listenerErrors };
+    return listenerErrors;
   }
 
   status(): unknown {

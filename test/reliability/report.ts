@@ -3,7 +3,7 @@
  * a Markdown report (the figures in docs/RELIABILITY.md come from it). Exits 1 when any invariant
  * was violated.
  *
- *   node dist/test/reliability/report.js [--only fuzz,crash,partial,faults,load,hostile,secrets]
+ *   node dist/test/reliability/report.js [--only fuzz,crash,partial,faults,load,hostile,lockout,failed-writes,secrets]
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -13,6 +13,8 @@ import { blackholed, FaultBench, flapping, iptablesWorks, refusing, resetting, s
 import { runCrashConsistency } from "./crash";
 import { runAdminFuzz, seedConfiguration } from "./fuzz";
 import { slowloris, steeringModel, steeringThroughNode } from "./hostile";
+import { adminLockout } from "./admin-lockout";
+import { failedLastStep, privateMountsWork, refusedWritesKeepConnections, straceWorks } from "./failed-writes";
 import { runConnectionLimit, runLoad } from "./load";
 import { PartialBench, type Fault, type Operation } from "./partial";
 import { nodeSecrets, pulumiStateSecrets } from "./secrets";
@@ -25,7 +27,7 @@ interface Section {
   readonly violations: string[];
 }
 
-const SECTIONS = ["fuzz", "crash", "partial", "faults", "load", "hostile", "secrets"] as const;
+const SECTIONS = ["fuzz", "crash", "partial", "faults", "load", "hostile", "lockout", "failed-writes", "secrets"] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 function print(section: Section): void {
@@ -134,6 +136,61 @@ async function hostile(): Promise<Section[]> {
   }
 }
 
+async function lockout(): Promise<Section[]> {
+  const node = await CliNode.start({ address: "127.0.10.70" });
+  try {
+    const many = Array.from({ length: 200 }, (_, i) => `127.0.14.${10 + i}`);
+    const results = [
+      await adminLockout(node, "1,000 slow clients from one address, 30 s", {
+        connections: 1000,
+        floodSources: ["127.0.10.71"],
+        probeSources: ["127.0.10.71", "127.0.10.72"],
+        timedSource: "127.0.10.73",
+        durationMs: 30_000,
+      }),
+      await adminLockout(node, "1,000 slow clients from 40 addresses, 20 s", {
+        connections: 1000,
+        floodSources: many.slice(0, 40),
+        probeSources: ["127.0.10.72", many[0]],
+        durationMs: 20_000,
+      }),
+    ];
+    const sections = results.map((r) => ({ title: `Slow clients against the admin API: ${r.scenario}`, rows: r.figures, violations: r.violations }));
+    // Three times the requirement (1,000), to show where it bends (docs/RELIABILITY.md).
+    const beyond = await adminLockout(node, "3,000 slow clients from 200 addresses, 20 s", {
+      connections: 3000,
+      floodSources: many,
+      probeSources: ["127.0.10.72", many[0]],
+      durationMs: 20_000,
+    });
+    sections.push({
+      title: `Slow clients against the admin API: ${beyond.scenario} (informational, not counted)`,
+      rows: { ...beyond.figures, violations: beyond.violations.join("; ") || "none" },
+      violations: [],
+    });
+    return sections;
+  } finally {
+    await node.destroy();
+  }
+}
+
+async function failedWrites(): Promise<Section[]> {
+  const results = [];
+  if (privateMountsWork()) {
+    results.push(await refusedWritesKeepConnections("127.0.10.80", ["127.0.10.81", "127.0.10.82"], 26611, 0));
+    results.push(await refusedWritesKeepConnections("127.0.10.83", ["127.0.10.84", "127.0.10.85"], 26612, 2));
+  } else {
+    results.push({ scenario: "refused writes leave live connections alone", figures: { skipped: "mounts in a private namespace need root and unshare" }, violations: [] });
+  }
+  if (straceWorks()) {
+    results.push(await failedLastStep("127.0.10.86", "openat"));
+    results.push(await failedLastStep("127.0.10.86", "fsync"));
+  } else {
+    results.push({ scenario: "EIO on the state directory", figures: { skipped: "strace is not usable here" }, violations: [] });
+  }
+  return results.map((r) => ({ title: `Failed writes: ${r.scenario}`, rows: r.figures, violations: r.violations }));
+}
+
 async function secrets(): Promise<Section[]> {
   const a = await nodeSecrets();
   const b = await pulumiStateSecrets();
@@ -143,7 +200,7 @@ async function secrets(): Promise<Section[]> {
   ];
 }
 
-const RUNNERS: Record<SectionName, () => Promise<Section[]>> = { fuzz, crash, partial, faults, load, hostile, secrets };
+const RUNNERS: Record<SectionName, () => Promise<Section[]>> = { fuzz, crash, partial, faults, load, hostile, lockout, "failed-writes": failedWrites, secrets };
 
 function machine(): string {
   let hardNofile = "?";

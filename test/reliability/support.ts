@@ -25,6 +25,8 @@ export interface CliNodeOptions {
   readonly token?: string;
   readonly seed?: string;
   readonly extraArgs?: readonly string[];
+  /** A command the node runs under (e.g. strace, unshare): `[...wrapper, node, main.js, ...]`. */
+  readonly wrapper?: readonly string[];
 }
 
 /** One `node dist/provider/forwarder/main.js` child. Keeps its whole output (for leak checks). */
@@ -82,7 +84,8 @@ export class CliNode {
       ...(this.opts.extraArgs ?? []),
     ];
     const env = { ...process.env, DNLB_ADMIN_TOKEN: this.opts.token ?? RELIABILITY_TOKEN, DNLB_HASH_SEED: this.opts.seed ?? RELIABILITY_SEED };
-    const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const [command, ...commandArgs] = [...(this.opts.wrapper ?? []), process.execPath, ...args];
+    const child = spawn(command, commandArgs, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
     let pending = "";
@@ -156,10 +159,15 @@ export interface RawAnswer {
  * Sends `request` bytes as they are over a fresh connection and reads until the server closes it
  * (or `timeoutMs`). With `halfClose`, our side is ended after the bytes (a truncated request).
  */
-export function rawRequest(host: string, port: number, request: Buffer, opts: { halfClose?: boolean; timeoutMs?: number } = {}): Promise<RawAnswer> {
+export function rawRequest(
+  host: string,
+  port: number,
+  request: Buffer,
+  opts: { halfClose?: boolean; timeoutMs?: number; localAddress?: string } = {},
+): Promise<RawAnswer> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }) });
     const chunks: Buffer[] = [];
     let settled = false;
     let ending: string | undefined;

@@ -21,6 +21,10 @@
  *   the idle timeout and the idle timeout plus two sweeps after its last byte.
  * - A listener that cannot bind shows state Failed with the reason and is retried every
  *   `bindRetryIntervalMs` (default 5 s) until it binds. A failed bind leaves no server behind.
+ * - `prepare` opens the servers a plan's listeners would need, without changing anything that
+ *   runs (a client that reaches one before it is applied is reset); `apply` takes them, `release`
+ *   closes those it did not take. So a configuration write can learn that a port is in use before
+ *   it is stored, and a write that fails later leaves every open connection alone.
  */
 import type * as net from "node:net";
 import { FlowHasher } from "../../hashing";
@@ -77,6 +81,8 @@ export class DataPlane implements FlowOwner {
   private readonly flows = new FlowList((flow) => flow.inPlane);
   /** Countdowns closing the connections of removed listeners. */
   private readonly listenerDrains = new Set<NodeJS.Timeout>();
+  /** Servers opened by `prepare` that no listener has taken yet, by listener id. */
+  private readonly prepared = new Map<string, PreparedServer>();
 
   private readonly queue = new SerialQueue();
   private readonly sweepTimer: NodeJS.Timeout;
@@ -111,6 +117,20 @@ export class DataPlane implements FlowOwner {
    */
   apply(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
     return this.queue.run(() => this.applyNow(plan));
+  }
+
+  /**
+   * Opens a server for each of `listeners` that is not listening on its port yet, and keeps it for
+   * the `apply` that runs them; until then its clients are reset. Changes nothing that runs.
+   * Resolves with each listener that cannot bind (id -> reason). Serialized with applies.
+   */
+  prepare(listeners: readonly ListenerPlan[]): Promise<ReadonlyMap<string, string>> {
+    return this.queue.run(() => this.prepareNow(listeners));
+  }
+
+  /** Closes the servers `prepare` opened and no `apply` took. Serialized with applies. */
+  release(): Promise<void> {
+    return this.queue.run(() => this.releasePrepared());
   }
 
   /**
@@ -211,6 +231,45 @@ export class DataPlane implements FlowOwner {
 
   // --- applying plans ------------------------------------------------------------------------
 
+  private async prepareNow(listeners: readonly ListenerPlan[]): Promise<ReadonlyMap<string, string>> {
+    if (this.closing !== undefined) throw new Error("the data plane is closed");
+    const failed = new Map<string, string>();
+    await Promise.all(
+      listeners.map(async ({ id, port }) => {
+        const slot = this.listeners.get(id);
+        const listening = slot !== undefined && slot.server !== null && slot.port === port;
+        if (listening || this.prepared.get(id)?.port === port) return;
+        this.prepared.get(id)?.server.close();
+        this.prepared.delete(id);
+        const taker: PreparedServer["taker"] = {};
+        try {
+          const server = await this.openServer(id, port, () => taker.slot);
+          this.prepared.set(id, { port, server, taker });
+        } catch (err) {
+          failed.set(id, err instanceof Error ? err.message : String(err));
+        }
+      }),
+    );
+    return failed;
+  }
+
+  private releasePrepared(): void {
+    for (const prepared of this.prepared.values()) prepared.server.close();
+    this.prepared.clear();
+  }
+
+  /** Gives `slot` the server `prepare` opened for it, if there is one for its port. */
+  private takePrepared(slot: ListenerSlot): boolean {
+    const prepared = this.prepared.get(slot.id);
+    if (prepared === undefined || prepared.port !== slot.port) return false;
+    this.prepared.delete(slot.id);
+    prepared.taker.slot = slot;
+    slot.server = prepared.server;
+    slot.error = undefined;
+    this.onEvent({ type: "listener-bound", id: slot.id, port: slot.port });
+    return true;
+  }
+
   private async applyNow(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     this.applyServices(plan);
@@ -271,7 +330,7 @@ export class DataPlane implements FlowOwner {
       }
       slot.serviceId = p.serviceId;
       slot.route = p.serviceId === undefined ? null : (this.routes.get(p.serviceId) ?? null);
-      if (slot.server === null) toBind.push(slot);
+      if (slot.server === null && !this.takePrepared(slot)) toBind.push(slot);
     }
     return toBind;
   }
@@ -298,7 +357,7 @@ export class DataPlane implements FlowOwner {
   private async bind(slot: ListenerSlot): Promise<void> {
     const port = slot.port;
     try {
-      const server = await this.openServer(slot, port);
+      const server = await this.openServer(slot.id, port, () => slot);
       if (this.listeners.get(slot.id) !== slot || slot.port !== port || this.closing !== undefined) {
         server.close(); // removed or moved while binding (cannot happen while applies are serialized)
         return;
@@ -314,15 +373,27 @@ export class DataPlane implements FlowOwner {
     }
   }
 
-  private openServer(slot: ListenerSlot, port: number): Promise<OpenServer> {
-    const onError = (error: string): void => this.onEvent({ type: "listener-error", id: slot.id, error });
+  /** Opens a server whose clients go to `slotFor()`; while that is undefined (prepared, not applied), they are reset. */
+  private openServer(id: string, port: number, slotFor: () => ListenerSlot | undefined): Promise<OpenServer> {
+    const onError = (error: string): void => this.onEvent({ type: "listener-error", id, error });
     const relay = this.relay;
     if (relay === undefined) {
-      return listen(this.listenAddress, port, (socket) => this.accept(slot, socket), (err) => onError(err.message), this.reusePort);
+      const onConnection = (socket: net.Socket): void => {
+        const slot = slotFor();
+        if (slot !== undefined) this.accept(slot, socket);
+        else {
+          socket.on("error", noop);
+          socket.resetAndDestroy();
+        }
+      };
+      return listen(this.listenAddress, port, onConnection, (err) => onError(err.message), this.reusePort);
     }
     const handler = {
-      accepted: (flowId: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void =>
-        this.acceptNative(relay, slot, flowId, remoteAddress, remotePort, localAddress, localPort),
+      accepted: (flowId: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void => {
+        const slot = slotFor();
+        if (slot !== undefined) this.acceptNative(relay, slot, flowId, remoteAddress, remotePort, localAddress, localPort);
+        else relay.reset(flowId);
+      },
       failed: (code: string): void => onError(`accept failed: ${code}`),
     };
     return Promise.resolve(listenNative(relay, this.listenAddress, port, handler, this.reusePort));
@@ -472,6 +543,7 @@ export class DataPlane implements FlowOwner {
     for (const slot of this.listeners.values()) slot.closeServer();
     await this.queue.idle(); // an apply under way finishes (and its servers are closed below)
     for (const slot of this.listeners.values()) slot.closeServer();
+    this.releasePrepared();
     if (this.flows.size > 0 && graceMs > 0) await this.idleOrTimeout(graceMs);
     for (const flow of this.flows) flow.destroy();
     if (this.flows.size > 0) await this.idleOrTimeout(5000);
@@ -498,6 +570,13 @@ export class DataPlane implements FlowOwner {
 interface Picked {
   readonly member: RouteMember;
   readonly hash: number;
+}
+
+/** A server `prepare` opened; its clients go to `taker.slot` once an apply takes it. */
+interface PreparedServer {
+  readonly port: number;
+  readonly server: OpenServer;
+  readonly taker: { slot?: ListenerSlot };
 }
 
 function noop(): void {}

@@ -79,6 +79,17 @@ function defaultSetTimer(fn: () => void, ms: number): { cancel(): void } {
   return { cancel: () => clearTimeout(handle) };
 }
 
+/** The targets by key; throws (a RangeError naming the target) for one `setTargets` would refuse. */
+export function checkTargets(targets: readonly ProbeTarget[]): Map<string, ProbeTarget> {
+  const byKey = new Map<string, ProbeTarget>();
+  for (const t of targets) {
+    assertValidTarget(t);
+    if (byKey.has(t.key)) throw new RangeError(`probe target ${JSON.stringify(t.key)} is listed twice`);
+    byKey.set(t.key, { ...t });
+  }
+  return byKey;
+}
+
 function assertValidTarget(t: ProbeTarget): void {
   const where = `probe target ${JSON.stringify(t.key)}`;
   if (typeof t.key !== "string" || t.key.length === 0) throw new RangeError(`${where}: key must be a non-empty string`);
@@ -132,12 +143,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
    */
   setTargets(targets: readonly ProbeTarget[]): void {
     if (this.closed) return;
-    const next = new Map<string, ProbeTarget>();
-    for (const t of targets) {
-      assertValidTarget(t);
-      if (next.has(t.key)) throw new RangeError(`probe target ${JSON.stringify(t.key)} is listed twice`);
-      next.set(t.key, { ...t });
-    }
+    const next = checkTargets(targets);
 
     for (const [key, entry] of this.entries) {
       if (!next.has(key)) {

@@ -4,7 +4,10 @@
  *   ConfigSnapshot --resolve--> services, members, health checks --> HealthMonitor targets
  *   services + members' health --plan--> DataPlanePlan --> DataPlane (sockets, tables, proxying)
  *
- * `apply` runs on every accepted configuration; a health transition replans on its own. Both
+ * A configuration write runs `prepare` (everything that can refuse it: the services resolve, the
+ * probe targets are valid, the listeners' ports can be bound; nothing that runs changes), then the
+ * caller stores it, then `apply` (or nothing, when the write failed), then always `release`.
+ * `apply` also runs alone on a restored configuration; a health transition replans on its own. Both
  * produce a whole plan; the data plane rebuilds only the tables whose member set changed and
  * never closes a connection because of a plan (see dataplane/dataplane.ts for what it closes:
  * drained members, removed listeners, idle connections).
@@ -21,7 +24,7 @@ import type { DataPlaneHandle } from "../dataplane/handle";
 import { WorkerPool, type WorkerExit } from "../workers/pool";
 import type { DataPlanePlan } from "../dataplane/plan";
 import type { MemberStats } from "../dataplane/stats";
-import { HealthMonitor, type HealthState, type ProbeOutcome } from "../health/monitor";
+import { checkTargets, HealthMonitor, type HealthState, type ProbeOutcome } from "../health/monitor";
 import { DEFAULTS, type HealthOptions, type NodeDataPlaneOptions } from "../options";
 import { chooseEngine, type EngineChoice } from "./engine";
 import { RuntimeMetrics } from "./metrics";
@@ -100,6 +103,23 @@ export class ForwarderRuntime {
       engine: this.engine,
     });
     this.monitor.on("transition", this.onTransition);
+  }
+
+  /**
+   * Checks that `config` can run, without changing what runs: resolves with the listeners that
+   * cannot bind (their servers are opened now and kept for `apply`), throws for a configuration
+   * the runtime refuses. `release` closes what `apply` did not take.
+   */
+  async prepare(config: ConfigSnapshot): Promise<ApplyResult> {
+    if (this.closing !== undefined) throw new Error("the forwarder runtime is closed");
+    checkTargets(probeTargets(resolveServices(config, this.healthTimeScale)));
+    const listenerErrors = await this.dataplane.prepare(planListeners(config.listeners, config.backendServices));
+    return { listenerErrors };
+  }
+
+  /** Closes the listener servers `prepare` opened and `apply` did not take. */
+  release(): Promise<void> {
+    return this.dataplane.release();
   }
 
   /**

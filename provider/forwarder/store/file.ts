@@ -97,34 +97,78 @@ function parseEntry(file: string, kind: Kind, id: string, entry: unknown): Store
   return { id, revision, spec: parsed.spec } as Stored<never>;
 }
 
-/** Writes `data` to `file` atomically and durably (see the header comment). */
-export async function writeFileAtomic(file: string, data: string, mode = 0o644): Promise<void> {
+/** The step after the rename, replaceable by tests to make it fail. */
+export interface AtomicWriteSteps {
+  /** Makes the rename durable: without it a power loss can bring back the old name. */
+  readonly syncDirectory: (directory: fs.FileHandle) => Promise<void>;
+}
+
+const DEFAULT_STEPS: AtomicWriteSteps = { syncDirectory: (directory) => directory.sync() };
+
+/**
+ * Writes `data` to `file` atomically and durably (see the header comment), and the outcome is the
+ * truth: when it throws, `file` holds what it held before. Everything that can fail runs before the
+ * rename (the directory is opened first), except the directory's fsync; when that fails, the
+ * previous file (kept under a temporary name) is renamed back before the error is thrown.
+ */
+export async function writeFileAtomic(file: string, data: string, mode = 0o644, steps: AtomicWriteSteps = DEFAULT_STEPS): Promise<void> {
   const dir = path.dirname(file);
-  const temp = path.join(dir, `${path.basename(file)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
+  const temp = tempPath(file);
+  const previous = tempPath(file);
+  let directory: fs.FileHandle | undefined;
   let handle: fs.FileHandle | undefined;
+  let keptPrevious = false;
   try {
+    directory = await fs.open(dir, "r");
     handle = await fs.open(temp, "wx", mode);
     await handle.writeFile(data, "utf8");
     await handle.sync();
     await handle.close();
     handle = undefined;
+    keptPrevious = await keepPrevious(file, previous);
     await fs.rename(temp, file);
+    try {
+      await steps.syncDirectory(directory);
+    } catch (error) {
+      const link = keptPrevious ? previous : undefined;
+      keptPrevious = false; // from here the link is the previous file, not a copy of it
+      await putBack(file, link);
+      await directory.sync().catch(() => undefined);
+      throw error;
+    }
   } catch (error) {
     await handle?.close().catch(() => undefined);
     await fs.rm(temp, { force: true }).catch(() => undefined);
     throw error;
+  } finally {
+    await directory?.close().catch(() => undefined);
+    // A link left behind (this failed) is an unacknowledged write's: loadConfig removes it.
+    if (keptPrevious) await fs.rm(previous, { force: true }).catch(() => undefined);
   }
-  await syncDirectory(dir);
 }
 
-/** Makes the rename itself durable: without it a power loss can bring back the old name. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, "r");
+function tempPath(file: string): string {
+  return path.join(path.dirname(file), `${path.basename(file)}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`);
+}
+
+/** Keeps `file` as `keep` (a hard link, else a copy); false when there is no `file` yet. */
+async function keepPrevious(file: string, keep: string): Promise<boolean> {
   try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    await fs.link(file, keep);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
   }
+  // No hard links on this file system, or `file` is not a regular file (the copy then fails as the
+  // rename would have).
+  await fs.copyFile(file, keep);
+  return true;
+}
+
+/** Undoes the rename: `previous` back in place, or no file when there was none. */
+async function putBack(file: string, previous: string | undefined): Promise<void> {
+  if (previous === undefined) await fs.rm(file, { force: true });
+  else await fs.rename(previous, file);
 }
 
 /**
@@ -148,6 +192,6 @@ export async function loadConfig(stateDir: string): Promise<ConfigSnapshot> {
   return parseConfig(file, text);
 }
 
-export async function saveConfig(stateDir: string, config: ConfigSnapshot): Promise<void> {
-  await writeFileAtomic(path.join(stateDir, STATE_FILE), serializeConfig(config));
+export async function saveConfig(stateDir: string, config: ConfigSnapshot, steps?: AtomicWriteSteps): Promise<void> {
+  await writeFileAtomic(path.join(stateDir, STATE_FILE), serializeConfig(config), undefined, steps);
 }

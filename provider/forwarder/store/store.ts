@@ -12,8 +12,9 @@ import { checkDelete, checkPut } from "./rules";
  * The node's configuration: the snapshot the runtime runs and the state file that holds it.
  *
  * A write is planned (validated against the rules and preconditions, giving the candidate
- * snapshot), applied by the caller, then committed (persisted, then swapped in). The store does not
- * serialize writes itself: the admin API's writer runs one plan-apply-commit at a time.
+ * snapshot), prepared by the caller's runtime, then committed (persisted, then swapped in), then
+ * applied. The store does not serialize writes itself: the admin API's writer (writer.ts) runs one
+ * write at a time.
  */
 
 export interface PutPlan<K extends Kind> {

@@ -10,7 +10,11 @@ import { SerialQueue } from "../serial-queue";
 
 /** What the writer needs from the runtime (ForwarderRuntime has it; tests may pass a fake). */
 export interface ConfigApplier {
+  /** Refuses (throws) or reports unbindable listeners for `config`, changing nothing that runs. */
+  prepare(config: ConfigSnapshot): Promise<{ readonly listenerErrors: ReadonlyMap<string, string> }>;
   apply(config: ConfigSnapshot): Promise<{ readonly listenerErrors: ReadonlyMap<string, string> }>;
+  /** Closes what `prepare` opened and `apply` did not take. */
+  release(): Promise<void>;
 }
 
 export interface PutOutcome<K extends Kind> {
@@ -21,10 +25,11 @@ export interface PutOutcome<K extends Kind> {
 
 /**
  * The write path, one write at a time:
- *   plan (rules, preconditions) -> runtime.apply(candidate) -> persist -> swap -> answer.
- * A listener that cannot bind, a runtime that throws or a disk that refuses puts the runtime back
- * on the previous snapshot, and the client gets the reason; the stored configuration only changes
- * when the whole write succeeds.
+ *   plan (rules, preconditions) -> runtime.prepare(candidate) -> persist -> runtime.apply -> answer,
+ * and runtime.release whatever happened. A write answered as failed changed nothing anywhere: a
+ * listener that cannot bind or a runtime that refuses stops it before anything is stored, a disk
+ * that refuses stops it before the runtime changes, and no open connection is drained or closed
+ * before the write is stored.
  */
 export class ConfigWriter {
   private readonly queue = new SerialQueue();
@@ -43,8 +48,7 @@ export class ConfigWriter {
     return this.enqueue(kind, "put", async () => {
       const plan = this.store.planPut(kind, id, spec, pre);
       if (!plan.changed) return { outcome: plan, result: "unchanged" as const };
-      await this.apply(plan.candidate, kind === "listeners" ? id : undefined, spec);
-      await this.persist(plan.candidate);
+      await this.write(plan.candidate, kind === "listeners" ? id : undefined, spec);
       this.logger.info(
         { kind, id, revision: plan.stored.revision, action: plan.created ? "create" : "replace" },
         "configuration changed",
@@ -56,8 +60,7 @@ export class ConfigWriter {
   delete(kind: Kind, id: string): Promise<void> {
     return this.enqueue(kind, "delete", async () => {
       const plan = this.store.planDelete(kind, id);
-      await this.apply(plan.candidate);
-      await this.persist(plan.candidate);
+      await this.write(plan.candidate);
       this.logger.info({ kind, id, action: "delete" }, "configuration changed");
       return { outcome: undefined, result: "changed" as const };
     });
@@ -88,19 +91,31 @@ export class ConfigWriter {
     });
   }
 
-  /** Applies `candidate`; on any failure the runtime goes back to the current snapshot. */
-  private async apply(candidate: ConfigSnapshot, listenerId?: string, spec?: unknown): Promise<void> {
+  private async write(candidate: ConfigSnapshot, listenerId?: string, spec?: unknown): Promise<void> {
+    try {
+      await this.prepare(candidate, listenerId, spec);
+      await this.store.commit(candidate).catch((error: unknown) => {
+        this.logger.error({ err: error }, "the configuration could not be persisted; the previous one stays");
+        throw error;
+      });
+      this.metrics.observeConfig(candidate);
+      await this.run(candidate);
+    } finally {
+      await this.runtime.release().catch((error: unknown) => this.logger.error({ err: error }, "closing the listeners a write had prepared failed"));
+    }
+  }
+
+  /** Everything that can refuse `candidate` before it is stored; changes nothing that runs. */
+  private async prepare(candidate: ConfigSnapshot, listenerId?: string, spec?: unknown): Promise<void> {
     let listenerErrors: ReadonlyMap<string, string>;
     try {
-      ({ listenerErrors } = await this.runtime.apply(candidate));
+      ({ listenerErrors } = await this.runtime.prepare(candidate));
     } catch (error) {
-      await this.revert();
       this.logger.error({ err: error }, "the runtime refused a configuration");
       throw new ApiError("apply_failed", `the node could not apply the configuration (${(error as Error).message}); nothing changed`);
     }
     const bindError = listenerId === undefined ? undefined : listenerErrors.get(listenerId);
     if (bindError !== undefined) {
-      await this.revert();
       const port = (spec as SpecOf["listeners"]).port;
       const where = formatHostPort(this.listenAddress, port);
       const message = `${KIND_LABEL.listeners.one} ${listenerId} cannot listen on ${where}: ${bindError}`;
@@ -108,23 +123,16 @@ export class ConfigWriter {
     }
   }
 
-  private async persist(candidate: ConfigSnapshot): Promise<void> {
+  /**
+   * Runs the stored `candidate`. The write is durable now, so the answer is success whatever
+   * happens here: what prepare checked cannot fail, and a listener that fails to bind after all
+   * shows Failed in status and is retried.
+   */
+  private async run(candidate: ConfigSnapshot): Promise<void> {
     try {
-      await this.store.commit(candidate);
+      await this.runtime.apply(candidate);
     } catch (error) {
-      await this.revert();
-      this.logger.error({ err: error }, "the configuration could not be persisted; the previous one stays");
-      throw error;
-    }
-    this.metrics.observeConfig(candidate);
-  }
-
-  private async revert(): Promise<void> {
-    try {
-      await this.runtime.apply(this.store.snapshot());
-    } catch (error) {
-      // The runtime now runs neither configuration; the next accepted write or a restart heals it.
-      this.logger.error({ err: error }, "the runtime could not go back to the stored configuration");
+      this.logger.error({ err: error }, "the runtime could not run a stored configuration; it runs it after a restart");
     }
   }
 }

@@ -7,9 +7,11 @@
  * where other users could read it), then a `plan` whenever the configuration or health changes,
  * and `close` at shutdown. A worker answers every plan with `applied` (including a fresh stats
  * snapshot, so that a status read right after a write sees it), and pushes `stats` periodically.
+ * Around a configuration write, `prepare` (answered with `prepared`) and `release` drive
+ * DataPlane.prepare and DataPlane.release.
  */
 import type { DataPlaneEvent } from "../dataplane/dataplane";
-import type { DataPlanePlan } from "../dataplane/plan";
+import type { DataPlanePlan, ListenerPlan } from "../dataplane/plan";
 import type { DataPlaneStats } from "../dataplane/stats";
 import type { DataPlaneSettings } from "../options";
 
@@ -22,6 +24,8 @@ export interface WorkerSettings extends DataPlaneSettings {
 export type ToWorker =
   | { readonly type: "init"; readonly settings: WorkerSettings }
   | { readonly type: "plan"; readonly seq: number; readonly plan: DataPlanePlan }
+  | { readonly type: "prepare"; readonly seq: number; readonly listeners: readonly ListenerPlan[] }
+  | { readonly type: "release" }
   | { readonly type: "close"; readonly graceMs: number };
 
 /** A worker process's own resource use, reported with its stats. */
@@ -38,6 +42,12 @@ export type FromWorker =
       /** [listener id, why it is not listening] */
       readonly failed: readonly (readonly [string, string])[];
       readonly stats: DataPlaneStats;
+    }
+  | {
+      readonly type: "prepared";
+      readonly seq: number;
+      /** [listener id, why it cannot listen] */
+      readonly failed: readonly (readonly [string, string])[];
     }
   | { readonly type: "apply-failed"; readonly seq: number; readonly error: string }
   | { readonly type: "stats"; readonly stats: DataPlaneStats; readonly usage: WorkerUsage }

@@ -22,7 +22,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import type { DataPlaneEvent } from "../dataplane/dataplane";
 import type { DataPlaneHandle } from "../dataplane/handle";
-import { EMPTY_PLAN, type DataPlanePlan } from "../dataplane/plan";
+import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "../dataplane/plan";
 import type { DataPlaneStats } from "../dataplane/stats";
 import type { DataPlaneSettings } from "../options";
 import { SerialQueue } from "../serial-queue";
@@ -170,6 +170,21 @@ export class WorkerPool implements DataPlaneHandle {
     return this.queue.run(() => this.applyNow(plan));
   }
 
+  /** DataPlane.prepare on every worker: resolves with every listener some worker could not bind. */
+  prepare(listeners: readonly ListenerPlan[]): Promise<ReadonlyMap<string, string>> {
+    return this.queue.run(() => {
+      if (this.closing !== undefined) throw new Error("the data plane is closed");
+      return this.askAll((seq) => ({ type: "prepare", seq, listeners }), "prepare the listeners");
+    });
+  }
+
+  /** DataPlane.release on every worker (each worker handles its messages in order: no reply needed). */
+  release(): Promise<void> {
+    return this.queue.run(() => {
+      for (const slot of this.slots) slot.send({ type: "release" });
+    });
+  }
+
   stats(): DataPlaneStats {
     const live = this.slots.filter((s) => !s.exited && s.lastStats !== undefined).map((s) => s.lastStats as DataPlaneStats);
     return mergeStats(live, this.retired);
@@ -196,13 +211,22 @@ export class WorkerPool implements DataPlaneHandle {
   private async applyNow(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     this.plan = plan;
-    const results = await Promise.all(this.slots.map((slot) => this.applyOn(slot, plan)));
+    return this.askAll((seq) => ({ type: "plan", seq, plan }), "apply the plan");
+  }
+
+  /** Asks every worker; merges the listeners they could not bind. */
+  private async askAll(message: (seq: number) => ToWorker, what: string): Promise<ReadonlyMap<string, string>> {
+    const results = await Promise.all(this.slots.map((slot) => this.ask(slot, message, what)));
     const failed = new Map<string, string>();
     for (const list of results) for (const [id, reason] of list) if (!failed.has(id)) failed.set(id, reason);
     return failed;
   }
 
-  private async applyOn(slot: WorkerSlot, plan: DataPlanePlan): Promise<readonly (readonly [string, string])[]> {
+  private applyOn(slot: WorkerSlot, plan: DataPlanePlan): Promise<readonly (readonly [string, string])[]> {
+    return this.ask(slot, (seq) => ({ type: "plan", seq, plan }), "apply the plan");
+  }
+
+  private async ask(slot: WorkerSlot, message: (seq: number) => ToWorker, what: string): Promise<readonly (readonly [string, string])[]> {
     try {
       await withTimeout(slot.ready, this.replyTimeoutMs, `data-plane worker ${slot.index} did not start`);
     } catch (error) {
@@ -211,12 +235,12 @@ export class WorkerPool implements DataPlaneHandle {
     }
     const seq = ++this.seq;
     const reply = new Promise<readonly (readonly [string, string])[]>((resolve, reject) => slot.pending.set(seq, { resolve, reject }));
-    if (!slot.send({ type: "plan", seq, plan })) {
+    if (!slot.send(message(seq))) {
       slot.pending.delete(seq);
       return [];
     }
     try {
-      return await withTimeout(reply, this.replyTimeoutMs, `data-plane worker ${slot.index} did not apply the plan`);
+      return await withTimeout(reply, this.replyTimeoutMs, `data-plane worker ${slot.index} did not ${what}`);
     } finally {
       slot.pending.delete(seq);
     }
@@ -243,6 +267,9 @@ export class WorkerPool implements DataPlaneHandle {
     switch (message.type) {
       case "applied":
         slot.lastStats = message.stats;
+        slot.pending.get(message.seq)?.resolve(message.failed);
+        break;
+      case "prepared":
         slot.pending.get(message.seq)?.resolve(message.failed);
         break;
       case "apply-failed":

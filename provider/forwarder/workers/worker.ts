@@ -40,6 +40,15 @@ function start(settings: WorkerSettings): void {
           (error: unknown) => send({ type: "apply-failed", seq: message.seq, error: error instanceof Error ? error.message : String(error) }),
         );
         break;
+      case "prepare":
+        dataplane.prepare(message.listeners).then(
+          (failed) => send({ type: "prepared", seq: message.seq, failed: [...failed] }),
+          (error: unknown) => send({ type: "apply-failed", seq: message.seq, error: error instanceof Error ? error.message : String(error) }),
+        );
+        break;
+      case "release":
+        void dataplane.release();
+        break;
       case "close":
         exitAfterClose(message.graceMs);
         break;
