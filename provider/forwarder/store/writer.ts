@@ -2,7 +2,6 @@ import type { Logger } from "pino";
 import { formatHostPort, type Kind, type SpecOf } from "../../model";
 import type { ConfigSnapshot, Stored } from "./snapshot";
 import { ApiError, isApiError } from "../errors";
-import type { AdminMetrics } from "../admin/metrics";
 import type { ConfigStore } from "./store";
 import type { Preconditions } from "./preconditions";
 import { KIND_LABEL } from "./objects";
@@ -15,6 +14,12 @@ export interface ConfigApplier {
   apply(config: ConfigSnapshot): Promise<{ readonly listenerErrors: ReadonlyMap<string, string> }>;
   /** Closes what `prepare` opened and `apply` did not take. */
   release(): Promise<void>;
+}
+
+/** What the writer reports of each write (the admin API's metrics have it). */
+export interface WriteObserver {
+  observeWrite(kind: Kind, action: "put" | "delete", result: "changed" | "unchanged" | "refused" | "failed"): void;
+  observeConfig(config: ConfigSnapshot): void;
 }
 
 export interface PutOutcome<K extends Kind> {
@@ -39,7 +44,7 @@ export class ConfigWriter {
     private readonly store: ConfigStore,
     private readonly runtime: ConfigApplier,
     private readonly logger: Logger,
-    private readonly metrics: AdminMetrics,
+    private readonly metrics: WriteObserver,
     /** Where listeners bind, to name `address:port` when one cannot. */
     private readonly listenAddress: string,
   ) {}
