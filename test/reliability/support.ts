@@ -156,10 +156,15 @@ export interface RawAnswer {
  * Sends `request` bytes as they are over a fresh connection and reads until the server closes it
  * (or `timeoutMs`). With `halfClose`, our side is ended after the bytes (a truncated request).
  */
-export function rawRequest(host: string, port: number, request: Buffer, opts: { halfClose?: boolean; timeoutMs?: number } = {}): Promise<RawAnswer> {
+export function rawRequest(
+  host: string,
+  port: number,
+  request: Buffer,
+  opts: { halfClose?: boolean; timeoutMs?: number; localAddress?: string } = {},
+): Promise<RawAnswer> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }) });
     const chunks: Buffer[] = [];
     let settled = false;
     let ending: string | undefined;

@@ -2,10 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import type { ErrorCode } from "../../protocol";
 import { ApiError } from "../errors";
+import { ConnectionAdmission, type AdmissionLimits } from "./admission";
 
 /**
  * The admin API's HTTP server as a lifecycle object: `listen` once, `close` any number of times.
- * Timeouts bound what a slow or silent client can hold.
+ * Timeouts bound how long a slow or silent client holds a connection, and admission.ts how many it
+ * can hold.
  */
 
 export interface AdminAddress {
@@ -68,21 +70,31 @@ const STATUS_TEXT: Record<number, string> = {
 
 export class AdminServer {
   private readonly server: Server;
+  private readonly admission: ConnectionAdmission;
   private closing: Promise<void> | undefined;
 
-  constructor(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  constructor(handler: (req: IncomingMessage, res: ServerResponse) => void, limits?: AdmissionLimits) {
     this.server = createServer(
       {
         // The whole request (a 1 MiB body included) must arrive within this, headers within less.
         requestTimeout: 60_000,
         headersTimeout: 15_000,
+        // Node checks both timeouts only this often (30 s by default): a 408 is due 15 s to 16 s after
+        // the connection opened.
+        connectionsCheckingInterval: 1_000,
         keepAliveTimeout: 5_000,
         maxHeaderSize: 16 * 1024,
       },
       handler,
     );
-    // The provider opens a few connections per node; this bounds what a misbehaving client holds.
-    this.server.maxConnections = 256;
+    // Not server.maxConnections: it drops new clients while old slow ones hold every slot.
+    this.admission = new ConnectionAdmission(limits);
+    this.server.on("connection", (socket: Socket) => this.admission.admit(socket));
+    this.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      const socket = req.socket;
+      this.admission.requestStarted(socket);
+      res.once("close", () => this.admission.requestEnded(socket));
+    });
     this.server.on("clientError", answerClientError);
     this.server.on("connect", answerConnect);
   }
@@ -92,7 +104,9 @@ export class AdminServer {
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       this.server.once("error", onError);
-      this.server.listen({ host, port, exclusive: true }, () => {
+      // A queue deeper than Node's 511: while slow clients that were closed to make room connect
+      // again at once, a full queue would drop a new client's SYN, and its retry comes 1 s later.
+      this.server.listen({ host, port, exclusive: true, backlog: 4096 }, () => {
         this.server.off("error", onError);
         const bound = this.server.address() as AddressInfo;
         resolve({ host: bound.address, port: bound.port });
