@@ -8,6 +8,8 @@ import type { DataPlaneEngine } from "./dataplane/dataplane";
 import { nativeRelayUnavailable } from "./native/relay";
 import { StartupError, StateFileError } from "./errors";
 import { createLogger } from "./logger";
+import { readableByOthers } from "./cli/secret-files";
+import { isLoopbackHost } from "../model";
 import { ForwarderNode } from "./node";
 import { resolveSeed } from "./cli/seed";
 import { reusePortSupported } from "./workers/pool";
@@ -29,7 +31,16 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
   --admin-listen HOST:PORT     admin API address, e.g. 127.0.1.1:9180 or [::1]:9180 (port 0: ephemeral)
   --listen-address ADDR        address listeners bind (default 0.0.0.0)
   --state-dir DIR              where the configuration (config.json) is kept
-  --token-file FILE            file holding the admin API token (else DNLB_ADMIN_TOKEN)
+  --token-file FILE            file holding the admin API token (else DNLB_ADMIN_TOKEN); a warning
+                               is logged when group or others can read it
+  --tls-cert-file FILE         serve the admin API over HTTPS with this PEM certificate (chain)...
+  --tls-key-file FILE          ...and this PEM private key. Both files are watched: a new pair is
+                               served to new connections without a restart (a bad one is logged
+                               and the old one kept). Required when --admin-listen is not loopback
+  --allow-plain-http           serve plain HTTP on an admin address that is not loopback: the
+                               token then crosses the network in clear text
+  --metrics-require-token      /metrics needs the bearer token too (default: open, on the admin
+                               address only; /healthz is always open)
   --hash-seed-file FILE        file holding the hash seed (else DNLB_HASH_SEED): keeps it out of
                                the process environment
   --node-name NAME             name in logs and status (default: the host name)
@@ -93,6 +104,8 @@ export interface CliOptions {
   readonly listenAddress: string;
   readonly stateDir: string;
   readonly tokenFile?: string;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  readonly metricsRequireToken: boolean;
   readonly nodeName: string;
   readonly graceMs: number;
   readonly logLevel: string;
@@ -124,6 +137,10 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "listen-address": { type: "string", default: "0.0.0.0" },
         "state-dir": { type: "string" },
         "token-file": { type: "string" },
+        "tls-cert-file": { type: "string" },
+        "tls-key-file": { type: "string" },
+        "allow-plain-http": { type: "boolean", default: false },
+        "metrics-require-token": { type: "boolean", default: false },
         "node-name": { type: "string" },
         "shutdown-grace-seconds": { type: "string", default: "10" },
         "log-level": { type: "string", default: "info" },
@@ -143,6 +160,13 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
   if (values["admin-listen"] === undefined) throw new StartupError("--admin-listen HOST:PORT is required");
   if (values["state-dir"] === undefined || values["state-dir"] === "") throw new StartupError("--state-dir DIR is required");
   const admin = parseHostPort(values["admin-listen"], "--admin-listen");
+  const tls = parseTls(values["tls-cert-file"], values["tls-key-file"]);
+  if (tls === undefined && !values["allow-plain-http"] && !isLoopbackHost(admin.host)) {
+    throw new StartupError(
+      `--admin-listen ${values["admin-listen"]} is not a loopback address (127.0.0.0/8, ::1), and plain HTTP there sends the admin token across the network in clear text: ` +
+        "add --tls-cert-file FILE --tls-key-file FILE to serve HTTPS (or --allow-plain-http to accept clear text)",
+    );
+  }
   const grace = Number(values["shutdown-grace-seconds"]);
   if (!Number.isFinite(grace) || grace < 0 || grace > 3600) {
     throw new StartupError(`--shutdown-grace-seconds must be a number from 0 to 3600 (got ${JSON.stringify(values["shutdown-grace-seconds"])})`);
@@ -172,6 +196,8 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
     listenAddress: values["listen-address"],
     stateDir: values["state-dir"],
     tokenFile: values["token-file"],
+    tls,
+    metricsRequireToken: values["metrics-require-token"],
     nodeName: values["node-name"] ?? os.hostname(),
     graceMs: Math.round(grace * 1000),
     logLevel: values["log-level"],
@@ -180,6 +206,14 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
     seedFile: values["hash-seed-file"],
     maxConnectionsPerListener: maxConnections,
   };
+}
+
+function parseTls(certFile: string | undefined, keyFile: string | undefined): CliOptions["tls"] {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined || certFile === "" || keyFile === "") {
+    throw new StartupError("--tls-cert-file FILE and --tls-key-file FILE go together: give both (HTTPS) or neither (plain HTTP)");
+  }
+  return { certFile, keyFile };
 }
 
 /** The admin token from DNLB_ADMIN_TOKEN or --token-file (exactly one of them). Never echoed. */
@@ -233,6 +267,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     }
     logger = createLogger({ level: cli.logLevel, nodeName: cli.nodeName });
     const token = await readToken(cli.tokenFile, env.DNLB_ADMIN_TOKEN);
+    for (const [file, what] of [[cli.tokenFile, "the admin token file"], [cli.tls?.keyFile, "the admin TLS key file"]] as const) {
+      const mode = file === undefined ? undefined : await readableByOthers(file);
+      if (mode !== undefined) logger.warn({ file, mode: `0${mode.toString(8)}` }, `${what} is readable by group or others: chmod 600 it`);
+    }
     const seed = await resolveSeed(cli.stateDir, env.DNLB_HASH_SEED, cli.seedFile);
     // Nothing started from here on needs them in the environment.
     delete env.DNLB_ADMIN_TOKEN;
@@ -259,6 +297,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       listenAddress: cli.listenAddress,
       stateDir: cli.stateDir,
       token,
+      tls: cli.tls,
+      metricsRequireToken: cli.metricsRequireToken,
       hashSeed: seed.value,
       logger,
       nodeName: cli.nodeName,
@@ -270,6 +310,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     logger.info(
       {
         admin: formatHostPort(node.adminAddress),
+        adminUrl: node.url,
         listenAddress: cli.listenAddress,
         stateDir: cli.stateDir,
         seedSource: seed.source,

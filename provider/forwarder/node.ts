@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import { AdminApi } from "./admin/routes";
 import { AdminMetrics } from "./admin/metrics";
 import { AdminServer, formatHostPort, type AdminAddress } from "./admin/server";
+import { KeyPairReloader, readKeyPair, type AdminTlsFiles } from "./admin/tls";
 import { ConfigWriter, type ConfigApplier } from "./store/writer";
 import { ForwarderRuntime, type RuntimeOptions } from "./runtime/runtime";
 import type { DataPlaneEngine } from "./dataplane/dataplane";
@@ -29,6 +30,10 @@ export interface NodeOptions {
   readonly stateDir: string;
   /** Bearer token for `/v1`. Never logged. */
   readonly token: string;
+  /** Serve the admin API over HTTPS with this certificate and key, reloaded when the files change. */
+  readonly tls?: AdminTlsFiles;
+  /** `/metrics` needs the bearer token too. Default false: open on the admin address. */
+  readonly metricsRequireToken?: boolean;
   /** The load balancer's hash seed (32 hex characters). Never logged. */
   readonly hashSeed: string;
   readonly logger: Logger;
@@ -65,6 +70,7 @@ export class ForwarderNode {
     private readonly writer: ConfigWriter,
     private readonly server: AdminServer,
     private readonly logger: Logger,
+    private readonly reloader: KeyPairReloader | undefined,
   ) {}
 
   /**
@@ -74,6 +80,8 @@ export class ForwarderNode {
    */
   static async start(options: NodeOptions): Promise<ForwarderNode> {
     const { logger } = options;
+    // Read first: a pair that does not load is a startup error, before anything runs.
+    const keyPair = options.tls === undefined ? undefined : await readKeyPair(options.tls);
     const store = await ConfigStore.open(options.stateDir, options.store);
     const registry = new Registry();
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "dnlb_" });
@@ -110,12 +118,18 @@ export class ForwarderNode {
         registry,
         metrics,
         token: options.token,
+        metricsRequireToken: options.metricsRequireToken ?? false,
         logger,
         isServing: () => node?.serving ?? true,
       });
-      server = new AdminServer(api.handle);
-      const address = await server.listen(options.adminHost, options.adminPort);
-      node = new ForwarderNode(address, store, runtime, registry, writer, server, logger);
+      const listening = new AdminServer(api.handle, undefined, keyPair);
+      server = listening;
+      const address = await listening.listen(options.adminHost, options.adminPort);
+      const reloader =
+        options.tls === undefined || keyPair === undefined
+          ? undefined
+          : new KeyPairReloader(options.tls, keyPair, (pair) => listening.setKeyPair(pair), logger);
+      node = new ForwarderNode(address, store, runtime, registry, writer, listening, logger, reloader);
       return node;
     } catch (error) {
       await server?.close(0);
@@ -124,9 +138,9 @@ export class ForwarderNode {
     }
   }
 
-  /** The admin API's base URL, e.g. `http://127.0.5.1:23001`. */
+  /** The admin API's base URL, e.g. `http://127.0.5.1:23001` (`https://` when it serves TLS). */
   get url(): string {
-    return `http://${formatHostPort(this.adminAddress)}`;
+    return `${this.reloader === undefined ? "http" : "https"}://${formatHostPort(this.adminAddress)}`;
   }
 
   /** Object counts per kind (for the ready log line). */
@@ -146,6 +160,7 @@ export class ForwarderNode {
 
   private async shutdown(graceMs: number): Promise<void> {
     this.serving = false;
+    this.reloader?.close();
     await this.writer.close();
     try {
       await this.runtime.close({ graceMs });

@@ -3,7 +3,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import pino, { type Logger } from "pino";
-import { request } from "undici";
+import { request, type Dispatcher } from "undici";
 import type { ConfigSnapshot } from "../../provider/forwarder/store/snapshot";
 import { ForwarderNode, type NodeOptions, type NodeRuntime } from "../../provider/forwarder/node";
 
@@ -77,6 +77,8 @@ export interface CallOptions {
   /** Default: the right token. `null`: no Authorization header. */
   readonly token?: string | null;
   readonly headers?: Record<string, string>;
+  /** Default: undici's global dispatcher. An Agent with `connect: { ca }` for an HTTPS node. */
+  readonly dispatcher?: Dispatcher;
 }
 
 export async function call(base: string, method: string, urlPath: string, options: CallOptions = {}): Promise<Reply> {
@@ -94,6 +96,7 @@ export async function call(base: string, method: string, urlPath: string, option
     body,
     headersTimeout: 10_000,
     bodyTimeout: 10_000,
+    dispatcher: options.dispatcher,
   });
   const text = await res.body.text();
   let json: unknown;
