@@ -1,11 +1,11 @@
 import { strict as assert } from "node:assert";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
 import { AdminClient, closeSharedAdminClient, isNodeTlsError } from "../../provider/client";
 import { healthCheckProvider, listenerProvider } from "../../provider/resources";
 import { issueNodeCertificate, makeCertificateAuthority, type CertificateAuthority } from "../../provider/resources/admin-certificates";
 import { unwrapProps } from "../../provider/resources/secrets";
 import { startNode, tempStateDir, TOKEN, type TestNode } from "../forwarder/admin-fixture";
-import { promises as fs } from "node:fs";
-import * as path from "node:path";
 
 /**
  * The providers against nodes that serve their admin API over HTTPS (127.0.6.41-42), called
