@@ -1,9 +1,11 @@
 import { strict as assert } from "node:assert";
 import { promises as fs } from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import { X509Certificate } from "node:crypto";
 import { Agent } from "undici";
+import { AdminServer } from "../../provider/forwarder/admin/server";
 import { issueNodeCertificate, makeCertificateAuthority, type CertificateAuthority } from "../../provider/resources/admin-certificates";
 import { call, startNode, tempStateDir, TOKEN, type TestNode } from "./admin-fixture";
 
@@ -128,6 +130,54 @@ describe("admin API metrics without --metrics-require-token", () => {
       assert.match(test.url, /^http:\/\//);
     } finally {
       await test.node.close({ graceMs: 0 });
+    }
+  });
+});
+
+describe("admin API over HTTPS: connection admission", function () {
+  this.timeout(20_000);
+
+  it("counts a connection from accept, before its handshake, and never closes one inside a request to make room", async () => {
+    const ca = makeCertificateAuthority();
+    const issued = issueNodeCertificate(ca, { commonName: "admission", ipAddresses: ["127.0.5.24"] });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const server = new AdminServer(
+      (req, res) => {
+        if (req.url === "/slow") void held.then(() => res.end("slow done"));
+        else res.end("ok");
+      },
+      { maxConnections: 2 },
+      { cert: Buffer.from(issued.certificatePem), key: Buffer.from(issued.privateKeyPem) },
+    );
+    const { port } = await server.listen("127.0.5.24", 0);
+    const base = `https://127.0.5.24:${port}`;
+    const agent = new Agent({ connect: { ca: ca.certificatePem }, connections: 1 });
+    const other = new Agent({ connect: { ca: ca.certificatePem }, connections: 1 });
+    const sockets: net.Socket[] = [];
+    try {
+      // The oldest connection is inside a request; the second has not even begun its handshake.
+      const slow = call(base, "GET", "/slow", { token: null, dispatcher: agent });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const silent = net.connect({ host: "127.0.5.24", port });
+      sockets.push(silent);
+      await new Promise((resolve) => silent.once("connect", resolve));
+      const silentClosed = new Promise((resolve, reject) => {
+        silent.once("close", resolve);
+        setTimeout(() => reject(new Error("the silent connection was not closed to make room")), 5_000).unref();
+      });
+      // A third connection makes room by closing the silent one, not the one inside a request.
+      const quick = await call(base, "GET", "/healthz", { token: null, dispatcher: other });
+      assert.equal(quick.text, "ok");
+      await silentClosed;
+      release();
+      assert.equal((await slow).text, "slow done");
+    } finally {
+      release();
+      for (const socket of sockets) socket.destroy();
+      await agent.close();
+      await other.close();
+      await server.close(0);
     }
   });
 });
