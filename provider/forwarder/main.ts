@@ -9,6 +9,7 @@ import { USAGE } from "./cli/usage";
 import { chooseEngine } from "./runtime/engine";
 import { StartupError, StateFileError } from "./errors";
 import { createLogger } from "./logger";
+import { readableByOthers } from "./cli/secret-files";
 import { ForwarderNode } from "./node";
 import { reusePortSupported } from "./workers/pool";
 
@@ -42,6 +43,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     }
     logger = createLogger({ level: cli.logLevel, nodeName: cli.nodeName });
     const token = await readToken(cli.tokenFile, env.DNLB_ADMIN_TOKEN);
+    for (const [file, what] of [[cli.tokenFile, "the admin token file"], [cli.admin.tls?.keyFile, "the admin TLS key file"]] as const) {
+      const mode = file === undefined ? undefined : await readableByOthers(file);
+      if (mode !== undefined) logger.warn({ file, mode: `0${mode.toString(8)}` }, `${what} is readable by group or others: chmod 600 it`);
+    }
     const seed = await resolveSeed(cli.stateDir, env.DNLB_HASH_SEED, cli.seedFile);
     // Nothing started from here on needs them in the environment.
     delete env.DNLB_ADMIN_TOKEN;
@@ -91,6 +96,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     logger.info(
       {
         admin: formatHostPort(node.adminAddress.host, node.adminAddress.port),
+        adminUrl: node.url,
         listenAddress: cli.dataPlane.listenAddress,
         stateDir: cli.stateDir,
         seedSource: seed.source,

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 import { AdminApi } from "./admin/routes";
 import { AdminMetrics } from "./admin/metrics";
 import { AdminServer, type AdminAddress } from "./admin/server";
+import { KeyPairReloader, readKeyPair } from "./admin/tls";
 import { formatHostPort } from "../model";
 import { ConfigWriter, type ConfigApplier } from "./store/writer";
 import { ForwarderRuntime, type RuntimeOptions } from "./runtime/runtime";
@@ -54,6 +55,7 @@ export class ForwarderNode {
     private readonly writer: ConfigWriter,
     private readonly server: AdminServer,
     private readonly logger: Logger,
+    private readonly reloader: KeyPairReloader | undefined,
   ) {}
 
   /**
@@ -63,6 +65,8 @@ export class ForwarderNode {
    */
   static async start(options: NodeOptions): Promise<ForwarderNode> {
     const { logger } = options;
+    // Read first: a pair that does not load is a startup error, before anything runs.
+    const keyPair = options.admin.tls === undefined ? undefined : await readKeyPair(options.admin.tls);
     const store = await ConfigStore.open(options.stateDir, options.store);
     const registry = new Registry();
     if (options.defaultMetrics ?? DEFAULTS.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: "dnlb_" });
@@ -88,12 +92,17 @@ export class ForwarderNode {
         registry,
         metrics,
         token: options.admin.token,
+        metricsRequireToken: options.admin.metricsRequireToken ?? false,
         logger,
         isServing: () => node?.serving ?? true,
       });
-      server = new AdminServer(api.handle);
-      const address = await server.listen(options.admin.host, options.admin.port);
-      node = new ForwarderNode(address, store, runtime, registry, writer, server, logger);
+      const listening = new AdminServer(api.handle, undefined, keyPair);
+      server = listening;
+      const address = await listening.listen(options.admin.host, options.admin.port);
+      const tls = options.admin.tls;
+      const reloader =
+        tls === undefined || keyPair === undefined ? undefined : new KeyPairReloader(tls, keyPair, (pair) => listening.setKeyPair(pair), logger);
+      node = new ForwarderNode(address, store, runtime, registry, writer, listening, logger, reloader);
       return node;
     } catch (error) {
       await server?.close(0);
@@ -102,9 +111,9 @@ export class ForwarderNode {
     }
   }
 
-  /** The admin API's base URL, e.g. `http://127.0.5.1:23001`. */
+  /** The admin API's base URL, e.g. `http://127.0.5.1:23001` (`https://` when it serves TLS). */
   get url(): string {
-    return `http://${formatHostPort(this.adminAddress.host, this.adminAddress.port)}`;
+    return `${this.reloader === undefined ? "http" : "https"}://${formatHostPort(this.adminAddress.host, this.adminAddress.port)}`;
   }
 
   /** Object counts per kind (for the ready log line). */
@@ -124,6 +133,7 @@ export class ForwarderNode {
 
   private async shutdown(graceMs: number): Promise<void> {
     this.serving = false;
+    this.reloader?.close();
     await this.writer.close();
     try {
       await this.runtime.close({ graceMs });

@@ -3,6 +3,7 @@
  * (node.ts) and the runtime (runtime/runtime.ts) to every data plane, and every default in one
  * place (DEFAULTS).
  */
+import type { AdminTlsFiles } from "./admin/tls";
 import { nativeRelay } from "./native/relay";
 
 export type DataPlaneEngine = "native" | "streams";
@@ -50,6 +51,10 @@ export interface AdminOptions {
   readonly port: number;
   /** Bearer token for `/v1`. Never logged. */
   readonly token: string;
+  /** Serve HTTPS with this certificate and key, reloaded when the files change. Unset: plain HTTP. */
+  readonly tls?: AdminTlsFiles;
+  /** `/metrics` needs the bearer token too. Default false: open, on the admin address only. */
+  readonly metricsRequireToken?: boolean;
 }
 
 export interface HealthOptions {

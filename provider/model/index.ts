@@ -1,5 +1,6 @@
 export * from "./unknown";
 export * from "./addresses";
+export * from "./loopback";
 export { ChangeKind, FieldMode, ID_PATTERN, describeValue } from "./fields";
 export * from "./schemas";
 export * from "./check";

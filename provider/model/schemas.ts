@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Cidr, cidrContains, parseCidr } from "./addresses";
 import { ChangeKind, Fields, FieldMode, describeValue } from "./fields";
+import { isLoopbackHost } from "./loopback";
 import { isUnknown, UNKNOWN } from "./unknown";
 
 /**
@@ -217,10 +218,23 @@ function loadBalancerShape(f: Fields) {
   };
 }
 
+/**
+ * A node's admin API URL. Plain `http://` only reaches loopback: anywhere else the bearer token
+ * would cross the network in clear text.
+ */
+function adminEndpoint() {
+  return z
+    .url({ protocol: /^https?$/, error: (issue) => `must be an admin API URL such as https://10.0.0.5:9180 or http://127.0.1.1:9180 (got ${describeValue(issue.input)})` })
+    .refine((text) => !text.startsWith("http:") || isLoopbackHost(new URL(text).hostname), {
+      error: (issue) =>
+        `must use https:// with the connection's caCertificate (got ${describeValue(issue.input)}): plain http:// is only for loopback nodes (127.0.0.0/8, ::1), anywhere else the admin token would cross the network in clear text`,
+    });
+}
+
 function connectionShape(f: Fields) {
-  const endpoint = z.url({ protocol: /^https?$/, error: (issue) => `must be an admin API URL such as http://127.0.1.1:9180 (got ${describeValue(issue.input)})` });
+  const pem = expectingPem();
   return {
-    endpoints: f.list(f.maybeUnknown(endpoint), 1, LIMITS.nodes),
+    endpoints: f.list(f.maybeUnknown(adminEndpoint()), 1, LIMITS.nodes),
     token: f.maybeUnknown(z.string({ error: () => "must be the admin API token" }).min(1, { error: () => "must be the admin API token" })),
     hashSeed: f.maybeUnknown(z.string()).optional(),
     subnets: f.list(f.cidr(), 1, 64).optional(),
@@ -229,7 +243,17 @@ function connectionShape(f: Fields) {
      * configuration resource sees a new connection, updates, and pushes itself to the fresh node.
      */
     generation: f.maybeUnknown(z.string().min(1)).optional(),
+    /** The CA that signed the nodes' admin certificates (PEM); unset: the host's trusted CAs. */
+    caCertificate: f
+      .maybeUnknown(z.string({ error: pem }).regex(/^\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/, { error: pem }))
+      .optional(),
   };
+}
+
+/** PEM text, checked for its shape only: the model parses no certificates. */
+function expectingPem(): (issue: { readonly input?: unknown }) => string {
+  return (issue) =>
+    `must be PEM text of the CA certificate that signed the nodes' admin certificates (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----) (got ${describeValue(issue.input)})`;
 }
 
 /**

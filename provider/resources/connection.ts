@@ -3,7 +3,7 @@ import { secret } from "./secrets";
 
 /**
  * The `loadBalancer` input every resource takes: the LoadBalancer's `connection` output
- * (`{ endpoints, token, hashSeed?, subnets? }`). It decides where a resource is pushed, so a
+ * (`{ endpoints, token, hashSeed?, subnets?, caCertificate? }`). It decides where a resource is pushed, so a
  * change of nodes or token is a change of the resource: `update` pushes it to every node,
  * which is how a node added to the load balancer receives the whole configuration.
  */
@@ -84,8 +84,10 @@ export function connectionForState(value: unknown): unknown {
  * Whether two connections address the same nodes, with the same credentials, in the same
  * generation. Endpoint order does not matter. A new `generation` means a node container was
  * replaced (it may have come back with an empty state), so it is a change: the update pushes the
- * object to every node again. Subnets only constrain `check`, and the seed is configured on the
- * nodes themselves, so neither is pushed and neither is a change.
+ * object to every node again. A new CA is a change too: the stored connection is what a later
+ * read or delete dials with, so it must hold the CA the nodes' certificates now verify against.
+ * Subnets only constrain `check`, and the seed is configured on the nodes themselves, so neither
+ * is pushed and neither is a change.
  */
 export function sameTarget(a: unknown, b: unknown): boolean {
   const x = a as Partial<LoadBalancerConnection> | undefined;
@@ -95,6 +97,7 @@ export function sameTarget(a: unknown, b: unknown): boolean {
   if (!Array.isArray(x.endpoints) || !Array.isArray(y.endpoints)) return false;
   if (containsUnknown(x.endpoints) || containsUnknown(y.endpoints) || isUnknown(x.token) || isUnknown(y.token)) return false;
   if (isUnknown(x.generation) || isUnknown(y.generation) || x.generation !== y.generation) return false;
+  if (isUnknown(x.caCertificate) || isUnknown(y.caCertificate) || x.caCertificate !== y.caCertificate) return false;
   const ex = [...new Set(x.endpoints.map(normalizeEndpoint))].sort();
   const ey = [...new Set(y.endpoints.map(normalizeEndpoint))].sort();
   return x.token === y.token && ex.length === ey.length && ex.every((e, i) => e === ey[i]);

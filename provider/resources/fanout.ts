@@ -1,4 +1,4 @@
-import { isNodeHttpError, type AdminClient } from "../client";
+import { isNodeHttpError, type AdminClient, type NodeCredentials } from "../client";
 import type { Kind } from "../model";
 import type { StoredObject } from "../protocol";
 
@@ -10,7 +10,7 @@ import type { StoredObject } from "../protocol";
 export interface Target {
   readonly client: AdminClient;
   readonly endpoints: readonly string[];
-  readonly token: string;
+  readonly credentials: NodeCredentials;
   readonly kind: Kind;
   readonly id: string;
   /** "health check web (web-1a2b3c4d)": how messages name the object. */
@@ -71,13 +71,13 @@ export async function createEverywhere(
   spec: Record<string, unknown>,
   sameAsSpec: (stored: StoredObject) => boolean,
 ): Promise<Map<string, number>> {
-  const { client, token, kind, id } = target;
+  const { client, credentials, kind, id } = target;
   const results = await everyNode(target.endpoints, async (endpoint) => {
     try {
-      return (await client.put(endpoint, token, kind, id, spec, { create: true })).stored;
+      return (await client.put(endpoint, credentials, kind, id, spec, { create: true })).stored;
     } catch (error) {
       if (!isNodeHttpError(error) || error.status !== 412) throw error;
-      const existing = await client.get(endpoint, token, kind, id);
+      const existing = await client.get(endpoint, credentials, kind, id);
       if (existing !== undefined && sameAsSpec(existing)) return existing;
       throw foreignObjectError(endpoint, target.what, existing?.revision ?? 0);
     }
@@ -87,7 +87,7 @@ export async function createEverywhere(
 
   const rollback = await everyNode(
     created.map((r) => r.endpoint),
-    (endpoint) => client.remove(endpoint, token, kind, id),
+    (endpoint) => client.remove(endpoint, credentials, kind, id),
   );
   const { done, failed: stuck } = split(rollback);
   const rolledBack = done.map((r) => r.endpoint);
@@ -109,15 +109,15 @@ export async function createEverywhere(
  * knows the next `pulumi up` (which pushes again) is what converges them.
  */
 export async function putEverywhere(target: Target, spec: Record<string, unknown>): Promise<Map<string, number>> {
-  const { client, token, kind, id } = target;
-  const results = await everyNode(target.endpoints, async (endpoint) => (await client.put(endpoint, token, kind, id, spec)).stored);
+  const { client, credentials, kind, id } = target;
+  const results = await everyNode(target.endpoints, async (endpoint) => (await client.put(endpoint, credentials, kind, id, spec)).stored);
   const { done: written, failed } = split(results);
   if (failed.length === 0) return new Map(written.map((r) => [r.endpoint, r.value.revision]));
 
   // What do the failed nodes hold now? Best effort: a node that refused the write usually answers a read.
   const held = await everyNode(
     failed.map((f) => f.endpoint),
-    (endpoint) => client.get(endpoint, token, kind, id),
+    (endpoint) => client.get(endpoint, credentials, kind, id),
   );
   const holding = [
     ...written.map((w) => `${w.endpoint}: revision ${w.value.revision} (this update)`),
@@ -140,8 +140,8 @@ export async function putEverywhere(target: Target, spec: Record<string, unknown
 
 /** Deletes the object from every node; a node that does not have it (404) counts as done. */
 export async function deleteEverywhere(target: Target): Promise<void> {
-  const { client, token, kind, id } = target;
-  const results = await everyNode(target.endpoints, (endpoint) => client.remove(endpoint, token, kind, id));
+  const { client, credentials, kind, id } = target;
+  const results = await everyNode(target.endpoints, (endpoint) => client.remove(endpoint, credentials, kind, id));
   const { failed } = split(results);
   if (failed.length === 0) return;
   const deleted = results.filter((r) => r.ok).map((r) => r.endpoint);
@@ -157,8 +157,8 @@ export type NodeView =
 
 /** What every node holds under this id. */
 export async function readEverywhere(target: Target): Promise<NodeView[]> {
-  const { client, token, kind, id } = target;
-  const results = await everyNode(target.endpoints, (endpoint) => client.get(endpoint, token, kind, id));
+  const { client, credentials, kind, id } = target;
+  const results = await everyNode(target.endpoints, (endpoint) => client.get(endpoint, credentials, kind, id));
   return results.map((r): NodeView => {
     if (!r.ok) return { endpoint: r.endpoint, state: "error", error: reason(r.error) };
     return r.value === undefined ? { endpoint: r.endpoint, state: "missing" } : { endpoint: r.endpoint, state: "present", stored: r.value };

@@ -126,7 +126,7 @@ function targetFor(type: ResourceType, id: string, props: Record<string, unknown
   return {
     client: sharedAdminClient(),
     endpoints: connection.endpoints,
-    token: connection.token,
+    credentials: { token: connection.token, caCertificate: connection.caCertificate },
     kind: type.kind,
     id,
     what: describeObject(type, id, spec),

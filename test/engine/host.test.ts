@@ -1,4 +1,7 @@
 import { strict as assert } from "node:assert";
+import { promises as fs } from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
 import { AdminClient } from "../../provider/client";
 import type { LoadBalancerConnection } from "../../provider/model";
 import {
@@ -15,6 +18,8 @@ import { CheckFailedError, MiniEngine, UNKNOWN, type Goal } from "./helpers/engi
 import { ProviderHost, urnOf } from "./helpers/host";
 import { Cluster, DEAD_ENDPOINT, TEST_TOKEN } from "./helpers/nodes";
 import { serializeProvider } from "./helpers/serialize";
+import { issueNodeCertificate, makeCertificateAuthority } from "../../provider/resources/admin-certificates";
+import { startNode, tempStateDir, TOKEN as HTTPS_NODE_TOKEN } from "../forwarder/admin-fixture";
 
 /**
  * The providers serialized as `pulumi.dynamic.Resource` serializes them, run inside Pulumi's own
@@ -197,6 +202,33 @@ describe("providers inside Pulumi's dynamic-provider host", function () {
     assert.ok(engine.state.has(urnOf("BackendService", "held-svc")));
     await engine.destroy("Listener", "held-84");
     await engine.destroy("BackendService", "held-svc");
+  });
+
+  it("an HTTPS node: verified against the connection's caCertificate inside the host; another CA is refused, naming the node", async () => {
+    const ca = makeCertificateAuthority();
+    const dir = await tempStateDir("engine-tls");
+    const issued = issueNodeCertificate(ca, { commonName: "engine-tls", ipAddresses: ["127.0.6.31"] });
+    const tls = { certFile: path.join(dir, "admin.crt"), keyFile: path.join(dir, "admin.key") };
+    await fs.writeFile(tls.certFile, issued.certificatePem);
+    await fs.writeFile(tls.keyFile, issued.privateKeyPem, { mode: 0o600 });
+    const secure = await startNode({ label: "engine-tls", admin: { host: "127.0.6.31", tls }, dataPlane: { listenAddress: "127.0.6.31" } });
+    try {
+      const conn = { endpoints: [secure.url], token: HTTPS_NODE_TOKEN, caCertificate: ca.certificatePem };
+      const hc = await engine.up(goal("HealthCheck", "tls-check", { loadBalancer: conn, timeoutSeconds: 6 }));
+      assert.equal(hc.step, "create");
+      assert.equal(secure.node.store.get("health-checks", hc.state.id)?.spec.timeoutSeconds, 6);
+      assert.deepEqual((await engine.refresh("HealthCheck", "tls-check"))?.outputs.divergentNodes, []);
+
+      const stranger = { ...conn, caCertificate: makeCertificateAuthority().certificatePem };
+      await assert.rejects(engine.up(goal("HealthCheck", "tls-stranger", { loadBalancer: stranger })), (error: Error) => {
+        assert.ok(error.message.includes(`${secure.url}: TLS: the node's certificate was not signed by the connection's CA (caCertificate)`), error.message);
+        return true;
+      });
+      await engine.destroy("HealthCheck", "tls-check");
+      assert.equal(secure.node.store.get("health-checks", hc.state.id), undefined);
+    } finally {
+      await secure.node.close({ graceMs: 0 });
+    }
   });
 
   it("the admin token never comes back unmasked, in any answer or in the host's log", async () => {

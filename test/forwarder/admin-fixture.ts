@@ -3,10 +3,10 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import pino, { type Logger } from "pino";
-import { request } from "undici";
+import { request, type Dispatcher } from "undici";
 import type { ConfigSnapshot } from "../../provider/forwarder/store/snapshot";
 import { ForwarderNode, type NodeOptions, type NodeRuntime } from "../../provider/forwarder/node";
-import type { NodeDataPlaneOptions } from "../../provider/forwarder/options";
+import type { AdminOptions, NodeDataPlaneOptions } from "../../provider/forwarder/options";
 
 /** Shared by the admin and store tests: a node on loopback, a client, and spec samples. */
 
@@ -44,8 +44,9 @@ export interface TestNode {
 }
 
 /** NodeOptions for a test: anything left out gets loopback addresses, the test token and seed, a temporary state directory. */
-export interface TestNodeOptions extends Partial<Omit<NodeOptions, "dataPlane">> {
+export interface TestNodeOptions extends Partial<Omit<NodeOptions, "dataPlane" | "admin">> {
   readonly label?: string;
+  readonly admin?: Partial<AdminOptions>;
   readonly dataPlane?: Partial<NodeDataPlaneOptions>;
 }
 
@@ -53,9 +54,9 @@ export async function startNode(options: TestNodeOptions = {}): Promise<TestNode
   const logs = captureLogs();
   const stateDir = options.stateDir ?? (await tempStateDir(options.label ?? "admin"));
   const node = await ForwarderNode.start({
-    admin: { host: "127.0.5.1", port: 0, token: TOKEN },
     defaultMetrics: false,
     ...options,
+    admin: { host: "127.0.5.1", port: 0, token: TOKEN, ...options.admin },
     dataPlane: { listenAddress: "127.0.5.2", hashSeed: SEED, ...options.dataPlane },
     stateDir,
     logger: options.logger ?? logs.logger,
@@ -79,6 +80,8 @@ export interface CallOptions {
   /** Default: the right token. `null`: no Authorization header. */
   readonly token?: string | null;
   readonly headers?: Record<string, string>;
+  /** Default: undici's global dispatcher. An Agent with `connect: { ca }` for an HTTPS node. */
+  readonly dispatcher?: Dispatcher;
 }
 
 export async function call(base: string, method: string, urlPath: string, options: CallOptions = {}): Promise<Reply> {
@@ -96,6 +99,7 @@ export async function call(base: string, method: string, urlPath: string, option
     body,
     headersTimeout: 10_000,
     bodyTimeout: 10_000,
+    dispatcher: options.dispatcher,
   });
   const text = await res.body.text();
   let json: unknown;

@@ -13,7 +13,8 @@ import { KIND_LABEL } from "../store/objects";
 /**
  * The admin API's routes (docs/admin-api.md is the contract):
  *
- *   GET /healthz, GET /metrics                   open
+ *   GET /healthz                                 open
+ *   GET /metrics                                 open, or bearer token with metricsRequireToken
  *   GET /v1/status                               bearer token
  *   GET /v1/{kind}                               list
  *   GET | PUT | DELETE /v1/{kind}/{id}           one object
@@ -31,6 +32,8 @@ export interface AdminApiOptions {
   readonly registry: Registry;
   readonly metrics: AdminMetrics;
   readonly token: string;
+  /** `/metrics` needs the bearer token too (it names listeners, services and their traffic). */
+  readonly metricsRequireToken?: boolean;
   readonly logger: Logger;
   /** False once the node is shutting down: /healthz answers 503 so that nothing new is sent here. */
   readonly isServing: () => boolean;
@@ -123,6 +126,7 @@ export class AdminApi {
 
   private async serve(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
     if (pathname === "/v1" || pathname.startsWith("/v1/")) this.tokenCheck.verify(req);
+    if (pathname === "/metrics" && this.options.metricsRequireToken === true) this.tokenCheck.verify(req);
     const route = resolveRoute(pathname);
     const method = req.method ?? "";
     if (!ALLOWED[route.name].includes(method)) {

@@ -1,13 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { ErrorCode } from "../../protocol";
 import { ApiError } from "../errors";
 import { ConnectionAdmission, type AdmissionLimits } from "./admission";
+import type { KeyPair } from "./tls";
 
 /**
  * The admin API's HTTP server as a lifecycle object: `listen` once, `close` any number of times.
  * Timeouts bound how long a slow or silent client holds a connection, and admission.ts how many it
- * can hold.
+ * can hold. Given a key pair it speaks HTTPS, and `setKeyPair` swaps the pair for new connections.
  */
 
 export interface AdminAddress {
@@ -35,7 +37,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
 
 /** CONNECT asks for a tunnel, which the admin API never gives; Node would drop it without a word. */
 function answerConnect(_req: IncomingMessage, socket: Socket): void {
-  answerRaw(socket, new ApiError("method_not_allowed", "CONNECT is not supported: the admin API is plain HTTP", [], { allow: "GET, HEAD, PUT, DELETE" }));
+  answerRaw(socket, new ApiError("method_not_allowed", "CONNECT is not supported: the admin API opens no tunnels", [], { allow: "GET, HEAD, PUT, DELETE" }));
 }
 
 /**
@@ -64,35 +66,51 @@ const STATUS_TEXT: Record<number, string> = {
   431: "Request Header Fields Too Large",
 };
 
+/**
+ * The TCP connection a request arrived on. Admission counts connections when they are accepted,
+ * before any TLS handshake (so a flood of stalled handshakes is bounded too); a TLS socket wraps
+ * that connection and refers to it as `_parent`.
+ */
+function acceptedConnection(socket: Socket): Socket {
+  return (socket as Socket & { _parent?: Socket })._parent ?? socket;
+}
+
 export class AdminServer {
-  private readonly server: Server;
+  private readonly server: Server | TlsServer;
   private readonly admission: ConnectionAdmission;
   private closing: Promise<void> | undefined;
 
-  constructor(handler: (req: IncomingMessage, res: ServerResponse) => void, limits?: AdmissionLimits) {
-    this.server = createServer(
-      {
-        // The whole request (a 1 MiB body included) must arrive within this, headers within less.
-        requestTimeout: 60_000,
-        headersTimeout: 15_000,
-        // Node checks both timeouts only this often (30 s by default): a 408 is due 15 s to 16 s after
-        // the connection opened.
-        connectionsCheckingInterval: 1_000,
-        keepAliveTimeout: 5_000,
-        maxHeaderSize: 16 * 1024,
-      },
-      handler,
-    );
+  constructor(handler: (req: IncomingMessage, res: ServerResponse) => void, limits?: AdmissionLimits, keyPair?: KeyPair) {
+    const options = {
+      // The whole request (a 1 MiB body included) must arrive within this, headers within less.
+      requestTimeout: 60_000,
+      headersTimeout: 15_000,
+      // Node checks both timeouts only this often (30 s by default): a 408 is due 15 s to 16 s after
+      // the connection opened.
+      connectionsCheckingInterval: 1_000,
+      keepAliveTimeout: 5_000,
+      maxHeaderSize: 16 * 1024,
+    };
+    this.server =
+      keyPair === undefined
+        ? createServer(options, handler)
+        : createTlsServer({ ...options, cert: keyPair.cert, key: keyPair.key, handshakeTimeout: 15_000 }, handler);
     // Not server.maxConnections: it drops new clients while old slow ones hold every slot.
     this.admission = new ConnectionAdmission(limits);
     this.server.on("connection", (socket: Socket) => this.admission.admit(socket));
     this.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-      const socket = req.socket;
+      const socket = acceptedConnection(req.socket);
       this.admission.requestStarted(socket);
       res.once("close", () => this.admission.requestEnded(socket));
     });
     this.server.on("clientError", answerClientError);
     this.server.on("connect", answerConnect);
+  }
+
+  /** New connections are served with this pair; open ones keep the one they shook hands with. */
+  setKeyPair(pair: KeyPair): void {
+    if (!("setSecureContext" in this.server)) throw new Error("the admin API serves plain HTTP: it has no key pair to replace");
+    this.server.setSecureContext({ cert: pair.cert, key: pair.key });
   }
 
   /** Binds `host:port` (port 0: an ephemeral port) and returns the address actually bound. */

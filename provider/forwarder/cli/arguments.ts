@@ -1,5 +1,6 @@
 import * as os from "node:os";
 import { parseArgs } from "node:util";
+import { isLoopbackHost } from "../../model";
 import { StartupError } from "../errors";
 import { DEFAULTS, type DataPlaneEngine } from "../options";
 
@@ -9,7 +10,13 @@ const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"];
 
 /** The command line, shaped like the node's options (NodeOptions) less what main reads or decides at start. */
 export interface CliOptions {
-  readonly admin: { readonly host: string; readonly port: number };
+  readonly admin: {
+    readonly host: string;
+    readonly port: number;
+    /** Unset: plain HTTP, which only a loopback admin address (or --allow-plain-http) may serve. */
+    readonly tls?: { readonly certFile: string; readonly keyFile: string };
+    readonly metricsRequireToken: boolean;
+  };
   readonly stateDir: string;
   readonly tokenFile?: string;
   readonly seedFile?: string;
@@ -58,6 +65,10 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "listen-address": { type: "string", default: "0.0.0.0" },
         "state-dir": { type: "string" },
         "token-file": { type: "string" },
+        "tls-cert-file": { type: "string" },
+        "tls-key-file": { type: "string" },
+        "allow-plain-http": { type: "boolean", default: false },
+        "metrics-require-token": { type: "boolean", default: false },
         "node-name": { type: "string" },
         "shutdown-grace-seconds": { type: "string", default: String(DEFAULTS.shutdownGraceMs / 1000) },
         "log-level": { type: "string", default: "info" },
@@ -77,7 +88,15 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
   if (values.help) return "help";
   if (values["admin-listen"] === undefined) throw new StartupError("--admin-listen HOST:PORT is required");
   if (values["state-dir"] === undefined || values["state-dir"] === "") throw new StartupError("--state-dir DIR is required");
-  const admin = parseHostPort(values["admin-listen"], "--admin-listen");
+  const address = parseHostPort(values["admin-listen"], "--admin-listen");
+  const tls = parseTls(values["tls-cert-file"], values["tls-key-file"]);
+  if (tls === undefined && !values["allow-plain-http"] && !isLoopbackHost(address.host)) {
+    throw new StartupError(
+      `--admin-listen ${values["admin-listen"]} is not a loopback address (127.0.0.0/8, ::1), and plain HTTP there sends the admin token across the network in clear text: ` +
+        "add --tls-cert-file FILE --tls-key-file FILE to serve HTTPS (or --allow-plain-http to accept clear text)",
+    );
+  }
+  const admin = { ...address, tls, metricsRequireToken: values["metrics-require-token"] };
   const grace = Number(values["shutdown-grace-seconds"]);
   if (!Number.isFinite(grace) || grace < 0 || grace > 3600) {
     throw new StartupError(`--shutdown-grace-seconds must be a number from 0 to 3600 (got ${JSON.stringify(values["shutdown-grace-seconds"])})`);
@@ -109,4 +128,12 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
       maxConnectionsPerListener: integerFlag("--max-connections-per-listener", values["max-connections-per-listener"], 1, MAX_CONNECTIONS_LIMIT),
     },
   };
+}
+
+function parseTls(certFile: string | undefined, keyFile: string | undefined): CliOptions["admin"]["tls"] {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined || certFile === "" || keyFile === "") {
+    throw new StartupError("--tls-cert-file FILE and --tls-key-file FILE go together: give both (HTTPS) or neither (plain HTTP)");
+  }
+  return { certFile, keyFile };
 }

@@ -7,7 +7,16 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
   --admin-listen HOST:PORT     admin API address, e.g. 127.0.1.1:9180 or [::1]:9180 (port 0: ephemeral)
   --listen-address ADDR        address listeners bind (default 0.0.0.0)
   --state-dir DIR              where the configuration (config.json) is kept
-  --token-file FILE            file holding the admin API token (else DNLB_ADMIN_TOKEN)
+  --token-file FILE            file holding the admin API token (else DNLB_ADMIN_TOKEN); a warning
+                               is logged when group or others can read it
+  --tls-cert-file FILE         serve the admin API over HTTPS with this PEM certificate (chain)...
+  --tls-key-file FILE          ...and this PEM private key. Both files are watched: a new pair is
+                               served to new connections without a restart (a bad one is logged
+                               and the old one kept). Required when --admin-listen is not loopback
+  --allow-plain-http           serve plain HTTP on an admin address that is not loopback: the
+                               token then crosses the network in clear text
+  --metrics-require-token      /metrics needs the bearer token too (default: open, on the admin
+                               address only; /healthz is always open)
   --hash-seed-file FILE        file holding the hash seed (else DNLB_HASH_SEED): keeps it out of
                                the process environment
   --node-name NAME             name in logs and status (default: the host name)
