@@ -109,7 +109,7 @@ describe("kernel memory per connection (native engine)", function () {
       for (let i = 0; i < CLIENTS; i++) clients.push(await connect({ host: FORWARDER, port, localAddress: sourceAddress(i) }));
       const written = await Promise.all(clients.map((c) => writeUntilStalled(c, 1500)));
       const stalled = tcpMemoryBytes();
-      await waitFor(() => nodeSocketMemory(port).sockets === 2 * CLIENTS, 3000, "every connection to be open on both sides");
+      await waitFor(() => nodeSocketMemory(port).sockets === 2 * CLIENTS, 5000, "every connection to be open on both sides");
       const node = nodeSocketMemory(port);
       const perConnection = node.bytes / CLIENTS;
       const cap = DEFAULTS.dataPlane.socketBufferBytes;
