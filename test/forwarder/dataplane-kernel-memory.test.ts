@@ -128,7 +128,6 @@ describe("kernel memory per connection (native engine)", function () {
       // The stall began before the resets: closed within a quarter of the timeout plus two sweeps (and slack for a busy host).
       await waitFor(() => dp.stats().listeners[0].active === 0, abandonedTimeoutMs * 1.25 + 1500, "the abandoned connections to be reset");
       const closedAfterMs = Date.now() - resetAt;
-      await waitFor(() => held.every((s) => s.destroyed || s.readableEnded || s.closed), 2000, "the member's sockets to see the reset").catch(() => undefined);
       await delay(200);
       const after = tcpMemoryBytes();
       console.log(`      clients reset: every connection closed ${closedAfterMs} ms later (abandonedTimeoutMs ${abandonedTimeoutMs}); host TCP memory ${(after / MiB).toFixed(1)} MiB`);
