@@ -2,7 +2,8 @@
 import type { Logger } from "pino";
 import { formatHostPort } from "../model";
 import { parseCli } from "./cli/arguments";
-import { defaultMaxConnections, openFilesLimit } from "./cli/limits";
+import { defaultMaxConnections } from "./cli/limits";
+import { openFilesLimit } from "./dataplane/descriptors";
 import { recordSeedFingerprint, resolveSeed, seedHistory } from "./cli/seed";
 import { readToken } from "./cli/token";
 import { USAGE } from "./cli/usage";

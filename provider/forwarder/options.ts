@@ -25,6 +25,28 @@ export interface DataPlaneSettings {
   readonly maxConnectAttempts?: number;
   /** Clients open at once per listener; beyond it new clients are reset and counted as rejected. */
   readonly maxConnectionsPerListener?: number;
+  /**
+   * Proxied connections open at once in this data-plane process, across all its listeners; beyond
+   * it new clients are reset and counted as rejected `limit`. Descriptors are per process (each
+   * worker has its own table), so this is per process, never split between workers. Default: what
+   * the process's open-files limit allows with descriptors kept for the admin API, probes and the
+   * store (connectionBudget, dataplane/descriptors.ts).
+   */
+  readonly maxConnections?: number;
+  /**
+   * Caps the kernel's receive and send buffers (SO_RCVBUF, SO_SNDBUF) of both sockets of every
+   * proxied connection, so that a member that stops reading pins a bounded amount of kernel memory
+   * per client instead of what autotuning grows to (net.ipv4.tcp_rmem's maximum). The kernel
+   * doubles the value and caps it at net.core.rmem_max / wmem_max. 0: the kernel's autotuning.
+   * Native engine only: Node's sockets have no setter for these (docs/RELIABILITY.md).
+   */
+  readonly socketBufferBytes?: number;
+  /**
+   * A connection whose bytes wait for a side that takes none of them, while the side they came
+   * from has closed or reset, is reset on both sides after this long without progress, instead
+   * of living until the idle timeout: nobody is left to receive an answer.
+   */
+  readonly abandonedTimeoutMs?: number;
   /** Idle-connection sweep period. */
   readonly sweepIntervalMs?: number;
   /** How often a listener that could not bind is retried. */
@@ -71,6 +93,9 @@ export const DEFAULTS = {
     connectTimeoutMs: 3000,
     maxConnectAttempts: 3,
     maxConnectionsPerListener: 100_000,
+    /** 256 KiB (512 KiB of kernel memory per buffer): bulk throughput as with autotuning (docs/RELIABILITY.md). */
+    socketBufferBytes: 256 * 1024,
+    abandonedTimeoutMs: 10_000,
     sweepIntervalMs: 250,
     bindRetryIntervalMs: 5000,
   },
@@ -80,6 +105,13 @@ export const DEFAULTS = {
   /** Register prom-client's process metrics (`dnlb_process_...`, `dnlb_nodejs_...`). */
   defaultMetrics: true,
 } as const;
+
+/** What `socketBufferBytes` may be: 0 (the kernel's autotuning), or from 4 KiB to 1 GiB (the kernel takes an int, and doubles it). */
+export const SOCKET_BUFFER_BYTES = { min: 4096, max: 1 << 30 } as const;
+
+export function validSocketBufferBytes(value: number): boolean {
+  return value === 0 || (Number.isInteger(value) && value >= SOCKET_BUFFER_BYTES.min && value <= SOCKET_BUFFER_BYTES.max);
+}
 
 /** The engine a data plane gets when none is asked for: native when its addon loads here. */
 export function defaultEngine(): DataPlaneEngine {

@@ -4,7 +4,8 @@ import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { parseCli, parseHostPort } from "../../provider/forwarder/cli/arguments";
-import { defaultMaxConnections, openFilesLimit } from "../../provider/forwarder/cli/limits";
+import { defaultMaxConnections } from "../../provider/forwarder/cli/limits";
+import { connectionBudget, openFilesLimit } from "../../provider/forwarder/dataplane/descriptors";
 import { readToken } from "../../provider/forwarder/cli/token";
 import { echoServer, freePort, roundTrip } from "../support/net";
 import { waitFor } from "../support/wait";
@@ -386,6 +387,23 @@ describe("dnlb-forwarder command line parsing", () => {
     assert.equal(defaultMaxConnections(1_048_576, 2), 100_000);
     assert.equal(defaultMaxConnections(undefined, 2), 100_000);
     assert.throws(() => parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x", "--max-connections-per-listener", "0"]), /from 1 to/);
+    // The process-wide budget: the same figure for one process, at least 1 under a tiny limit.
+    assert.equal(connectionBudget(20000), 9744);
+    assert.equal(connectionBudget(64), 1);
+    assert.equal(connectionBudget(undefined), undefined);
+  });
+
+  it("takes --socket-buffer-bytes 0 (the kernel's) or 4096 to 1 GiB, unset meaning the default", () => {
+    const base = ["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x"];
+    const bufferOf = (args: string[]): number | undefined => {
+      const cli = parseCli([...base, ...args]);
+      return cli === "help" ? -1 : cli.dataPlane.socketBufferBytes;
+    };
+    assert.equal(bufferOf([]), undefined);
+    assert.equal(bufferOf(["--socket-buffer-bytes", "0"]), 0);
+    assert.equal(bufferOf(["--socket-buffer-bytes", "1048576"]), 1_048_576);
+    assert.throws(() => bufferOf(["--socket-buffer-bytes", "100"]), /--socket-buffer-bytes must be 0 \(the kernel's autotuning\) or from 4096 to 1073741824 \(got "100"\)/);
+    assert.throws(() => bufferOf(["--socket-buffer-bytes", "2gb"]), /--socket-buffer-bytes must be an integer/);
   });
 
   it("takes the token from exactly one place, and never echoes it", async () => {

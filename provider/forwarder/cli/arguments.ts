@@ -2,7 +2,7 @@ import * as os from "node:os";
 import { parseArgs } from "node:util";
 import { isLoopbackHost } from "../../model";
 import { StartupError } from "../errors";
-import { DEFAULTS, type DataPlaneEngine } from "../options";
+import { DEFAULTS, SOCKET_BUFFER_BYTES, validSocketBufferBytes, type DataPlaneEngine } from "../options";
 
 export const MAX_WORKERS = 64;
 export const MAX_CONNECTIONS_LIMIT = 10_000_000;
@@ -32,6 +32,8 @@ export interface CliOptions {
     readonly engine?: DataPlaneEngine;
     /** Unset: defaultMaxConnections for this process's open-files limit (limits.ts). */
     readonly maxConnectionsPerListener?: number;
+    /** Unset: DEFAULTS.dataPlane.socketBufferBytes. */
+    readonly socketBufferBytes?: number;
   };
 }
 
@@ -51,6 +53,14 @@ function integerFlag(flag: string, text: string | undefined, min: number, max: n
   const value = Number(text);
   if (!Number.isInteger(value) || value < min || value > max || text.trim() === "") {
     throw new StartupError(`${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
+  }
+  return value;
+}
+
+function socketBufferFlag(text: string | undefined): number | undefined {
+  const value = integerFlag("--socket-buffer-bytes", text, 0, SOCKET_BUFFER_BYTES.max);
+  if (value !== undefined && !validSocketBufferBytes(value)) {
+    throw new StartupError(`--socket-buffer-bytes must be 0 (the kernel's autotuning) or from ${SOCKET_BUFFER_BYTES.min} to ${SOCKET_BUFFER_BYTES.max} (got ${JSON.stringify(text)})`);
   }
   return value;
 }
@@ -77,6 +87,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "require-native": { type: "boolean", default: false },
         "hash-seed-file": { type: "string" },
         "max-connections-per-listener": { type: "string" },
+        "socket-buffer-bytes": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -126,6 +137,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
       workers,
       engine,
       maxConnectionsPerListener: integerFlag("--max-connections-per-listener", values["max-connections-per-listener"], 1, MAX_CONNECTIONS_LIMIT),
+      socketBufferBytes: socketBufferFlag(values["socket-buffer-bytes"]),
     },
   };
 }

@@ -1,4 +1,4 @@
-import { DEFAULTS } from "../options";
+import { DEFAULTS, SOCKET_BUFFER_BYTES } from "../options";
 import { MAX_CONNECTIONS_LIMIT, MAX_WORKERS } from "./arguments";
 import { MIN_TOKEN_LENGTH } from "./token";
 
@@ -33,6 +33,10 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
                                open client connections a listener holds before it resets new
                                ones, 1-${MAX_CONNECTIONS_LIMIT} (default: what the open-files limit allows, two
                                descriptors a connection per data-plane process, at most ${DEFAULTS.dataPlane.maxConnectionsPerListener})
+  --socket-buffer-bytes N      caps the kernel receive and send buffers of both sockets of every
+                               proxied connection (native engine), so a member that stops reading
+                               pins a bounded amount of kernel memory per client; 0 leaves them to
+                               the kernel's autotuning, else ${SOCKET_BUFFER_BYTES.min}-${SOCKET_BUFFER_BYTES.max} (default ${DEFAULTS.dataPlane.socketBufferBytes})
   --log-level LEVEL            trace, debug, info, warn, error (default info)
 
 environment:

@@ -19,6 +19,13 @@
  *   sweep (every `sweepIntervalMs`, default 250 ms) checks every connection's byte counters,
  *   instead of a timer per socket that every chunk would re-arm; a connection is closed between
  *   the idle timeout and the idle timeout plus two sweeps after its last byte.
+ * - An abandoned connection (bytes wait for a side that takes none of them, and the side they
+ *   came from has closed or reset) is reset on both sides once it has made no progress for
+ *   `abandonedTimeoutMs` (default 10 s): between that and a quarter more plus two sweeps. The
+ *   streams engine sees only a FIN it read before the stall (StreamFlow.abandoned).
+ * - Clients are counted per listener (`maxConnectionsPerListener`) and across the process
+ *   (`maxConnections`, from the open-files limit): past either, new clients are reset and counted
+ *   as rejected `limit`, so a flood never runs the process out of descriptors.
  * - A listener that cannot bind shows state Failed with the reason and is retried every
  *   `bindRetryIntervalMs` (default 5 s) until it binds. A failed bind leaves no server behind.
  * - `prepare` opens the servers a plan's listeners would need, without changing anything that
@@ -29,8 +36,9 @@
 import type * as net from "node:net";
 import { FlowHasher } from "../../hashing";
 import { nativeRelay, nativeRelayUnavailable, type NativeRelay } from "../native/relay";
-import { DEFAULTS, defaultEngine, type DataPlaneEngine, type DataPlaneSettings } from "../options";
+import { DEFAULTS, defaultEngine, SOCKET_BUFFER_BYTES, validSocketBufferBytes, type DataPlaneEngine, type DataPlaneSettings } from "../options";
 import { SerialQueue } from "../serial-queue";
+import { connectionBudget, openFilesLimit } from "./descriptors";
 import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
 import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
@@ -63,7 +71,11 @@ export class DataPlane implements FlowOwner {
   readonly engine: DataPlaneEngine;
   readonly connectTimeoutMs: number;
   readonly maxConnectAttempts: number;
+  readonly socketBufferBytes: number;
   private readonly maxConnectionsPerListener: number;
+  /** Connections of every listener at once (the process's descriptor budget). */
+  private readonly maxConnections: number;
+  private readonly abandonedTimeoutMs: number;
   private readonly listenAddress: string;
   private readonly reusePort: boolean;
   private readonly hasher: FlowHasher;
@@ -98,6 +110,9 @@ export class DataPlane implements FlowOwner {
     this.connectTimeoutMs = positive(opts.connectTimeoutMs, defaults.connectTimeoutMs, "connectTimeoutMs");
     this.maxConnectAttempts = positive(opts.maxConnectAttempts, defaults.maxConnectAttempts, "maxConnectAttempts");
     this.maxConnectionsPerListener = positive(opts.maxConnectionsPerListener, defaults.maxConnectionsPerListener, "maxConnectionsPerListener");
+    this.maxConnections = positive(opts.maxConnections, connectionBudget(openFilesLimit()) ?? Number.POSITIVE_INFINITY, "maxConnections");
+    this.socketBufferBytes = socketBufferBytes(opts.socketBufferBytes ?? defaults.socketBufferBytes);
+    this.abandonedTimeoutMs = positive(opts.abandonedTimeoutMs, defaults.abandonedTimeoutMs, "abandonedTimeoutMs");
     this.onEvent = opts.onEvent ?? (() => undefined);
     this.engine = opts.engine ?? defaultEngine();
     if (this.engine === "native") {
@@ -396,7 +411,7 @@ export class DataPlane implements FlowOwner {
       },
       failed: (code: string): void => onError(`accept failed: ${code}`),
     };
-    return Promise.resolve(listenNative(relay, this.listenAddress, port, handler, this.reusePort));
+    return Promise.resolve(listenNative(relay, this.listenAddress, port, handler, this.reusePort, this.socketBufferBytes));
   }
 
   private failedListeners(): ReadonlyMap<string, string> {
@@ -515,15 +530,17 @@ export class DataPlane implements FlowOwner {
     const route = slot.route;
     const table = route === null ? null : route.table;
     if (table === null || route === null) return "no_backend";
-    if (slot.active >= this.maxConnectionsPerListener) return "limit";
+    if (slot.active >= this.maxConnectionsPerListener || this.flows.size >= this.maxConnections) return "limit";
     const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort) : this.hasher.ipHash(remoteAddress);
     const member = table.lookup(hash);
     return member === undefined ? "no_backend" : { member, hash };
   }
 
-  /** Closes connections idle for their service's idle timeout (see the header comment). */
+  /** Closes idle connections and resets abandoned ones (see the header comment). */
   private sweep(): void {
     const now = Date.now();
+    // Asking a flow whether it is abandoned costs a call into the engine: at most four times per timeout.
+    const recheckMs = this.abandonedTimeoutMs / 4;
     for (const flow of this.flows) {
       if (!flow.connected) continue;
       const activity = flow.activity();
@@ -532,6 +549,9 @@ export class DataPlane implements FlowOwner {
         flow.lastActiveAt = now;
       } else if (now - flow.lastActiveAt >= flow.route.settings.idleTimeoutMs) {
         flow.destroy();
+      } else if (now - flow.lastActiveAt >= this.abandonedTimeoutMs && now - flow.abandonCheckedAt >= recheckMs) {
+        flow.abandonCheckedAt = now;
+        if (flow.abandoned()) flow.reset();
       }
     }
   }
@@ -580,6 +600,11 @@ interface PreparedServer {
 }
 
 function noop(): void {}
+
+function socketBufferBytes(value: number): number {
+  if (validSocketBufferBytes(value)) return value;
+  throw new RangeError(`socketBufferBytes must be 0 (the kernel's autotuning) or an integer from ${SOCKET_BUFFER_BYTES.min} to ${SOCKET_BUFFER_BYTES.max}, got ${String(value)}`);
+}
 
 function positive(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;

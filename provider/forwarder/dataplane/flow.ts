@@ -17,6 +17,8 @@ export interface FlowListener {
 export interface FlowOwner {
   readonly connectTimeoutMs: number;
   readonly maxConnectAttempts: number;
+  /** Caps the kernel buffers of a member's socket (0: the kernel's); see DataPlaneSettings. */
+  readonly socketBufferBytes: number;
   /** The flow's backend connection is established (it has joined its member's bucket). */
   flowConnected(flow: Flow): void;
   /** Every socket of the flow has closed: account for it and forget it. */
@@ -35,6 +37,8 @@ export abstract class Flow {
   /** Idle detection (see DataPlane.sweep): bytes seen at the last sweep and when they last changed. */
   lastActivity = 0;
   lastActiveAt = 0;
+  /** When the sweep last asked whether the flow is abandoned. */
+  abandonCheckedAt = 0;
   /** Links in the data plane's list of open connections, and in the member's. */
   readonly inPlane: FlowLinks = emptyLinks();
   readonly inBucket: FlowLinks = emptyLinks();
@@ -54,6 +58,10 @@ export abstract class Flow {
 
   /** Closes both sides now (draining, idle timeout, shutdown). */
   abstract destroy(): void;
+  /** Resets both sides now: what is queued on either side is thrown away, and its kernel memory freed. */
+  abstract reset(): void;
+  /** Bytes wait for a side that takes none of them, and the side they came from has closed or reset. */
+  abstract abandoned(): boolean;
   /** Bytes received from the client so far (forwarded to the member). */
   abstract bytesIn(): number;
   /** Bytes received from the member so far (forwarded to the client). */

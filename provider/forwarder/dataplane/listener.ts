@@ -93,8 +93,8 @@ export function describeBindError(err: NodeJS.ErrnoException, host: string, port
  * The native engine's `listen`: the relay accepts (and does not read yet) and `handler` decides.
  * Binding is synchronous in C; the error codes are libuv's, which are Node's.
  */
-export function listenNative(relay: NativeRelay, host: string, port: number, handler: RelayListenerHandler, reusePort: boolean): OpenServer {
-  const opened = relay.listen(host, port, reusePort, handler);
+export function listenNative(relay: NativeRelay, host: string, port: number, handler: RelayListenerHandler, reusePort: boolean, bufferBytes: number): OpenServer {
+  const opened = relay.listen(host, port, reusePort, bufferBytes, handler);
   if (typeof opened !== "number") {
     const err: NodeJS.ErrnoException = new Error(opened.code);
     err.code = opened.code;

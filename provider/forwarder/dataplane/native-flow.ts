@@ -37,6 +37,14 @@ export class NativeFlow extends Flow implements RelayFlowHandler {
     if (!this.ended) this.relay.destroy(this.id);
   }
 
+  reset(): void {
+    if (!this.ended) this.relay.reset(this.id);
+  }
+
+  abandoned(): boolean {
+    return !this.ended && this.relay.abandoned(this.id);
+  }
+
   bytesIn(): number {
     return this.ended ? this.finalBytesIn : this.relay.bytesIn(this.id);
   }
@@ -71,7 +79,7 @@ export class NativeFlow extends Flow implements RelayFlowHandler {
 
   private connect(member: RouteMember, header: Buffer | undefined): void {
     this.member = member;
-    const code = this.relay.connect(this.id, this, member.address, member.port, this.owner.connectTimeoutMs, header);
+    const code = this.relay.connect(this.id, this, member.address, member.port, this.owner.connectTimeoutMs, this.owner.socketBufferBytes, header);
     if (code !== undefined) this.connectResult(UV_EINVAL);
   }
 }

@@ -60,6 +60,22 @@ export class StreamFlow extends Flow {
     this.backend?.destroy();
   }
 
+  reset(): void {
+    this.destroyed = true;
+    this.client.resetAndDestroy();
+    this.backend?.resetAndDestroy();
+  }
+
+  /**
+   * Only a FIN read before the stall is seen: a paused socket reads nothing, so a FIN or a reset
+   * that comes after it is not, and Node cannot ask the kernel for the socket's state.
+   */
+  abandoned(): boolean {
+    const backend = this.backend;
+    if (!this.connected || backend === null) return false;
+    return (this.clientEnded && backend.writableLength > 0) || (this.backendEnded && this.client.writableLength > 0);
+  }
+
   bytesIn(): number {
     return this.client.bytesRead;
   }

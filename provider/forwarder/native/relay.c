@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 /*
@@ -147,6 +148,31 @@ static int address_of(const struct sockaddr_storage* sa, char* out, size_t size,
     return uv_ip6_name(in6, out, size);
   }
   return UV_EAFNOSUPPORT;
+}
+
+/*
+ * Caps a socket's kernel buffers (SO_RCVBUF and SO_SNDBUF; the kernel doubles the value for its
+ * bookkeeping and caps it at net.core.rmem_max / wmem_max). A capped socket is left out of the
+ * kernel's autotuning, which otherwise grows a receive buffer to net.ipv4.tcp_rmem's maximum
+ * (32 MiB on some hosts) for every client whose member stops reading. 0 leaves the kernel's.
+ */
+static int cap_buffers(int fd, int bytes) {
+  if (bytes <= 0) return 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) != 0) {
+    return -errno;
+  }
+  return 0;
+}
+
+/* Whether the peer of `s` has closed or reset its side: a FIN or a reset the kernel took while nobody read. */
+static int peer_gone(uv_tcp_t* s) {
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t*)s, &fd) != 0) return 1;
+  struct tcp_info info;
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 1;
+  return info.tcpi_state == TCP_CLOSE || info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_LAST_ACK;
 }
 
 /* ---- flows ------------------------------------------------------------------------------- */
@@ -506,15 +532,19 @@ static void on_listener_readable(uv_poll_t* p, int status, int events) {
   }
 }
 
-/* Opens the listening socket as libuv would (SO_REUSEADDR; SO_REUSEPORT when asked); 0 or a libuv error. */
-static int open_listener(listener_t* l, const struct sockaddr_storage* addr, int reuse_port) {
+/*
+ * Opens the listening socket as libuv would (SO_REUSEADDR; SO_REUSEPORT when asked), with its
+ * buffers capped at `buffer_bytes` before listen() so that every accepted socket inherits the cap
+ * from its first segment; 0 or a libuv error.
+ */
+static int open_listener(listener_t* l, const struct sockaddr_storage* addr, int reuse_port, int buffer_bytes) {
   socklen_t addr_len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int on = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
       (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
-      bind(fd, (const struct sockaddr*)addr, addr_len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+      cap_buffers(fd, buffer_bytes) != 0 || bind(fd, (const struct sockaddr*)addr, addr_len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
     int error = -errno;
     close(fd);
     return error;
@@ -598,14 +628,15 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* listen(listenerId, host, port, reusePort) -> undefined, or the error's code ("EADDRINUSE") */
+/* listen(listenerId, host, port, reusePort, bufferBytes) -> undefined, or the error's code ("EADDRINUSE") */
 static napi_value js_listen(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  int32_t id;
+  ARGS(5);
+  int32_t id, buffer_bytes = 0;
   bool reuse = false;
   struct sockaddr_storage addr;
   napi_get_value_int32(env, argv[0], &id);
   napi_get_value_bool(env, argv[3], &reuse);
+  napi_get_value_int32(env, argv[4], &buffer_bytes);
   int rc = parse_address(env, argv[1], argv[2], &addr);
   if (rc != 0) return str(uv_err_name(rc));
   if (id < 0) return str("EINVAL");
@@ -622,7 +653,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   if (l == NULL) return str("ENOMEM");
   l->id = id;
   l->fd = -1;
-  rc = open_listener(l, &addr, reuse);
+  rc = open_listener(l, &addr, reuse, buffer_bytes);
   if (rc != 0) {
     close_listener(l);
     return str(uv_err_name(rc));
@@ -643,12 +674,13 @@ static napi_value js_close_listener(napi_env env, napi_callback_info info) {
 }
 
 /*
- * connect(flowId, host, port, timeoutMs, header?) -> undefined, or an error code (the flow is
- * untouched). `header` (a Buffer, the PROXY protocol header) is written before any client byte;
- * it is kept across attempts, so only the first connect passes it.
+ * connect(flowId, host, port, timeoutMs, header?, bufferBytes) -> undefined, or an error code (the
+ * flow is untouched). `header` (a Buffer, the PROXY protocol header) is written before any client
+ * byte; it is kept across attempts, so only the first connect passes it. The socket's buffers are
+ * capped at `bufferBytes` (0: the kernel's) before the connect, as the listener's are.
  */
 static napi_value js_connect(napi_env env, napi_callback_info info) {
-  ARGS(5);
+  ARGS(6);
   flow_t* f = flow_get(env, argv[0]);
   if (f == NULL || f->backend_state != BACKEND_NONE) return str("EINVAL");
   struct sockaddr_storage addr;
@@ -670,12 +702,19 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
       f->header_len = len;
     }
   }
-  uv_tcp_init(g_loop, &f->backend);
+  int32_t buffer_bytes = 0;
+  napi_get_value_int32(env, argv[5], &buffer_bytes);
+  /* With the address family given, the socket exists now and its buffers can be capped before the SYN. */
+  rc = uv_tcp_init_ex(g_loop, &f->backend, addr.ss_family);
+  if (rc != 0) return str(uv_err_name(rc));
   f->backend.data = f;
   f->open_handles++;
   f->backend_state = BACKEND_CONNECTING;
   f->connect_req.data = f;
-  rc = uv_tcp_connect(&f->connect_req, &f->backend, (struct sockaddr*)&addr, on_connect);
+  uv_os_fd_t fd;
+  rc = uv_fileno((uv_handle_t*)&f->backend, &fd);
+  if (rc == 0) rc = cap_buffers(fd, buffer_bytes);
+  if (rc == 0) rc = uv_tcp_connect(&f->connect_req, &f->backend, (struct sockaddr*)&addr, on_connect);
   if (rc != 0) {
     fail_attempt(f, rc); /* reported through onConnect, like any failed attempt */
     return undefined(env);
@@ -698,6 +737,23 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   flow_t* f = flow_get(env, argv[0]);
   if (f != NULL) flow_close(f, 0, 0);
   return undefined(env);
+}
+
+/*
+ * abandoned(flowId) -> whether bytes wait for a side that is not taking them while the side they
+ * came from has closed or reset: nobody is left to receive an answer.
+ */
+static napi_value js_abandoned(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  flow_t* f = flow_get(env, argv[0]);
+  int abandoned = 0;
+  if (f != NULL && f->backend_state == BACKEND_CONNECTED) {
+    abandoned = (f->up.writing && (f->up.eof || peer_gone(&f->client))) ||
+                (f->down.writing && (f->down.eof || peer_gone(&f->backend)));
+  }
+  napi_value out;
+  napi_get_boolean(env, abandoned, &out);
+  return out;
 }
 
 /* bytesIn(flowId), bytesOut(flowId): read from the client / from the member so far. */
@@ -725,6 +781,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
       {"reset", NULL, js_reset, NULL, NULL, NULL, napi_default, NULL},
       {"destroy", NULL, js_destroy, NULL, NULL, NULL, napi_default, NULL},
+      {"abandoned", NULL, js_abandoned, NULL, NULL, NULL, napi_default, NULL},
       {"bytesIn", NULL, js_bytes_in, NULL, NULL, NULL, napi_default, NULL},
       {"bytesOut", NULL, js_bytes_out, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -17,11 +17,12 @@ interface RelayBinding {
     onClose: (flowId: number, bytesIn: number, bytesOut: number, hadError: boolean) => void,
     onListenError: (listenerId: number, code: string) => void,
   ): void;
-  listen(listenerId: number, host: string, port: number, reusePort: boolean): string | undefined;
+  listen(listenerId: number, host: string, port: number, reusePort: boolean, bufferBytes: number): string | undefined;
   closeListener(listenerId: number): void;
-  connect(flowId: number, host: string, port: number, timeoutMs: number, header: Buffer | undefined): string | undefined;
+  connect(flowId: number, host: string, port: number, timeoutMs: number, header: Buffer | undefined, bufferBytes: number): string | undefined;
   reset(flowId: number): void;
   destroy(flowId: number): void;
+  abandoned(flowId: number): boolean;
   bytesIn(flowId: number): number;
   bytesOut(flowId: number): number;
 }
@@ -64,10 +65,13 @@ export class NativeRelay {
     );
   }
 
-  /** Opens a listener; returns its id, or the error code when the bind or listen failed (nothing is left open). */
-  listen(host: string, port: number, reusePort: boolean, handler: RelayListenerHandler): number | { code: string } {
+  /**
+   * Opens a listener; returns its id, or the error code when the bind or listen failed (nothing is
+   * left open). Its clients' sockets get kernel buffers capped at `bufferBytes` (0: the kernel's).
+   */
+  listen(host: string, port: number, reusePort: boolean, bufferBytes: number, handler: RelayListenerHandler): number | { code: string } {
     const id = this.freeListenerIds.pop() ?? this.listeners.length;
-    const code = this.binding.listen(id, host, port, reusePort);
+    const code = this.binding.listen(id, host, port, reusePort, bufferBytes);
     if (code !== undefined) {
       this.freeListenerIds.push(id);
       return { code };
@@ -85,11 +89,12 @@ export class NativeRelay {
 
   /**
    * Starts a connect for an accepted flow; the result comes to `handler.connectResult`. Returns an
-   * error code, and starts nothing, when the address cannot be connected to at all.
+   * error code, and starts nothing, when the address cannot be connected to at all. The member's
+   * socket gets kernel buffers capped at `bufferBytes` (0: the kernel's).
    */
-  connect(flowId: number, handler: RelayFlowHandler, host: string, port: number, timeoutMs: number, header?: Buffer): string | undefined {
+  connect(flowId: number, handler: RelayFlowHandler, host: string, port: number, timeoutMs: number, bufferBytes: number, header?: Buffer): string | undefined {
     this.flows[flowId] = handler;
-    return this.binding.connect(flowId, host, port, timeoutMs, header);
+    return this.binding.connect(flowId, host, port, timeoutMs, header, bufferBytes);
   }
 
   reset(flowId: number): void {
@@ -98,6 +103,11 @@ export class NativeRelay {
 
   destroy(flowId: number): void {
     this.binding.destroy(flowId);
+  }
+
+  /** Bytes wait for a side that takes none of them, and the side they came from has closed or reset. */
+  abandoned(flowId: number): boolean {
+    return this.binding.abandoned(flowId);
   }
 
   bytesIn(flowId: number): number {

@@ -14,6 +14,8 @@ async function main(): Promise<void> {
     listenAddress,
     hashSeed: TEST_HASH_SEED,
     engine: "native",
+    // No descriptor budget: this child shows what the relay does when descriptors do run out.
+    maxConnections: Number.MAX_SAFE_INTEGER,
     onEvent: (event) => process.stdout.write(`${JSON.stringify(event)}\n`),
   });
   const member = { key: memberKey({ address: memberAddress, port: Number(memberPort) }), address: memberAddress, port: Number(memberPort), weight: 1 };
