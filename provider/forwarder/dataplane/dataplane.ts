@@ -29,7 +29,7 @@ import { DEFAULTS, defaultEngine, type DataPlaneEngine, type DataPlaneSettings }
 import { SerialQueue } from "../serial-queue";
 import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
-import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
+import { ListenerSlot, listen, listenNative, type BoundSocket, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
 import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
@@ -38,10 +38,11 @@ import { StreamFlow } from "./stream-flow";
 
 export interface DataPlaneOptions extends DataPlaneSettings {
   /**
-   * Open listeners with SO_REUSEPORT, so that other processes (the node's other data-plane
-   * workers) can listen on the same ports. Default false.
+   * Where listening sockets come from when another process binds them (a worker's primary, which
+   * hands every worker the same socket); rejects with the reason the port cannot be bound.
+   * Default: the data plane binds its ports itself.
    */
-  readonly reusePort?: boolean;
+  readonly boundSocket?: (port: number) => Promise<BoundSocket>;
   /** Notable events, for logs. */
   readonly onEvent?: (event: DataPlaneEvent) => void;
 }
@@ -61,7 +62,7 @@ export class DataPlane implements FlowOwner {
   readonly maxConnectAttempts: number;
   private readonly maxConnectionsPerListener: number;
   private readonly listenAddress: string;
-  private readonly reusePort: boolean;
+  private readonly boundSocket: ((port: number) => Promise<BoundSocket>) | undefined;
   private readonly hasher: FlowHasher;
   private readonly onEvent: (event: DataPlaneEvent) => void;
   /** Set for the native engine. */
@@ -86,7 +87,7 @@ export class DataPlane implements FlowOwner {
 
   constructor(opts: DataPlaneOptions) {
     this.listenAddress = opts.listenAddress;
-    this.reusePort = opts.reusePort ?? false;
+    this.boundSocket = opts.boundSocket;
     this.hasher = new FlowHasher(opts.hashSeed);
     const defaults = DEFAULTS.dataPlane;
     this.connectTimeoutMs = positive(opts.connectTimeoutMs, defaults.connectTimeoutMs, "connectTimeoutMs");
@@ -314,18 +315,19 @@ export class DataPlane implements FlowOwner {
     }
   }
 
-  private openServer(slot: ListenerSlot, port: number): Promise<OpenServer> {
+  private async openServer(slot: ListenerSlot, port: number): Promise<OpenServer> {
     const onError = (error: string): void => this.onEvent({ type: "listener-error", id: slot.id, error });
+    const socket = await this.boundSocket?.(port);
     const relay = this.relay;
     if (relay === undefined) {
-      return listen(this.listenAddress, port, (socket) => this.accept(slot, socket), (err) => onError(err.message), this.reusePort);
+      return listen(this.listenAddress, port, (client) => this.accept(slot, client), (err) => onError(err.message), socket);
     }
     const handler = {
       accepted: (flowId: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void =>
         this.acceptNative(relay, slot, flowId, remoteAddress, remotePort, localAddress, localPort),
       failed: (code: string): void => onError(`accept failed: ${code}`),
     };
-    return Promise.resolve(listenNative(relay, this.listenAddress, port, handler, this.reusePort));
+    return listenNative(relay, this.listenAddress, port, handler, socket);
   }
 
   private failedListeners(): ReadonlyMap<string, string> {

@@ -46,32 +46,45 @@ export interface OpenServer {
 }
 
 /**
- * Opens a server on `host:port` that hands each accepted client, paused and half-open capable,
- * to `onConnection`. Rejects with a message people can act on; a failed bind leaves nothing open.
- * With `reusePort` (SO_REUSEPORT) several processes each open their own server on the port and
- * the kernel spreads new connections over them (the data plane's worker processes).
+ * A TCP socket bound by another process and handed over with `child_process` (Node's TCP handle,
+ * as a `message` event's second argument): how the workers of one node share a port.
+ */
+export interface BoundSocket {
+  /** The descriptor (Unix). */
+  readonly fd: number;
+  close(): void;
+}
+
+/**
+ * Opens a server on `host:port`, or on `socket` (bound to that port elsewhere), that hands each
+ * accepted client, paused and half-open capable, to `onConnection`. Rejects with a message people
+ * can act on; a failed bind leaves nothing open. The port is never shared with SO_REUSEPORT: any
+ * process of the same user could join it and take a share of the clients.
  */
 export function listen(
   host: string,
   port: number,
   onConnection: (socket: net.Socket) => void,
   onError: (err: Error) => void,
-  reusePort = false,
+  socket?: BoundSocket,
 ): Promise<net.Server> {
   return new Promise<net.Server>((resolve, reject) => {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
     const failed = (err: NodeJS.ErrnoException): void => {
-      server.close();
+      server.close(); // a handed-over socket went with it: Node closes a handle it could not listen on
       reject(new Error(describeBindError(err, host, port)));
     };
     server.once("error", failed);
-    server.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) }, () => {
+    const listening = (): void => {
       server.off("error", failed);
       // After listening, errors are accept failures (e.g. EMFILE): report them, keep serving.
       server.on("error", onError);
       server.on("connection", onConnection);
       resolve(server);
-    });
+    };
+    // The server takes the handed-over handle as its own: closing the server closes it.
+    if (socket === undefined) server.listen({ host, port }, listening);
+    else server.listen(socket, listening);
   });
 }
 
@@ -89,16 +102,25 @@ export function describeBindError(err: NodeJS.ErrnoException, host: string, port
   }
 }
 
+/** `describeBindError` for a libuv error code ("EADDRINUSE"), as the native relay and handles report them. */
+export function describeBindCode(code: string, host: string, port: number): string {
+  const err: NodeJS.ErrnoException = new Error(code);
+  err.code = code;
+  return describeBindError(err, host, port);
+}
+
 /**
  * The native engine's `listen`: the relay accepts (and does not read yet) and `handler` decides.
- * Binding is synchronous in C; the error codes are libuv's, which are Node's.
+ * Binding is synchronous in C; the error codes are libuv's, which are Node's. A handed-over
+ * `socket` is closed here in every case: the relay listens on its own duplicate.
  */
-export function listenNative(relay: NativeRelay, host: string, port: number, handler: RelayListenerHandler, reusePort: boolean): OpenServer {
-  const opened = relay.listen(host, port, reusePort, handler);
-  if (typeof opened !== "number") {
-    const err: NodeJS.ErrnoException = new Error(opened.code);
-    err.code = opened.code;
-    throw new Error(describeBindError(err, host, port));
+export function listenNative(relay: NativeRelay, host: string, port: number, handler: RelayListenerHandler, socket?: BoundSocket): OpenServer {
+  let opened: number | { code: string };
+  if (socket === undefined) opened = relay.listen(host, port, handler);
+  else {
+    opened = relay.listenFd(socket.fd, handler);
+    socket.close();
   }
+  if (typeof opened !== "number") throw new Error(describeBindCode(opened.code, host, port));
   return { close: () => relay.closeListener(opened) };
 }

@@ -17,7 +17,8 @@ interface RelayBinding {
     onClose: (flowId: number, bytesIn: number, bytesOut: number, hadError: boolean) => void,
     onListenError: (listenerId: number, code: string) => void,
   ): void;
-  listen(listenerId: number, host: string, port: number, reusePort: boolean): string | undefined;
+  listen(listenerId: number, host: string, port: number): string | undefined;
+  listenFd(listenerId: number, fd: number): string | undefined;
   closeListener(listenerId: number): void;
   connect(flowId: number, host: string, port: number, timeoutMs: number, header: Buffer | undefined): string | undefined;
   reset(flowId: number): void;
@@ -65,9 +66,21 @@ export class NativeRelay {
   }
 
   /** Opens a listener; returns its id, or the error code when the bind or listen failed (nothing is left open). */
-  listen(host: string, port: number, reusePort: boolean, handler: RelayListenerHandler): number | { code: string } {
+  listen(host: string, port: number, handler: RelayListenerHandler): number | { code: string } {
+    return this.register(handler, (id) => this.binding.listen(id, host, port));
+  }
+
+  /**
+   * Listens on a duplicate of `fd`, a socket bound elsewhere (the node's primary process binds
+   * each port once for all its workers); the caller keeps, and closes, its own descriptor.
+   */
+  listenFd(fd: number, handler: RelayListenerHandler): number | { code: string } {
+    return this.register(handler, (id) => this.binding.listenFd(id, fd));
+  }
+
+  private register(handler: RelayListenerHandler, open: (id: number) => string | undefined): number | { code: string } {
     const id = this.freeListenerIds.pop() ?? this.listeners.length;
-    const code = this.binding.listen(id, host, port, reusePort);
+    const code = open(id);
     if (code !== undefined) {
       this.freeListenerIds.push(id);
       return { code };

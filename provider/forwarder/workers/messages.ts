@@ -7,6 +7,10 @@
  * where other users could read it), then a `plan` whenever the configuration or health changes,
  * and `close` at shutdown. A worker answers every plan with `applied` (including a fresh stats
  * snapshot, so that a status read right after a write sees it), and pushes `stats` periodically.
+ *
+ * A worker asks for each listener port's socket with `socket-request`; the primary answers each
+ * request with one `socket` message, carrying the socket it bound as the message's handle, or
+ * the reason it cannot bind the port (workers/bound-sockets.ts).
  */
 import type { DataPlaneEvent } from "../dataplane/dataplane";
 import type { DataPlanePlan } from "../dataplane/plan";
@@ -22,7 +26,9 @@ export interface WorkerSettings extends DataPlaneSettings {
 export type ToWorker =
   | { readonly type: "init"; readonly settings: WorkerSettings }
   | { readonly type: "plan"; readonly seq: number; readonly plan: DataPlanePlan }
-  | { readonly type: "close"; readonly graceMs: number };
+  | { readonly type: "close"; readonly graceMs: number }
+  /** Sent with the bound socket as handle; without one when `error` says why there is none. */
+  | { readonly type: "socket"; readonly port: number; readonly error?: string };
 
 /** A worker process's own resource use, reported with its stats. */
 export interface WorkerUsage {
@@ -41,4 +47,5 @@ export type FromWorker =
     }
   | { readonly type: "apply-failed"; readonly seq: number; readonly error: string }
   | { readonly type: "stats"; readonly stats: DataPlaneStats; readonly usage: WorkerUsage }
-  | { readonly type: "event"; readonly event: DataPlaneEvent };
+  | { readonly type: "event"; readonly event: DataPlaneEvent }
+  | { readonly type: "socket-request"; readonly port: number };

@@ -3,29 +3,32 @@
  * plane: `apply` sends the plan to every worker and resolves when all have applied it, `stats`
  * merges their snapshots, `close` closes them all.
  *
- * - Each worker listens on every listener port itself, with SO_REUSEPORT: the kernel spreads new
- *   connections over the workers by a hash of the connection's addresses. No connection passes
- *   through the primary, as it would with the cluster module's round-robin (measured to lower
- *   connection rates), and no accept queue is shared between processes.
+ * - The primary binds each listener port once and hands that socket to every worker
+ *   (bound-sockets.ts); the workers listen on it and accept from its one queue, whichever is
+ *   free first. No connection passes through the primary, as it would with the cluster module's
+ *   round-robin (measured to lower connection rates). No SO_REUSEPORT: no other process can bind
+ *   a port the node holds, nor can the node bind one another process holds.
  * - The admin API, the store and the health checks stay in the primary; workers receive plans
  *   (which carry health already) and never probe.
  * - A worker that exits unexpectedly is started again (after 100 ms, doubling up to 5 s while it
  *   keeps failing) and given the current plan. The other workers, their listeners and their
- *   connections are not touched. The exited worker's open connections are lost with it, and so
- *   are connections the kernel had queued on its listening sockets but it had not accepted yet.
+ *   connections are not touched. The exited worker's open connections are lost with it; clients
+ *   still queued on a listening socket wait there for the other workers (or the replacement).
  * - `maxConnectionsPerListener` is the node's limit: each worker enforces its share of it.
  * - Stats: every worker pushes a snapshot every `statsIntervalMs` (default 1 s) and with every
  *   applied plan; `stats()` merges the latest ones (merge-stats.ts), so open-connection counts
  *   in status and metrics may be up to that old. Counters of exited workers are kept.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess, type SendHandle } from "node:child_process";
 import * as path from "node:path";
 import type { DataPlaneEvent } from "../dataplane/dataplane";
 import type { DataPlaneHandle } from "../dataplane/handle";
+import type { BoundSocket } from "../dataplane/listener";
 import { EMPTY_PLAN, type DataPlanePlan } from "../dataplane/plan";
 import type { DataPlaneStats } from "../dataplane/stats";
 import type { DataPlaneSettings } from "../options";
 import { SerialQueue } from "../serial-queue";
+import { BoundSockets } from "./bound-sockets";
 import { EMPTY_STATS, mergeStats, retire } from "./merge-stats";
 import type { FromWorker, ToWorker, WorkerSettings, WorkerUsage } from "./messages";
 
@@ -106,9 +109,11 @@ class WorkerSlot {
     this.send({ type: "init", settings });
   }
 
-  send(message: ToWorker): boolean {
+  /** `handle`: a socket for the worker (workers/bound-sockets.ts), passed over the IPC channel. */
+  send(message: ToWorker, handle?: BoundSocket): boolean {
     if (this.exited || !this.child.connected) return false;
-    this.child.send(message, (error) => {
+    // Node passes its own TCP handles, which the SendHandle type does not list.
+    this.child.send(message, handle as SendHandle, (error) => {
       if (error !== null && error !== undefined) this.child.kill("SIGKILL"); // a worker we cannot talk to is replaced
     });
     return true;
@@ -137,6 +142,7 @@ export class WorkerPool implements DataPlaneHandle {
   private plan: DataPlanePlan = EMPTY_PLAN;
   private seq = 0;
   private readonly queue = new SerialQueue();
+  private readonly sockets: BoundSockets;
   private closing: Promise<void> | undefined;
 
   constructor(opts: WorkerPoolOptions) {
@@ -144,10 +150,11 @@ export class WorkerPool implements DataPlaneHandle {
     const { workers, replyTimeoutMs, onEvent, onWorkerExit, execArgv, ...settings } = opts;
     this.settings = {
       ...settings,
-      // The limit is the node's: each worker takes its share (the kernel spreads clients evenly).
+      // The limit is the node's: each worker takes its share (the workers take turns accepting).
       ...(settings.maxConnectionsPerListener === undefined ? {} : { maxConnectionsPerListener: Math.ceil(settings.maxConnectionsPerListener / workers) }),
       statsIntervalMs: opts.statsIntervalMs ?? 1000,
     };
+    this.sockets = new BoundSockets(settings.listenAddress);
     this.execArgv = execArgv ?? process.execArgv;
     this.replyTimeoutMs = replyTimeoutMs ?? 30_000;
     this.onEvent = onEvent ?? (() => undefined);
@@ -196,7 +203,12 @@ export class WorkerPool implements DataPlaneHandle {
   private async applyNow(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     this.plan = plan;
-    const results = await Promise.all(this.slots.map((slot) => this.applyOn(slot, plan)));
+    let results: (readonly (readonly [string, string])[])[];
+    try {
+      results = await Promise.all(this.slots.map((slot) => this.applyOn(slot, plan)));
+    } finally {
+      this.sockets.keepOnly(new Set(plan.listeners.map((l) => l.port)));
+    }
     const failed = new Map<string, string>();
     for (const list of results) for (const [id, reason] of list) if (!failed.has(id)) failed.set(id, reason);
     return failed;
@@ -255,9 +267,19 @@ export class WorkerPool implements DataPlaneHandle {
       case "event":
         this.onEvent(message.event, slot.index);
         break;
+      case "socket-request":
+        this.sendSocket(slot, message.port);
+        break;
       case "ready":
         break; // handled by the slot
     }
+  }
+
+  private sendSocket(slot: WorkerSlot, port: number): void {
+    const inPlan = this.plan.listeners.some((l) => l.port === port);
+    const socket = inPlan ? this.sockets.socket(port) : `port ${port} is no longer in the node's configuration`;
+    if (typeof socket === "string") slot.send({ type: "socket", port, error: socket });
+    else slot.send({ type: "socket", port }, socket);
   }
 
   private exited(slot: WorkerSlot, code: number | null, signal: NodeJS.Signals | null): void {
@@ -290,6 +312,7 @@ export class WorkerPool implements DataPlaneHandle {
         clearTimeout(timer);
       }),
     );
+    this.sockets.close();
   }
 }
 
