@@ -276,8 +276,12 @@ export class WorkerPool implements DataPlaneHandle {
   }
 
   private sendSocket(slot: WorkerSlot, port: number): void {
-    const inPlan = this.plan.listeners.some((l) => l.port === port);
-    const socket = inPlan ? this.sockets.socket(port) : `port ${port} is no longer in the node's configuration`;
+    const socket =
+      this.closing !== undefined
+        ? "the node is shutting down"
+        : this.plan.listeners.some((l) => l.port === port)
+          ? this.sockets.socket(port)
+          : `port ${port} is no longer in the node's configuration`;
     if (typeof socket === "string") slot.send({ type: "socket", port, error: socket });
     else slot.send({ type: "socket", port }, socket);
   }
@@ -301,6 +305,8 @@ export class WorkerPool implements DataPlaneHandle {
   private async closeNow(graceMs: number): Promise<void> {
     for (const timer of this.restartTimers) clearTimeout(timer);
     this.restartTimers.clear();
+    // A socket stays listening while any process holds it: the ports close when the workers close theirs.
+    this.sockets.close();
     await this.queue.idle();
     await Promise.all(
       this.slots.map(async (slot) => {
@@ -312,7 +318,6 @@ export class WorkerPool implements DataPlaneHandle {
         clearTimeout(timer);
       }),
     );
-    this.sockets.close();
   }
 }
 
