@@ -21,6 +21,11 @@
  *   the idle timeout and the idle timeout plus two sweeps after its last byte.
  * - A listener that cannot bind shows state Failed with the reason and is retried every
  *   `bindRetryIntervalMs` (default 5 s) until it binds. A failed bind leaves no server behind.
+ * - A listener at its connection limit resets new clients. On a socket shared with the node's
+ *   other workers (each enforces its share of the node's limit, and a shared socket's clients go
+ *   to whichever worker accepts first), a worker at its share accepts for one loop turn every
+ *   LIMIT_PAUSE_MS only, so that a worker with room takes new clients first; the clients still
+ *   queued when it accepts are reset.
  */
 import type * as net from "node:net";
 import { FlowHasher } from "../../hashing";
@@ -55,6 +60,12 @@ export type DataPlaneEvent =
   | { readonly type: "table-built"; readonly serviceId: string; readonly members: number; readonly tableSize: number };
 
 export type { DataPlaneEngine };
+
+/**
+ * Long enough for another worker with room, woken as soon as a client is queued, to take it first;
+ * short enough that clients of a node at its limit are still reset within a fraction of a second.
+ */
+const LIMIT_PAUSE_MS = 50;
 
 export class DataPlane implements FlowOwner {
   readonly engine: DataPlaneEngine;
@@ -198,6 +209,11 @@ export class DataPlane implements FlowOwner {
     const bytesIn = flow.bytesIn();
     const bytesOut = flow.bytesOut();
     slot.active--;
+    if (slot.holding && slot.active < this.maxConnectionsPerListener) {
+      slot.holding = false;
+      clearTimeout(slot.holdTimer);
+      slot.server?.resume?.();
+    }
     slot.totals.bytesIn += bytesIn;
     slot.totals.bytesOut += bytesOut;
     if (flow.connected) {
@@ -432,6 +448,8 @@ export class DataPlane implements FlowOwner {
     const route = slot.route as ServiceRoute;
     const flow = new NativeFlow(this, slot, route, picked.hash, relay, flowId, picked.member);
     slot.active++;
+    // Full now: the clients queued behind this one are left to the other workers at once.
+    if (slot.active >= this.maxConnectionsPerListener) this.holdWhileFull(slot, true);
     this.flows.add(flow);
     const header = proxyHeaderFor(route, remoteAddress, remotePort, localAddress, localPort);
     flow.start(header);
@@ -446,10 +464,38 @@ export class DataPlane implements FlowOwner {
     const route = slot.route;
     const table = route === null ? null : route.table;
     if (table === null || route === null) return "no_backend";
-    if (slot.active >= this.maxConnectionsPerListener) return "limit";
+    if (slot.active >= this.maxConnectionsPerListener) {
+      this.holdWhileFull(slot, false);
+      return "limit";
+    }
     const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort) : this.hasher.ipHash(remoteAddress);
     const member = table.lookup(hash);
     return member === undefined ? "no_backend" : { member, hash };
+  }
+
+  /**
+   * At its limit on a shared socket: from now (`atOnce`) or the end of this loop turn (after the
+   * queued clients it took are reset) on, accepts for one turn every LIMIT_PAUSE_MS until a
+   * connection ends (see the header comment).
+   */
+  private holdWhileFull(slot: ListenerSlot, atOnce: boolean): void {
+    if (slot.server?.pause === undefined || slot.holding) return;
+    slot.holding = true;
+    if (atOnce) this.holdTurn(slot);
+    else setImmediate(() => this.holdTurn(slot));
+  }
+
+  private holdTurn(slot: ListenerSlot): void {
+    const server = slot.server;
+    if (!slot.holding || server?.pause === undefined || server.resume === undefined) return;
+    server.pause();
+    slot.holdTimer = setTimeout(() => {
+      if (!slot.holding || slot.server !== server) return;
+      server.resume?.();
+      // The poll phase of this loop turn accepts (and resets) what is queued; then pause again.
+      setImmediate(() => this.holdTurn(slot));
+    }, LIMIT_PAUSE_MS);
+    slot.holdTimer.unref();
   }
 
   /** Closes connections idle for their service's idle timeout (see the header comment). */

@@ -15,6 +15,9 @@ export class ListenerSlot implements FlowListener {
   readonly rejected: Record<RejectReason, number> = { no_backend: 0, limit: 0, connect_failed: 0 };
   /** Clients open now (including those whose backend is being connected). */
   active = 0;
+  /** At its limit on a shared socket: accepting one loop turn every LIMIT_PAUSE_MS (dataplane.ts). */
+  holding = false;
+  holdTimer: NodeJS.Timeout | undefined = undefined;
   server: OpenServer | null = null;
   /** Why the last bind failed; cleared when the server is listening. */
   error: string | undefined = undefined;
@@ -36,6 +39,8 @@ export class ListenerSlot implements FlowListener {
   closeServer(): void {
     const server = this.server;
     this.server = null;
+    this.holding = false;
+    clearTimeout(this.holdTimer);
     server?.close();
   }
 }
@@ -43,6 +48,13 @@ export class ListenerSlot implements FlowListener {
 /** A listening socket of either engine. */
 export interface OpenServer {
   close(): void;
+  /**
+   * Accepts nothing until `resume`, leaving new clients to the other processes listening on the
+   * same socket. Only where that is possible: the native engine on a socket handed over by the
+   * primary (Node's server cannot stop accepting without closing).
+   */
+  readonly pause?: () => void;
+  readonly resume?: () => void;
 }
 
 /**
@@ -122,5 +134,7 @@ export function listenNative(relay: NativeRelay, host: string, port: number, han
     socket.close();
   }
   if (typeof opened !== "number") throw new Error(describeBindCode(opened.code, host, port));
-  return { close: () => relay.closeListener(opened) };
+  const close = (): void => relay.closeListener(opened);
+  if (socket === undefined) return { close };
+  return { close, pause: () => relay.pauseListener(opened), resume: () => relay.resumeListener(opened) };
 }

@@ -488,7 +488,8 @@ static void on_listener_readable(uv_poll_t* p, int status, int events) {
     report_listen_error(l, status);
     return;
   }
-  for (int i = 0; i < MAX_ACCEPT && l->fd >= 0; i++) {
+  /* JavaScript may pause the listener from inside accept_client (pauseListener). */
+  for (int i = 0; i < MAX_ACCEPT && l->fd >= 0 && uv_is_active((uv_handle_t*)&l->poll); i++) {
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     int fd = accept4(l->fd, (struct sockaddr*)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -699,6 +700,34 @@ static napi_value js_close_listener(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+static listener_t* listener_arg(napi_env env, napi_value v) {
+  int32_t id;
+  if (napi_get_value_int32(env, v, &id) != napi_ok || id < 0 || id >= g_listener_capacity) return NULL;
+  return g_listeners[id];
+}
+
+/* pauseListener(listenerId): accepts nothing (clients wait in the backlog) until resumeListener. */
+static napi_value js_pause_listener(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  listener_t* l = listener_arg(env, argv[0]);
+  if (l != NULL && l->fd >= 0) {
+    uv_timer_stop(&l->backoff);
+    uv_poll_stop(&l->poll);
+  }
+  return undefined(env);
+}
+
+/* resumeListener(listenerId): accepts again at once. */
+static napi_value js_resume_listener(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  listener_t* l = listener_arg(env, argv[0]);
+  if (l != NULL && l->fd >= 0) {
+    uv_timer_stop(&l->backoff);
+    uv_poll_start(&l->poll, UV_READABLE, on_listener_readable);
+  }
+  return undefined(env);
+}
+
 /*
  * connect(flowId, host, port, timeoutMs, header?) -> undefined, or an error code (the flow is
  * untouched). `header` (a Buffer, the PROXY protocol header) is written before any client byte;
@@ -780,6 +809,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"listen", NULL, js_listen, NULL, NULL, NULL, napi_default, NULL},
       {"listenFd", NULL, js_listen_fd, NULL, NULL, NULL, napi_default, NULL},
       {"closeListener", NULL, js_close_listener, NULL, NULL, NULL, napi_default, NULL},
+      {"pauseListener", NULL, js_pause_listener, NULL, NULL, NULL, napi_default, NULL},
+      {"resumeListener", NULL, js_resume_listener, NULL, NULL, NULL, napi_default, NULL},
       {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
       {"reset", NULL, js_reset, NULL, NULL, NULL, napi_default, NULL},
       {"destroy", NULL, js_destroy, NULL, NULL, NULL, napi_default, NULL},

@@ -20,6 +20,8 @@ interface RelayBinding {
   listen(listenerId: number, host: string, port: number): string | undefined;
   listenFd(listenerId: number, fd: number): string | undefined;
   closeListener(listenerId: number): void;
+  pauseListener(listenerId: number): void;
+  resumeListener(listenerId: number): void;
   connect(flowId: number, host: string, port: number, timeoutMs: number, header: Buffer | undefined): string | undefined;
   reset(flowId: number): void;
   destroy(flowId: number): void;
@@ -94,6 +96,15 @@ export class NativeRelay {
     this.binding.closeListener(id);
     this.listeners[id] = undefined;
     this.freeListenerIds.push(id);
+  }
+
+  /** Accepts nothing (clients wait in the backlog) until `resumeListener`. */
+  pauseListener(id: number): void {
+    this.binding.pauseListener(id);
+  }
+
+  resumeListener(id: number): void {
+    this.binding.resumeListener(id);
   }
 
   /**

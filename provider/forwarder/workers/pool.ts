@@ -14,7 +14,9 @@
  *   keeps failing) and given the current plan. The other workers, their listeners and their
  *   connections are not touched. The exited worker's open connections are lost with it; clients
  *   still queued on a listening socket wait there for the other workers (or the replacement).
- * - `maxConnectionsPerListener` is the node's limit: each worker enforces its share of it.
+ * - `maxConnectionsPerListener` is the node's limit: each worker enforces its share of it. With
+ *   the native engine a worker at its share stops accepting for a moment, leaving new clients to
+ *   a worker with room (dataplane.ts); Node's servers cannot, and reset them.
  * - Stats: every worker pushes a snapshot every `statsIntervalMs` (default 1 s) and with every
  *   applied plan; `stats()` merges the latest ones (merge-stats.ts), so open-connection counts
  *   in status and metrics may be up to that old. Counters of exited workers are kept.
@@ -150,7 +152,7 @@ export class WorkerPool implements DataPlaneHandle {
     const { workers, replyTimeoutMs, onEvent, onWorkerExit, execArgv, ...settings } = opts;
     this.settings = {
       ...settings,
-      // The limit is the node's: each worker takes its share (the workers take turns accepting).
+      // The limit is the node's: each worker takes its share.
       ...(settings.maxConnectionsPerListener === undefined ? {} : { maxConnectionsPerListener: Math.ceil(settings.maxConnectionsPerListener / workers) }),
       statsIntervalMs: opts.statsIntervalMs ?? 1000,
     };
