@@ -12,7 +12,6 @@ import { StartupError, StateFileError } from "./errors";
 import { createLogger } from "./logger";
 import { readableByOthers } from "./cli/secret-files";
 import { ForwarderNode } from "./node";
-import { reusePortSupported } from "./workers/pool";
 
 /**
  * dnlb-forwarder: runs one forwarder node.
@@ -65,14 +64,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         "the hash seed is not the one this node last ran with on this state directory: every client's member may change (new connections of a client may go to another member than before); open connections keep theirs",
       );
     }
-    let workers = cli.dataPlane.workers;
-    if (workers > 1 && !reusePortSupported()) {
-      logger.warn(
-        { requestedWorkers: workers, node: process.versions.node },
-        "this Node cannot share a port between processes (listen reusePort needs Node 22.12 or later): running one data-plane worker",
-      );
-      workers = 1;
-    }
+    const workers = cli.dataPlane.workers;
     const engine = chooseEngine(cli.dataPlane.engine, cli.requireNative);
     if (engine.name === "streams" && cli.dataPlane.engine === undefined) {
       logger.warn({ reason: engine.reason }, "the data plane uses Node's sockets (engine streams)");

@@ -32,6 +32,11 @@
  *   runs (a client that reaches one before it is applied is reset); `apply` takes them, `release`
  *   closes those it did not take. So a configuration write can learn that a port is in use before
  *   it is stored, and a write that fails later leaves every open connection alone.
+ * - A listener at its connection limit resets new clients. On a socket shared with the node's
+ *   other workers (each enforces its share of the node's limit, and a shared socket's clients go
+ *   to whichever worker accepts first), a worker at its share accepts for one loop turn every
+ *   LIMIT_PAUSE_MS only, so that a worker with room takes new clients first; the clients still
+ *   queued when it accepts are reset.
  */
 import type * as net from "node:net";
 import { FlowHasher } from "../../hashing";
@@ -41,7 +46,7 @@ import { SerialQueue } from "../serial-queue";
 import { connectionBudget, openFilesLimit } from "./descriptors";
 import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
-import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
+import { ListenerSlot, listen, listenNative, type BoundSocket, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
 import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
@@ -50,10 +55,11 @@ import { StreamFlow } from "./stream-flow";
 
 export interface DataPlaneOptions extends DataPlaneSettings {
   /**
-   * Open listeners with SO_REUSEPORT, so that other processes (the node's other data-plane
-   * workers) can listen on the same ports. Default false.
+   * Where listening sockets come from when another process binds them (a worker's primary, which
+   * hands every worker the same socket); rejects with the reason the port cannot be bound.
+   * Default: the data plane binds its ports itself.
    */
-  readonly reusePort?: boolean;
+  readonly boundSocket?: (port: number) => Promise<BoundSocket>;
   /** Notable events, for logs. */
   readonly onEvent?: (event: DataPlaneEvent) => void;
 }
@@ -67,6 +73,12 @@ export type DataPlaneEvent =
 
 export type { DataPlaneEngine };
 
+/**
+ * Long enough for another worker with room, woken as soon as a client is queued, to take it first;
+ * short enough that clients of a node at its limit are still reset within a fraction of a second.
+ */
+const LIMIT_PAUSE_MS = 50;
+
 export class DataPlane implements FlowOwner {
   readonly engine: DataPlaneEngine;
   readonly connectTimeoutMs: number;
@@ -77,7 +89,7 @@ export class DataPlane implements FlowOwner {
   private readonly maxConnections: number;
   private readonly abandonedTimeoutMs: number;
   private readonly listenAddress: string;
-  private readonly reusePort: boolean;
+  private readonly boundSocket: ((port: number) => Promise<BoundSocket>) | undefined;
   private readonly hasher: FlowHasher;
   private readonly onEvent: (event: DataPlaneEvent) => void;
   /** Set for the native engine. */
@@ -104,7 +116,7 @@ export class DataPlane implements FlowOwner {
 
   constructor(opts: DataPlaneOptions) {
     this.listenAddress = opts.listenAddress;
-    this.reusePort = opts.reusePort ?? false;
+    this.boundSocket = opts.boundSocket;
     this.hasher = new FlowHasher(opts.hashSeed);
     const defaults = DEFAULTS.dataPlane;
     this.connectTimeoutMs = positive(opts.connectTimeoutMs, defaults.connectTimeoutMs, "connectTimeoutMs");
@@ -232,6 +244,11 @@ export class DataPlane implements FlowOwner {
     const bytesIn = flow.bytesIn();
     const bytesOut = flow.bytesOut();
     slot.active--;
+    if (slot.holding && slot.active < this.maxConnectionsPerListener) {
+      slot.holding = false;
+      clearTimeout(slot.holdTimer);
+      slot.server?.resume?.();
+    }
     slot.totals.bytesIn += bytesIn;
     slot.totals.bytesOut += bytesOut;
     if (flow.connected) {
@@ -389,19 +406,20 @@ export class DataPlane implements FlowOwner {
   }
 
   /** Opens a server whose clients go to `slotFor()`; while that is undefined (prepared, not applied), they are reset. */
-  private openServer(id: string, port: number, slotFor: () => ListenerSlot | undefined): Promise<OpenServer> {
+  private async openServer(id: string, port: number, slotFor: () => ListenerSlot | undefined): Promise<OpenServer> {
     const onError = (error: string): void => this.onEvent({ type: "listener-error", id, error });
+    const socket = await this.boundSocket?.(port);
     const relay = this.relay;
     if (relay === undefined) {
-      const onConnection = (socket: net.Socket): void => {
+      const onConnection = (client: net.Socket): void => {
         const slot = slotFor();
-        if (slot !== undefined) this.accept(slot, socket);
+        if (slot !== undefined) this.accept(slot, client);
         else {
-          socket.on("error", noop);
-          socket.resetAndDestroy();
+          client.on("error", noop);
+          client.resetAndDestroy();
         }
       };
-      return listen(this.listenAddress, port, onConnection, (err) => onError(err.message), this.reusePort);
+      return listen(this.listenAddress, port, onConnection, (err) => onError(err.message), socket);
     }
     const handler = {
       accepted: (flowId: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void => {
@@ -411,7 +429,7 @@ export class DataPlane implements FlowOwner {
       },
       failed: (code: string): void => onError(`accept failed: ${code}`),
     };
-    return Promise.resolve(listenNative(relay, this.listenAddress, port, handler, this.reusePort, this.socketBufferBytes));
+    return listenNative(relay, this.listenAddress, port, handler, this.socketBufferBytes, socket);
   }
 
   private failedListeners(): ReadonlyMap<string, string> {
@@ -516,6 +534,8 @@ export class DataPlane implements FlowOwner {
     const route = slot.route as ServiceRoute;
     const flow = new NativeFlow(this, slot, route, picked.hash, relay, flowId, picked.member);
     slot.active++;
+    // Full now: the clients queued behind this one are left to the other workers at once.
+    if (slot.active >= this.maxConnectionsPerListener) this.holdWhileFull(slot, true);
     this.flows.add(flow);
     const header = proxyHeaderFor(route, remoteAddress, remotePort, localAddress, localPort);
     flow.start(header);
@@ -530,10 +550,39 @@ export class DataPlane implements FlowOwner {
     const route = slot.route;
     const table = route === null ? null : route.table;
     if (table === null || route === null) return "no_backend";
-    if (slot.active >= this.maxConnectionsPerListener || this.flows.size >= this.maxConnections) return "limit";
+    if (slot.active >= this.maxConnectionsPerListener) {
+      this.holdWhileFull(slot, false);
+      return "limit";
+    }
+    if (this.flows.size >= this.maxConnections) return "limit";
     const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort) : this.hasher.ipHash(remoteAddress);
     const member = table.lookup(hash);
     return member === undefined ? "no_backend" : { member, hash };
+  }
+
+  /**
+   * At its limit on a shared socket: from now (`atOnce`) or the end of this loop turn (after the
+   * queued clients it took are reset) on, accepts for one turn every LIMIT_PAUSE_MS until a
+   * connection ends (see the header comment).
+   */
+  private holdWhileFull(slot: ListenerSlot, atOnce: boolean): void {
+    if (slot.server?.pause === undefined || slot.holding) return;
+    slot.holding = true;
+    if (atOnce) this.holdTurn(slot);
+    else setImmediate(() => this.holdTurn(slot));
+  }
+
+  private holdTurn(slot: ListenerSlot): void {
+    const server = slot.server;
+    if (!slot.holding || server?.pause === undefined || server.resume === undefined) return;
+    server.pause();
+    slot.holdTimer = setTimeout(() => {
+      if (!slot.holding || slot.server !== server) return;
+      server.resume?.();
+      // The poll phase of this loop turn accepts (and resets) what is queued; then pause again.
+      setImmediate(() => this.holdTurn(slot));
+    }, LIMIT_PAUSE_MS);
+    slot.holdTimer.unref();
   }
 
   /** Closes idle connections and resets abandoned ones (see the header comment). */

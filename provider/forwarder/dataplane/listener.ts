@@ -15,6 +15,9 @@ export class ListenerSlot implements FlowListener {
   readonly rejected: Record<RejectReason, number> = { no_backend: 0, limit: 0, connect_failed: 0 };
   /** Clients open now (including those whose backend is being connected). */
   active = 0;
+  /** At its limit on a shared socket: accepting one loop turn every LIMIT_PAUSE_MS (dataplane.ts). */
+  holding = false;
+  holdTimer: NodeJS.Timeout | undefined = undefined;
   server: OpenServer | null = null;
   /** Why the last bind failed; cleared when the server is listening. */
   error: string | undefined = undefined;
@@ -36,6 +39,8 @@ export class ListenerSlot implements FlowListener {
   closeServer(): void {
     const server = this.server;
     this.server = null;
+    this.holding = false;
+    clearTimeout(this.holdTimer);
     server?.close();
   }
 }
@@ -43,35 +48,55 @@ export class ListenerSlot implements FlowListener {
 /** A listening socket of either engine. */
 export interface OpenServer {
   close(): void;
+  /**
+   * Accepts nothing until `resume`, leaving new clients to the other processes listening on the
+   * same socket. Only where that is possible: the native engine on a socket handed over by the
+   * primary (Node's server cannot stop accepting without closing).
+   */
+  readonly pause?: () => void;
+  readonly resume?: () => void;
 }
 
 /**
- * Opens a server on `host:port` that hands each accepted client, paused and half-open capable,
- * to `onConnection`. Rejects with a message people can act on; a failed bind leaves nothing open.
- * With `reusePort` (SO_REUSEPORT) several processes each open their own server on the port and
- * the kernel spreads new connections over them (the data plane's worker processes).
+ * A TCP socket bound by another process and handed over with `child_process` (Node's TCP handle,
+ * as a `message` event's second argument): how the workers of one node share a port.
+ */
+export interface BoundSocket {
+  /** The descriptor (Unix). */
+  readonly fd: number;
+  close(): void;
+}
+
+/**
+ * Opens a server on `host:port`, or on `socket` (bound to that port elsewhere), that hands each
+ * accepted client, paused and half-open capable, to `onConnection`. Rejects with a message people
+ * can act on; a failed bind leaves nothing open. The port is never shared with SO_REUSEPORT: any
+ * process of the same user could join it and take a share of the clients.
  */
 export function listen(
   host: string,
   port: number,
   onConnection: (socket: net.Socket) => void,
   onError: (err: Error) => void,
-  reusePort = false,
+  socket?: BoundSocket,
 ): Promise<net.Server> {
   return new Promise<net.Server>((resolve, reject) => {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
     const failed = (err: NodeJS.ErrnoException): void => {
-      server.close();
+      server.close(); // a handed-over socket went with it: Node closes a handle it could not listen on
       reject(new Error(describeBindError(err, host, port)));
     };
     server.once("error", failed);
-    server.listen({ host, port, ...(reusePort ? { reusePort: true } : {}) }, () => {
+    const listening = (): void => {
       server.off("error", failed);
       // After listening, errors are accept failures (e.g. EMFILE): report them, keep serving.
       server.on("error", onError);
       server.on("connection", onConnection);
       resolve(server);
-    });
+    };
+    // The server takes the handed-over handle as its own: closing the server closes it.
+    if (socket === undefined) server.listen({ host, port }, listening);
+    else server.listen(socket, listening);
   });
 }
 
@@ -89,16 +114,34 @@ export function describeBindError(err: NodeJS.ErrnoException, host: string, port
   }
 }
 
+/** `describeBindError` for a libuv error code ("EADDRINUSE"), as the native relay and handles report them. */
+export function describeBindCode(code: string, host: string, port: number): string {
+  const err: NodeJS.ErrnoException = new Error(code);
+  err.code = code;
+  return describeBindError(err, host, port);
+}
+
 /**
  * The native engine's `listen`: the relay accepts (and does not read yet) and `handler` decides.
- * Binding is synchronous in C; the error codes are libuv's, which are Node's.
+ * Binding is synchronous in C; the error codes are libuv's, which are Node's. A handed-over
+ * `socket` is closed here in every case: the relay listens on its own duplicate.
  */
-export function listenNative(relay: NativeRelay, host: string, port: number, handler: RelayListenerHandler, reusePort: boolean, bufferBytes: number): OpenServer {
-  const opened = relay.listen(host, port, reusePort, bufferBytes, handler);
-  if (typeof opened !== "number") {
-    const err: NodeJS.ErrnoException = new Error(opened.code);
-    err.code = opened.code;
-    throw new Error(describeBindError(err, host, port));
+export function listenNative(
+  relay: NativeRelay,
+  host: string,
+  port: number,
+  handler: RelayListenerHandler,
+  bufferBytes: number,
+  socket?: BoundSocket,
+): OpenServer {
+  let opened: number | { code: string };
+  if (socket === undefined) opened = relay.listen(host, port, bufferBytes, handler);
+  else {
+    opened = relay.listenFd(socket.fd, bufferBytes, handler);
+    socket.close();
   }
-  return { close: () => relay.closeListener(opened) };
+  if (typeof opened !== "number") throw new Error(describeBindCode(opened.code, host, port));
+  const close = (): void => relay.closeListener(opened);
+  if (socket === undefined) return { close };
+  return { close, pause: () => relay.pauseListener(opened), resume: () => relay.resumeListener(opened) };
 }

@@ -21,6 +21,7 @@
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -513,7 +514,8 @@ static void on_listener_readable(uv_poll_t* p, int status, int events) {
     report_listen_error(l, status);
     return;
   }
-  for (int i = 0; i < MAX_ACCEPT && l->fd >= 0; i++) {
+  /* JavaScript may pause the listener from inside accept_client (pauseListener). */
+  for (int i = 0; i < MAX_ACCEPT && l->fd >= 0 && uv_is_active((uv_handle_t*)&l->poll); i++) {
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     int fd = accept4(l->fd, (struct sockaddr*)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -533,30 +535,17 @@ static void on_listener_readable(uv_poll_t* p, int status, int events) {
 }
 
 /*
- * Opens the listening socket as libuv would (SO_REUSEADDR; SO_REUSEPORT when asked), with its
- * buffers capped at `buffer_bytes` before listen() so that every accepted socket inherits the cap
- * from its first segment; 0 or a libuv error.
+ * Makes a bound socket `l`'s listening socket: caps its buffers at `buffer_bytes` before listen()
+ * so that every accepted socket inherits the cap from its first segment, listens (a no-op on one
+ * that already listens), notes its local address, watches it. Takes `fd` in every case (closed on
+ * failure); 0 or a libuv error.
  */
-static int open_listener(listener_t* l, const struct sockaddr_storage* addr, int reuse_port, int buffer_bytes) {
-  socklen_t addr_len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int on = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-      (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) ||
-      cap_buffers(fd, buffer_bytes) != 0 || bind(fd, (const struct sockaddr*)addr, addr_len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-    int error = -errno;
-    close(fd);
-    return error;
-  }
+static int watch_listener(listener_t* l, int fd, int buffer_bytes) {
   struct sockaddr_storage bound;
   socklen_t bound_len = sizeof(bound);
-  if (getsockname(fd, (struct sockaddr*)&bound, &bound_len) != 0) {
-    int error = -errno;
-    close(fd);
-    return error;
-  }
-  int rc = address_of(&bound, l->local_name, sizeof(l->local_name), &l->local_port);
+  int rc = 0;
+  if (cap_buffers(fd, buffer_bytes) != 0 || listen(fd, LISTEN_BACKLOG) != 0 || getsockname(fd, (struct sockaddr*)&bound, &bound_len) != 0) rc = -errno;
+  if (rc == 0) rc = address_of(&bound, l->local_name, sizeof(l->local_name), &l->local_port);
   if (rc == 0) rc = uv_poll_init_socket(g_loop, &l->poll, fd);
   if (rc != 0) {
     close(fd);
@@ -570,6 +559,39 @@ static int open_listener(listener_t* l, const struct sockaddr_storage* addr, int
   l->backoff.data = l;
   l->open_handles++;
   return uv_poll_start(&l->poll, UV_READABLE, on_listener_readable);
+}
+
+/*
+ * Opens the listening socket as libuv would (SO_REUSEADDR), and never with SO_REUSEPORT: any
+ * process of the same user could then bind the port too and take a share of the clients.
+ */
+static int open_listener(listener_t* l, const struct sockaddr_storage* addr, int buffer_bytes) {
+  socklen_t addr_len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 || bind(fd, (const struct sockaddr*)addr, addr_len) != 0) {
+    int error = -errno;
+    close(fd);
+    return error;
+  }
+  return watch_listener(l, fd, buffer_bytes);
+}
+
+/*
+ * Adopts a socket another process bound (the node's primary, which hands one socket to every
+ * worker): a duplicate, so the caller still closes its own descriptor.
+ */
+static int adopt_listener(listener_t* l, int fd, int buffer_bytes) {
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return -errno;
+  int flags = fcntl(own, F_GETFL);
+  if (flags < 0 || fcntl(own, F_SETFL, flags | O_NONBLOCK) != 0) {
+    int error = -errno;
+    close(own);
+    return error;
+  }
+  return watch_listener(l, own, buffer_bytes);
 }
 
 static void close_listener(listener_t* l) {
@@ -628,38 +650,76 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* listen(listenerId, host, port, reusePort, bufferBytes) -> undefined, or the error's code ("EADDRINUSE") */
-static napi_value js_listen(napi_env env, napi_callback_info info) {
-  ARGS(5);
-  int32_t id, buffer_bytes = 0;
-  bool reuse = false;
-  struct sockaddr_storage addr;
-  napi_get_value_int32(env, argv[0], &id);
-  napi_get_value_bool(env, argv[3], &reuse);
-  napi_get_value_int32(env, argv[4], &buffer_bytes);
-  int rc = parse_address(env, argv[1], argv[2], &addr);
-  if (rc != 0) return str(uv_err_name(rc));
-  if (id < 0) return str("EINVAL");
+/* A new listener under `id`, or NULL with the error's code in `*error`. */
+static listener_t* listener_new(int32_t id, const char** error) {
+  if (id < 0) {
+    *error = "EINVAL";
+    return NULL;
+  }
   if (id >= g_listener_capacity) {
     int32_t capacity = id + 64;
     listener_t** grown = realloc(g_listeners, (size_t)capacity * sizeof(listener_t*));
-    if (grown == NULL) return str("ENOMEM");
+    if (grown == NULL) {
+      *error = "ENOMEM";
+      return NULL;
+    }
     memset(grown + g_listener_capacity, 0, (size_t)(capacity - g_listener_capacity) * sizeof(listener_t*));
     g_listeners = grown;
     g_listener_capacity = capacity;
   }
-  if (g_listeners[id] != NULL) return str("EEXIST");
+  if (g_listeners[id] != NULL) {
+    *error = "EEXIST";
+    return NULL;
+  }
   listener_t* l = calloc(1, sizeof(listener_t));
-  if (l == NULL) return str("ENOMEM");
+  if (l == NULL) {
+    *error = "ENOMEM";
+    return NULL;
+  }
   l->id = id;
   l->fd = -1;
-  rc = open_listener(l, &addr, reuse, buffer_bytes);
+  return l;
+}
+
+/* Registers `l` when opening it gave `rc` 0; else frees it. Returns what JavaScript gets. */
+static napi_value listener_opened(napi_env env, listener_t* l, int rc) {
   if (rc != 0) {
     close_listener(l);
     return str(uv_err_name(rc));
   }
-  g_listeners[id] = l;
+  g_listeners[l->id] = l;
   return undefined(env);
+}
+
+/* listen(listenerId, host, port, bufferBytes) -> undefined, or the error's code ("EADDRINUSE") */
+static napi_value js_listen(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int32_t id = -1, buffer_bytes = 0;
+  struct sockaddr_storage addr;
+  napi_get_value_int32(env, argv[0], &id);
+  napi_get_value_int32(env, argv[3], &buffer_bytes);
+  int rc = parse_address(env, argv[1], argv[2], &addr);
+  if (rc != 0) return str(uv_err_name(rc));
+  const char* error;
+  listener_t* l = listener_new(id, &error);
+  if (l == NULL) return str(error);
+  return listener_opened(env, l, open_listener(l, &addr, buffer_bytes));
+}
+
+/*
+ * listenFd(listenerId, fd, bufferBytes) -> undefined, or the error's code: listens on a duplicate
+ * of a bound socket.
+ */
+static napi_value js_listen_fd(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t id = -1, fd = -1, buffer_bytes = 0;
+  napi_get_value_int32(env, argv[0], &id);
+  napi_get_value_int32(env, argv[2], &buffer_bytes);
+  if (napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0) return str("EBADF");
+  const char* error;
+  listener_t* l = listener_new(id, &error);
+  if (l == NULL) return str(error);
+  return listener_opened(env, l, adopt_listener(l, fd, buffer_bytes));
 }
 
 /* closeListener(listenerId): stops accepting at once (the port is free on return); open flows stay. */
@@ -669,6 +729,34 @@ static napi_value js_close_listener(napi_env env, napi_callback_info info) {
   if (napi_get_value_int32(env, argv[0], &id) == napi_ok && id >= 0 && id < g_listener_capacity && g_listeners[id] != NULL) {
     close_listener(g_listeners[id]);
     g_listeners[id] = NULL;
+  }
+  return undefined(env);
+}
+
+static listener_t* listener_arg(napi_env env, napi_value v) {
+  int32_t id;
+  if (napi_get_value_int32(env, v, &id) != napi_ok || id < 0 || id >= g_listener_capacity) return NULL;
+  return g_listeners[id];
+}
+
+/* pauseListener(listenerId): accepts nothing (clients wait in the backlog) until resumeListener. */
+static napi_value js_pause_listener(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  listener_t* l = listener_arg(env, argv[0]);
+  if (l != NULL && l->fd >= 0) {
+    uv_timer_stop(&l->backoff);
+    uv_poll_stop(&l->poll);
+  }
+  return undefined(env);
+}
+
+/* resumeListener(listenerId): accepts again at once. */
+static napi_value js_resume_listener(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  listener_t* l = listener_arg(env, argv[0]);
+  if (l != NULL && l->fd >= 0) {
+    uv_timer_stop(&l->backoff);
+    uv_poll_start(&l->poll, UV_READABLE, on_listener_readable);
   }
   return undefined(env);
 }
@@ -777,7 +865,10 @@ static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
       {"listen", NULL, js_listen, NULL, NULL, NULL, napi_default, NULL},
+      {"listenFd", NULL, js_listen_fd, NULL, NULL, NULL, napi_default, NULL},
       {"closeListener", NULL, js_close_listener, NULL, NULL, NULL, napi_default, NULL},
+      {"pauseListener", NULL, js_pause_listener, NULL, NULL, NULL, napi_default, NULL},
+      {"resumeListener", NULL, js_resume_listener, NULL, NULL, NULL, napi_default, NULL},
       {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
       {"reset", NULL, js_reset, NULL, NULL, NULL, napi_default, NULL},
       {"destroy", NULL, js_destroy, NULL, NULL, NULL, napi_default, NULL},

@@ -17,8 +17,11 @@ interface RelayBinding {
     onClose: (flowId: number, bytesIn: number, bytesOut: number, hadError: boolean) => void,
     onListenError: (listenerId: number, code: string) => void,
   ): void;
-  listen(listenerId: number, host: string, port: number, reusePort: boolean, bufferBytes: number): string | undefined;
+  listen(listenerId: number, host: string, port: number, bufferBytes: number): string | undefined;
+  listenFd(listenerId: number, fd: number, bufferBytes: number): string | undefined;
   closeListener(listenerId: number): void;
+  pauseListener(listenerId: number): void;
+  resumeListener(listenerId: number): void;
   connect(flowId: number, host: string, port: number, timeoutMs: number, header: Buffer | undefined, bufferBytes: number): string | undefined;
   reset(flowId: number): void;
   destroy(flowId: number): void;
@@ -69,9 +72,21 @@ export class NativeRelay {
    * Opens a listener; returns its id, or the error code when the bind or listen failed (nothing is
    * left open). Its clients' sockets get kernel buffers capped at `bufferBytes` (0: the kernel's).
    */
-  listen(host: string, port: number, reusePort: boolean, bufferBytes: number, handler: RelayListenerHandler): number | { code: string } {
+  listen(host: string, port: number, bufferBytes: number, handler: RelayListenerHandler): number | { code: string } {
+    return this.register(handler, (id) => this.binding.listen(id, host, port, bufferBytes));
+  }
+
+  /**
+   * Listens on a duplicate of `fd`, a socket bound elsewhere (the node's primary process binds
+   * each port once for all its workers); the caller keeps, and closes, its own descriptor.
+   */
+  listenFd(fd: number, bufferBytes: number, handler: RelayListenerHandler): number | { code: string } {
+    return this.register(handler, (id) => this.binding.listenFd(id, fd, bufferBytes));
+  }
+
+  private register(handler: RelayListenerHandler, open: (id: number) => string | undefined): number | { code: string } {
     const id = this.freeListenerIds.pop() ?? this.listeners.length;
-    const code = this.binding.listen(id, host, port, reusePort, bufferBytes);
+    const code = open(id);
     if (code !== undefined) {
       this.freeListenerIds.push(id);
       return { code };
@@ -85,6 +100,15 @@ export class NativeRelay {
     this.binding.closeListener(id);
     this.listeners[id] = undefined;
     this.freeListenerIds.push(id);
+  }
+
+  /** Accepts nothing (clients wait in the backlog) until `resumeListener`. */
+  pauseListener(id: number): void {
+    this.binding.pauseListener(id);
+  }
+
+  resumeListener(id: number): void {
+    this.binding.resumeListener(id);
   }
 
   /**

@@ -9,6 +9,10 @@
  * snapshot, so that a status read right after a write sees it), and pushes `stats` periodically.
  * Around a configuration write, `prepare` (answered with `prepared`) and `release` drive
  * DataPlane.prepare and DataPlane.release.
+ *
+ * A worker asks for each listener port's socket with `socket-request`; the primary answers each
+ * request with one `socket` message, carrying the socket it bound as the message's handle, or
+ * the reason it cannot bind the port (workers/bound-sockets.ts).
  */
 import type { DataPlaneEvent } from "../dataplane/dataplane";
 import type { DataPlanePlan, ListenerPlan } from "../dataplane/plan";
@@ -26,7 +30,9 @@ export type ToWorker =
   | { readonly type: "plan"; readonly seq: number; readonly plan: DataPlanePlan }
   | { readonly type: "prepare"; readonly seq: number; readonly listeners: readonly ListenerPlan[] }
   | { readonly type: "release" }
-  | { readonly type: "close"; readonly graceMs: number };
+  | { readonly type: "close"; readonly graceMs: number }
+  /** Sent with the bound socket as handle; without one when `error` says why there is none. */
+  | { readonly type: "socket"; readonly port: number; readonly error?: string };
 
 /** A worker process's own resource use, reported with its stats. */
 export interface WorkerUsage {
@@ -51,4 +57,5 @@ export type FromWorker =
     }
   | { readonly type: "apply-failed"; readonly seq: number; readonly error: string }
   | { readonly type: "stats"; readonly stats: DataPlaneStats; readonly usage: WorkerUsage }
-  | { readonly type: "event"; readonly event: DataPlaneEvent };
+  | { readonly type: "event"; readonly event: DataPlaneEvent }
+  | { readonly type: "socket-request"; readonly port: number };

@@ -3,29 +3,34 @@
  * plane: `apply` sends the plan to every worker and resolves when all have applied it, `stats`
  * merges their snapshots, `close` closes them all.
  *
- * - Each worker listens on every listener port itself, with SO_REUSEPORT: the kernel spreads new
- *   connections over the workers by a hash of the connection's addresses. No connection passes
- *   through the primary, as it would with the cluster module's round-robin (measured to lower
- *   connection rates), and no accept queue is shared between processes.
+ * - The primary binds each listener port once and hands that socket to every worker
+ *   (bound-sockets.ts); the workers listen on it and accept from its one queue, whichever is
+ *   free first. No connection passes through the primary, as it would with the cluster module's
+ *   round-robin (measured to lower connection rates). No SO_REUSEPORT: no other process can bind
+ *   a port the node holds, nor can the node bind one another process holds.
  * - The admin API, the store and the health checks stay in the primary; workers receive plans
  *   (which carry health already) and never probe.
  * - A worker that exits unexpectedly is started again (after 100 ms, doubling up to 5 s while it
  *   keeps failing) and given the current plan. The other workers, their listeners and their
- *   connections are not touched. The exited worker's open connections are lost with it, and so
- *   are connections the kernel had queued on its listening sockets but it had not accepted yet.
- * - `maxConnectionsPerListener` is the node's limit: each worker enforces its share of it.
+ *   connections are not touched. The exited worker's open connections are lost with it; clients
+ *   still queued on a listening socket wait there for the other workers (or the replacement).
+ * - `maxConnectionsPerListener` is the node's limit: each worker enforces its share of it. With
+ *   the native engine a worker at its share stops accepting for a moment, leaving new clients to
+ *   a worker with room (dataplane.ts); Node's servers cannot, and reset them.
  * - Stats: every worker pushes a snapshot every `statsIntervalMs` (default 1 s) and with every
  *   applied plan; `stats()` merges the latest ones (merge-stats.ts), so open-connection counts
  *   in status and metrics may be up to that old. Counters of exited workers are kept.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess, type SendHandle } from "node:child_process";
 import * as path from "node:path";
 import type { DataPlaneEvent } from "../dataplane/dataplane";
 import type { DataPlaneHandle } from "../dataplane/handle";
+import type { BoundSocket } from "../dataplane/listener";
 import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "../dataplane/plan";
 import type { DataPlaneStats } from "../dataplane/stats";
 import type { DataPlaneSettings } from "../options";
 import { SerialQueue } from "../serial-queue";
+import { BoundSockets } from "./bound-sockets";
 import { EMPTY_STATS, mergeStats, retire } from "./merge-stats";
 import type { FromWorker, ToWorker, WorkerSettings, WorkerUsage } from "./messages";
 
@@ -51,15 +56,6 @@ export interface WorkerPoolOptions extends DataPlaneSettings {
   readonly onWorkerExit?: (exit: WorkerExit) => void;
   /** Node options for the workers. Default: the primary's own (`process.execArgv`). */
   readonly execArgv?: readonly string[];
-}
-
-/**
- * Whether this Node honours `listen({ reusePort: true })` (added in 23.1 and 22.12). An older one
- * ignores the option silently, and every worker but one would fail to bind.
- */
-export function reusePortSupported(version: string = process.versions.node): boolean {
-  const [major, minor] = version.split(".").map(Number);
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
 const WORKER_SCRIPT = path.join(__dirname, "worker.js");
@@ -106,9 +102,11 @@ class WorkerSlot {
     this.send({ type: "init", settings });
   }
 
-  send(message: ToWorker): boolean {
+  /** `handle`: a socket for the worker (workers/bound-sockets.ts), passed over the IPC channel. */
+  send(message: ToWorker, handle?: BoundSocket): boolean {
     if (this.exited || !this.child.connected) return false;
-    this.child.send(message, (error) => {
+    // Node passes its own TCP handles, which the SendHandle type does not list.
+    this.child.send(message, handle as SendHandle, (error) => {
       if (error !== null && error !== undefined) this.child.kill("SIGKILL"); // a worker we cannot talk to is replaced
     });
     return true;
@@ -135,8 +133,11 @@ export class WorkerPool implements DataPlaneHandle {
   private readonly failures: number[];
   private retired: DataPlaneStats = EMPTY_STATS;
   private plan: DataPlanePlan = EMPTY_PLAN;
+  /** Ports of a configuration write between prepare and release (see DataPlane.prepare). */
+  private preparedPorts: ReadonlySet<number> = new Set();
   private seq = 0;
   private readonly queue = new SerialQueue();
+  private readonly sockets: BoundSockets;
   private closing: Promise<void> | undefined;
 
   constructor(opts: WorkerPoolOptions) {
@@ -144,10 +145,11 @@ export class WorkerPool implements DataPlaneHandle {
     const { workers, replyTimeoutMs, onEvent, onWorkerExit, execArgv, ...settings } = opts;
     this.settings = {
       ...settings,
-      // The limit is the node's: each worker takes its share (the kernel spreads clients evenly).
+      // The limit is the node's: each worker takes its share.
       ...(settings.maxConnectionsPerListener === undefined ? {} : { maxConnectionsPerListener: Math.ceil(settings.maxConnectionsPerListener / workers) }),
       statsIntervalMs: opts.statsIntervalMs ?? 1000,
     };
+    this.sockets = new BoundSockets(settings.listenAddress);
     this.execArgv = execArgv ?? process.execArgv;
     this.replyTimeoutMs = replyTimeoutMs ?? 30_000;
     this.onEvent = onEvent ?? (() => undefined);
@@ -174,14 +176,20 @@ export class WorkerPool implements DataPlaneHandle {
   prepare(listeners: readonly ListenerPlan[]): Promise<ReadonlyMap<string, string>> {
     return this.queue.run(() => {
       if (this.closing !== undefined) throw new Error("the data plane is closed");
+      this.preparedPorts = new Set(listeners.map((l) => l.port));
       return this.askAll((seq) => ({ type: "prepare", seq, listeners }), "prepare the listeners");
     });
   }
 
-  /** DataPlane.release on every worker (each worker handles its messages in order: no reply needed). */
+  /**
+   * DataPlane.release on every worker (each worker handles its messages in order: no reply needed),
+   * and the primary lets go of the sockets it bound for ports the running plan does not have.
+   */
   release(): Promise<void> {
     return this.queue.run(() => {
       for (const slot of this.slots) slot.send({ type: "release" });
+      this.preparedPorts = new Set();
+      this.sockets.keepOnly(this.portsInUse());
     });
   }
 
@@ -211,7 +219,11 @@ export class WorkerPool implements DataPlaneHandle {
   private async applyNow(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     this.plan = plan;
-    return this.askAll((seq) => ({ type: "plan", seq, plan }), "apply the plan");
+    try {
+      return await this.askAll((seq) => ({ type: "plan", seq, plan }), "apply the plan");
+    } finally {
+      this.sockets.keepOnly(this.portsInUse());
+    }
   }
 
   /** Asks every worker; merges the listeners they could not bind. */
@@ -282,9 +294,28 @@ export class WorkerPool implements DataPlaneHandle {
       case "event":
         this.onEvent(message.event, slot.index);
         break;
+      case "socket-request":
+        this.sendSocket(slot, message.port);
+        break;
       case "ready":
         break; // handled by the slot
     }
+  }
+
+  /** The ports of the running plan and of a write being prepared: their sockets stay bound. */
+  private portsInUse(): ReadonlySet<number> {
+    return new Set([...this.plan.listeners.map((l) => l.port), ...this.preparedPorts]);
+  }
+
+  private sendSocket(slot: WorkerSlot, port: number): void {
+    const socket =
+      this.closing !== undefined
+        ? "the node is shutting down"
+        : this.portsInUse().has(port)
+          ? this.sockets.socket(port)
+          : `port ${port} is no longer in the node's configuration`;
+    if (typeof socket === "string") slot.send({ type: "socket", port, error: socket });
+    else slot.send({ type: "socket", port }, socket);
   }
 
   private exited(slot: WorkerSlot, code: number | null, signal: NodeJS.Signals | null): void {
@@ -306,6 +337,8 @@ export class WorkerPool implements DataPlaneHandle {
   private async closeNow(graceMs: number): Promise<void> {
     for (const timer of this.restartTimers) clearTimeout(timer);
     this.restartTimers.clear();
+    // A socket stays listening while any process holds it: the ports close when the workers close theirs.
+    this.sockets.close();
     await this.queue.idle();
     await Promise.all(
       this.slots.map(async (slot) => {

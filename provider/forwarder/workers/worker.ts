@@ -1,14 +1,15 @@
 /**
  * A data-plane worker process (started by WorkerPool with `child_process.fork`): one DataPlane
- * whose listeners share their ports with the other workers' (SO_REUSEPORT), driven entirely by
- * the primary over IPC. It never probes and never reads the configuration: plans carry the
- * members' health already.
+ * whose listeners listen on sockets the primary bound and hands to every worker
+ * (bound-sockets.ts), driven entirely by the primary over IPC. It never probes and never reads
+ * the configuration: plans carry the members' health already.
  *
  * It exits when the primary asks (after letting connections finish for the grace period given),
  * and at once when the IPC channel closes (the primary is gone): a worker must not keep serving
  * a configuration nobody can change any more.
  */
 import { DataPlane } from "../dataplane/dataplane";
+import type { BoundSocket } from "../dataplane/listener";
 import type { FromWorker, ToWorker, WorkerSettings } from "./messages";
 
 function send(message: FromWorker): void {
@@ -16,9 +17,40 @@ function send(message: FromWorker): void {
   if (process.connected) process.send?.(message);
 }
 
+/** Asks the primary for listener ports' sockets; each request is answered by one `socket` message, in order. */
+class SocketRequests {
+  private readonly waiting = new Map<number, { resolve: (socket: BoundSocket) => void; reject: (error: Error) => void }[]>();
+
+  request(port: number): Promise<BoundSocket> {
+    return new Promise<BoundSocket>((resolve, reject) => {
+      const queue = this.waiting.get(port) ?? [];
+      queue.push({ resolve, reject });
+      this.waiting.set(port, queue);
+      send({ type: "socket-request", port });
+    });
+  }
+
+  answered(port: number, error: string | undefined, handle: BoundSocket | undefined): void {
+    const queue = this.waiting.get(port);
+    const waiter = queue?.shift();
+    if (queue?.length === 0) this.waiting.delete(port);
+    if (waiter === undefined) {
+      handle?.close(); // nobody asked (cannot happen: one answer per request)
+      return;
+    }
+    if (handle !== undefined) waiter.resolve(handle);
+    else waiter.reject(new Error(error ?? `the primary sent no socket for port ${port}`));
+  }
+}
+
 function start(settings: WorkerSettings): void {
   const { statsIntervalMs, ...dataPlaneSettings } = settings;
-  const dataplane = new DataPlane({ ...dataPlaneSettings, reusePort: true, onEvent: (event) => send({ type: "event", event }) });
+  const sockets = new SocketRequests();
+  const dataplane = new DataPlane({
+    ...dataPlaneSettings,
+    boundSocket: (port) => sockets.request(port),
+    onEvent: (event) => send({ type: "event", event }),
+  });
   const usage = (): { rssBytes: number; cpuSeconds: number } => {
     const cpu = process.cpuUsage();
     return { rssBytes: process.memoryUsage.rss(), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
@@ -32,8 +64,11 @@ function start(settings: WorkerSettings): void {
     clearInterval(statsTimer);
     dataplane.close({ graceMs }).finally(() => process.exit(0));
   };
-  process.on("message", (message: ToWorker) => {
+  process.on("message", (message: ToWorker, handle: BoundSocket | undefined) => {
     switch (message.type) {
+      case "socket":
+        sockets.answered(message.port, message.error, handle);
+        break;
       case "plan":
         dataplane.apply(message.plan).then(
           (failed) => send({ type: "applied", seq: message.seq, failed: [...failed], stats: dataplane.stats() }),
