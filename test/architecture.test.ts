@@ -52,7 +52,8 @@ function importsOf(file: string): { spec: string; line: number }[] {
     .replace(/\/\*[\s\S]*?\*\//g, (comment) => comment.replace(/[^\n]/g, " "))
     .replace(/^\s*\/\/.*$/gm, "");
   const found: { spec: string; line: number }[] = [];
-  const pattern = /(?:^|[^\w.])(?:from|import|require)\s*\(?\s*["']([^"']+)["']/g;
+  // Not after a quote: code inside a string (a container's healthcheck script) imports nothing here.
+  const pattern = /(?:^|[^\w.'"`])(?:from|import|require)\s*\(?\s*["']([^"']+)["']/g;
   for (const match of text.matchAll(pattern)) {
     found.push({ spec: match[1], line: text.slice(0, match.index).split("\n").length });
   }

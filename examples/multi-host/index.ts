@@ -1,10 +1,13 @@
 // Nodes on several Docker hosts, reached over ssh: how a load balancer outgrows one machine.
-// One node per host, each binding every address of its host; the component builds the image on
-// each host (an image built on one engine is not on another) and reaches each admin API at
-// http://<host>:9180, so the machine running Pulumi must reach port 9180 of every host.
+// One node per host, its listeners on every address of its host and its admin API on the host's
+// management address only; the component builds the image on each host (an image built on one
+// engine is not on another) and reaches each admin API at <adminAddress>:9180, so the machine
+// running Pulumi must reach port 9180 of every host's management address.
 //
 //   pulumi config set --path 'dockerHosts[0]' ssh://ops@lb-1.internal
 //   pulumi config set --path 'dockerHosts[1]' ssh://ops@lb-2.internal
+//   pulumi config set --path 'adminAddresses[0]' 10.0.0.11   (lb-1's management IP)
+//   pulumi config set --path 'adminAddresses[1]' 10.0.0.12
 //   pulumi config set --path 'members[0]' 10.0.1.10   (and so on)
 //   pulumi config set --secret adminToken "$(openssl rand -base64 32)"   (optional)
 import * as pulumi from "@pulumi/pulumi";
@@ -12,10 +15,12 @@ import * as dnlb from "../shared/dnlb"; // in your project: import * as dnlb fro
 
 const config = new pulumi.Config();
 const hosts = config.requireObject<string[]>("dockerHosts");
+// One per host; unset, a host named by its IP in dockerHost is reached (and bound) at that IP.
+const adminAddresses = config.getObject<string[]>("adminAddresses") ?? [];
 const memberAddresses = config.requireObject<string[]>("members");
 
 const lb = new dnlb.LoadBalancer("edge", {
-  nodes: hosts.map((dockerHost) => ({ dockerHost })),
+  nodes: hosts.map((dockerHost, i) => ({ dockerHost, adminAddress: adminAddresses[i] })),
   subnets: ["10.0.0.0/16"],
   adminToken: config.getSecret("adminToken"), // unset: generated once and kept in the state
 });

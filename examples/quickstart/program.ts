@@ -1,4 +1,4 @@
-import { TOKEN_ENV } from "../../provider/resources/node-container";
+import { SECRET_FILES } from "../../provider/resources/node-container";
 
 /** Where the quickstart puts things (all on loopback: nothing leaves the machine). */
 export const QUICKSTART = {
@@ -29,10 +29,11 @@ export function quickstart(): QuickstartOutputs {
 
 /**
  * A shell command that prints a node's `GET /v1/status`. It reads the admin token from the node's
- * own container, so it works whichever way the stack was deployed: `pulumi stack output` would
+ * own token file, so it works whichever way the stack was deployed: `pulumi stack output` would
  * need that stack's directory, backend and passphrase, which differ between `pulumi up` here and
- * `npm run up`.
+ * `npm run up`. `node` reads it because the image promises only Node.js, not `cat`.
  */
 export function statusCommand(containerName: string, endpoint: string): string {
-  return `curl -s -H "Authorization: Bearer $(docker exec ${containerName} node -p process.env.${TOKEN_ENV})" ${endpoint}/v1/status`;
+  const readToken = `node -p "require('fs').readFileSync('${SECRET_FILES.adminToken}','utf8')"`;
+  return `curl -s -H "Authorization: Bearer $(docker exec ${containerName} ${readToken})" ${endpoint}/v1/status`;
 }

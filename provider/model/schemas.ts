@@ -188,6 +188,13 @@ function loadBalancerShape(f: Fields) {
       .address("the node binds this address on its Docker host, and binding takes an IP (use the host's own address, or 0.0.0.0 for all of them)")
       .optional()
       .meta({ description: "Where listeners and the admin API bind." }),
+    adminAddress: f
+      .address("the admin API binds this address on its Docker host, and binding takes an IP (use the host's management address)")
+      .optional()
+      .meta({
+        description:
+          "Where the admin API and /metrics bind: a management address of the Docker host. Default: a loopback address on the local engine, the host's IP from dockerHost on a remote one (required when dockerHost names the host).",
+      }),
     adminPort: f.port().optional().meta({ description: "Admin API port (default 9180)." }),
     platform: f.oneOf(NODE_PLATFORMS).optional().meta({ description: "The node's image platform; unset: the LoadBalancer's platform." }),
   });
@@ -210,6 +217,12 @@ function loadBalancerShape(f: Fields) {
       .meta({ ...update, description: "Image platform of every node without its own; unset: what each Docker host reports, else linux/amd64." }),
     networkMode: f.oneOf(["host"], "only host networking is supported").default("host").meta(update),
     subnets: f.list(f.cidr(), 1, 64).optional().meta({ ...update, description: "Member addresses must lie in one of them." }),
+    // A node is its main process and one worker per CPU, each a Node.js process, plus the
+    // kernel's socket buffers, which the container's memory limit counts too.
+    memoryLimitMiB: f
+      .integer(256, 1_048_576)
+      .default(2048)
+      .meta({ ...update, description: "Memory of each node container in MiB (past it the kernel stops the node and Docker restarts it). Default: 2048." }),
     adminToken: f.text("a token of at least 16 characters", { minLength: 16, secret: true }).optional().meta({ ...update, description: "Admin API bearer token; unset: generated secret." }),
     hashSeed: f
       .text("32 hex characters (0-9, a-f)", { pattern: /^[0-9a-f]{32}$/, secret: true })

@@ -1,12 +1,19 @@
 import { adminEndpoint, DEFAULT_ADMIN_PORT } from "./node-container";
-import { canonicalAddress, type NodePlatform } from "../model";
+import { canonicalAddress, formatHostPort, type NodePlatform } from "../model";
 
 /** One node entry as users write it (every field optional). */
 export interface LoadBalancerNodeArgs {
   /** Docker host, e.g. `ssh://ops@lb-1`; unset: the engine the Pulumi program talks to by default. */
   readonly dockerHost?: string;
-  /** Where listeners and the admin API bind; default 127.0.1.N on the local engine, 0.0.0.0 on a remote one. */
+  /** Where listeners bind; default 127.0.1.N on the local engine, 0.0.0.0 on a remote one. */
   readonly listenAddress?: string;
+  /**
+   * Where the admin API (and /metrics) binds: a management address of the Docker host, kept off
+   * the listeners' network. Default: on the local engine, the listen address when it is loopback,
+   * else 127.0.1.N; on a remote host, the host's IP when `dockerHost` names it by IP. Required for
+   * a remote host named by a host name.
+   */
+  readonly adminAddress?: string;
   /** Admin API port; default 9180. */
   readonly adminPort?: number;
   /** The image platform (`linux/amd64`, `linux/arm64`); default: the LoadBalancer's `platform`. */
@@ -19,7 +26,10 @@ export interface PlannedNode {
   readonly number: number;
   readonly dockerHost?: string;
   readonly listenAddress: string;
+  readonly adminAddress: string;
   readonly adminPort: number;
+  /** The name the node's Docker host is reached by (remote hosts only). */
+  readonly hostName?: string;
   /** Admin API base URL, e.g. `http://127.0.1.1:9180`. */
   readonly endpoint: string;
   /** Given for the node or the whole LoadBalancer; unset: what the Docker host reports. */
@@ -48,25 +58,77 @@ function isWildcard(address: string): boolean {
   return address === "0.0.0.0" || address === "::";
 }
 
-/** Decides every node's address, port, endpoint and platform from the (validated) `nodes` and `platform` arguments. */
-export function planNodes(nodes: number | readonly LoadBalancerNodeArgs[], platform?: NodePlatform): PlannedNode[] {
+/** 127.0.0.0/8 or ::1, of an address already in canonical form. */
+export function isLoopbackAddress(address: string): boolean {
+  return address === "::1" || address.startsWith("127.");
+}
+
+/** A problem with the `nodes` argument, in the shape `check` reports. */
+export interface NodeFailure {
+  readonly property: string;
+  readonly reason: string;
+}
+
+/**
+ * The admin address a node binds when none is given, or a failure saying what to set. The admin
+ * API holds the configuration and /metrics, so it never takes every address of a remote host by
+ * default: there, 0.0.0.0 would also expose it on the listeners' network.
+ */
+function adminAddressOf(entry: LoadBalancerNodeArgs, index: number, listenAddress: string, hostName: string | undefined): string | NodeFailure {
+  const property = `nodes[${index}].adminAddress`;
+  const given = entry.adminAddress === undefined ? undefined : canonicalAddress(entry.adminAddress);
+  if (hostName === undefined) {
+    return given ?? (isLoopbackAddress(listenAddress) ? listenAddress : defaultLocalAddress(index + 1));
+  }
+  if (given !== undefined) {
+    if (!isLoopbackAddress(given)) return given;
+    return {
+      property,
+      reason:
+        `${property} ${given} is a loopback address of ${entry.dockerHost}: Pulumi, on this machine, cannot reach it there. ` +
+        "Set it to a management address of that host (its private IP)",
+    };
+  }
+  const hostIp = canonicalAddress(hostName);
+  if (hostIp !== undefined) return hostIp;
+  return {
+    property,
+    reason:
+      `${property} is required for a node on ${entry.dockerHost}: the admin API (and /metrics) must bind one management address of that host, ` +
+      `and "${hostName}" is a name, not an IP to bind. Set ${property} to the host's private IP (e.g. 10.0.0.11), ` +
+      "or name the host by that IP in dockerHost (e.g. ssh://ops@10.0.0.11); 0.0.0.0 binds every address, the listeners' network included",
+  };
+}
+
+/** Decides every node's addresses, port, endpoint and platform from the (validated) `nodes` and `platform` arguments. */
+export function planNodes(nodes: number | readonly LoadBalancerNodeArgs[], platform?: NodePlatform): { nodes: PlannedNode[]; failures: NodeFailure[] } {
   const entries: readonly LoadBalancerNodeArgs[] = typeof nodes === "number" ? Array.from({ length: nodes }, () => ({})) : nodes;
-  return entries.map((entry, index) => {
+  const planned: PlannedNode[] = [];
+  const failures: NodeFailure[] = [];
+  entries.forEach((entry, index) => {
     const number = index + 1;
     const remote = remoteHostName(entry.dockerHost);
     const listenAddress = canonicalAddress(entry.listenAddress ?? "") ?? (remote === undefined ? defaultLocalAddress(number) : "0.0.0.0");
+    const adminAddress = adminAddressOf(entry, index, listenAddress, remote);
+    if (typeof adminAddress !== "string") {
+      failures.push(adminAddress);
+      return;
+    }
     const adminPort = entry.adminPort ?? DEFAULT_ADMIN_PORT;
-    const reachAt = isWildcard(listenAddress) ? (remote ?? (listenAddress === "::" ? "::1" : "127.0.0.1")) : listenAddress;
+    const reachAt = isWildcard(adminAddress) ? (remote ?? (adminAddress === "::" ? "::1" : "127.0.0.1")) : adminAddress;
     const nodePlatform = entry.platform ?? platform;
-    return {
+    planned.push({
       number,
       dockerHost: entry.dockerHost,
       listenAddress,
+      adminAddress,
       adminPort,
+      ...(remote === undefined ? {} : { hostName: remote }),
       endpoint: adminEndpoint(reachAt, adminPort),
       ...(nodePlatform === undefined ? {} : { platform: nodePlatform }),
-    };
+    });
   });
+  return { nodes: planned, failures };
 }
 
 /**
@@ -74,9 +136,25 @@ export function planNodes(nodes: number | readonly LoadBalancerNodeArgs[], platf
  * address, or its listeners would collide on their ports; a wildcard takes every address. They
  * also share its platform: one image per host, built for what the host runs.
  */
-export function nodeConflicts(planned: readonly PlannedNode[]): { property: string; reason: string }[] {
-  const failures: { property: string; reason: string }[] = [];
+export function nodeConflicts(planned: readonly PlannedNode[]): NodeFailure[] {
+  const failures: NodeFailure[] = [];
   planned.forEach((node, index) => {
+    const adminClash = planned.slice(0, index).findIndex(
+      (other) =>
+        (other.dockerHost ?? "") === (node.dockerHost ?? "") &&
+        other.adminPort === node.adminPort &&
+        (other.adminAddress === node.adminAddress || isWildcard(other.adminAddress) || isWildcard(node.adminAddress)),
+    );
+    if (adminClash >= 0) {
+      const host = node.dockerHost === undefined ? "the local Docker engine" : node.dockerHost;
+      const other = planned[adminClash];
+      failures.push({
+        property: `nodes[${index}].adminAddress`,
+        reason:
+          `nodes[${index}]'s admin API ${formatHostPort(node.adminAddress, node.adminPort)} collides with nodes[${adminClash}]'s (${formatHostPort(other.adminAddress, other.adminPort)}) on ${host}: ` +
+          "give each node of a host its own adminAddress or adminPort",
+      });
+    }
     const clash = planned.slice(0, index).findIndex(
       (other) =>
         (other.dockerHost ?? "") === (node.dockerHost ?? "") &&

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ContainerSpec, nodeContainerSpec } from "./node-container";
+import { ContainerSpec, nodeContainerSpec, nodeSecretsSpec, type NodeTlsFiles } from "./node-container";
 import { checkLoadBalancerArgs, NODE_PLATFORMS, type CheckFailure, type LoadBalancerArgsSpec, type LoadBalancerConnection, type NodePlatform } from "../model";
 import { dockerHostPlatform, FALLBACK_PLATFORM, isNodePlatform } from "./docker-platform";
 import { packageRoot, stageForwarderContext } from "./load-balancer-image";
@@ -48,6 +48,11 @@ export interface LoadBalancerArgs {
   readonly adminToken?: pulumi.Input<string>;
   /** Keyed hash seed (32 hex characters); unset: a generated secret, stable across runs. */
   readonly hashSeed?: pulumi.Input<string>;
+  /**
+   * Memory of each node container in MiB (256-1048576): past it the kernel stops the node and
+   * Docker restarts it. Default: 2048.
+   */
+  readonly memoryLimitMiB?: number;
 }
 
 /** Every problem with a LoadBalancer's arguments, found before anything is created. */
@@ -75,7 +80,7 @@ type DeferrableArg = (typeof DEFERRABLE)[number];
  * that would be ignored.
  */
 export function validateLoadBalancerArgs(name: string, args: LoadBalancerArgs): { spec: LoadBalancerArgsSpec; nodes: PlannedNode[] } {
-  const raw: Record<string, unknown> = { nodes: args.nodes, networkMode: args.networkMode, platform: args.platform };
+  const raw: Record<string, unknown> = { nodes: args.nodes, networkMode: args.networkMode, platform: args.platform, memoryLimitMiB: args.memoryLimitMiB };
   for (const key of DEFERRABLE) if (isPlain(args[key])) raw[key] = args[key];
   for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key];
   const checked = checkLoadBalancerArgs(raw);
@@ -87,7 +92,8 @@ export function validateLoadBalancerArgs(name: string, args: LoadBalancerArgs): 
   }
   if (failures.length > 0) throw new LoadBalancerArgsError(name, failures);
   const spec = checked.inputs as LoadBalancerArgsSpec;
-  const nodes = planNodes(spec.nodes, spec.platform);
+  const { nodes, failures: unplanned } = planNodes(spec.nodes, spec.platform);
+  if (unplanned.length > 0) throw new LoadBalancerArgsError(name, unplanned);
   const conflicts = nodeConflicts(nodes);
   if (conflicts.length > 0) throw new LoadBalancerArgsError(name, conflicts);
   return { spec, nodes };
@@ -175,7 +181,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
   public readonly engines!: pulumi.Output<string[]>;
 
   constructor(name: string, args: LoadBalancerArgs = {}, opts?: pulumi.ComponentResourceOptions) {
-    const { nodes } = validateLoadBalancerArgs(name, args);
+    const { spec: checked, nodes } = validateLoadBalancerArgs(name, args);
     super("dnlb:index:LoadBalancer", name, {}, opts);
 
     const secrets = this.tokenAndSeed(name, args);
@@ -184,27 +190,47 @@ export class LoadBalancer extends pulumi.ComponentResource {
     const containers = nodes.map((node) => {
       const host = hosts.get(node.dockerHost)!;
       const childOpts = { parent: this, provider: host.provider };
-      const volume = new docker.Volume(
-        `${name}-node-${node.number}-state`,
-        { name: `${name}-node-${node.number}-state`, labels: [{ label: "dnlb.load-balancer", value: name }] },
-        childOpts,
-      );
-      const spec = nodeContainerSpec<pulumi.Output<string>>({
-        containerName: `${name}-node-${node.number}`,
+      const nodeName = `${name}-node-${node.number}`;
+      const labels = { "dnlb.load-balancer": name, "dnlb.node": String(node.number) };
+      const volume = (suffix: string) =>
+        new docker.Volume(`${nodeName}-${suffix}`, { name: `${nodeName}-${suffix}`, labels: [{ label: "dnlb.load-balancer", value: name }] }, childOpts);
+      const stateVolume = volume("state");
+      const secretsVolume = volume("secrets");
+      const tls = this.nodeTls(node);
+      const carrierSpec = nodeSecretsSpec<pulumi.Output<string>>({
+        nodeContainerName: nodeName,
         image: host.image,
-        listenAddress: node.listenAddress,
-        adminPort: node.adminPort,
-        stateVolume: `${name}-node-${node.number}-state`,
+        secretsVolume: `${nodeName}-secrets`,
         adminToken: secrets.token,
         hashSeed: secrets.hashSeed,
-        labels: { "dnlb.load-balancer": name, "dnlb.node": String(node.number) },
+        tls,
+        labels,
       });
-      return new docker.Container(`${name}-node-${node.number}`, containerArgs(spec), {
+      const carrier = new docker.Container(carrierSpec.name, containerArgs(carrierSpec), {
         ...childOpts,
-        dependsOn: [volume],
+        dependsOn: [secretsVolume],
+        // Its name is taken until the old carrier is gone.
+        deleteBeforeReplace: true,
+        additionalSecretOutputs: ["uploads"],
+      });
+      const spec = nodeContainerSpec<pulumi.Output<string>>({
+        containerName: nodeName,
+        image: host.image,
+        listenAddress: node.listenAddress,
+        adminAddress: node.adminAddress,
+        adminPort: node.adminPort,
+        stateVolume: `${nodeName}-state`,
+        secretsVolume: `${nodeName}-secrets`,
+        tls: tls !== undefined,
+        memoryLimitMiB: checked.memoryLimitMiB,
+        labels,
+      });
+      // The carrier's id as a label: new secrets make a new carrier, and so a new node that reads them.
+      return new docker.Container(nodeName, containerArgs(spec, { "dnlb.secrets": carrier.id }), {
+        ...childOpts,
+        dependsOn: [stateVolume, secretsVolume],
         // Host networking: the new container cannot bind the node's address until the old one is gone.
         deleteBeforeReplace: true,
-        additionalSecretOutputs: ["envs"],
       });
     });
 
@@ -245,6 +271,15 @@ export class LoadBalancer extends pulumi.ComponentResource {
     const token = args.adminToken === undefined ? generated!.token : pulumi.secret(validatedLater(name, "adminToken", args.adminToken));
     const hashSeed = args.hashSeed === undefined ? generated!.hashSeed : pulumi.secret(validatedLater(name, "hashSeed", args.hashSeed));
     return { token, hashSeed };
+  }
+
+  /**
+   * The admin API's certificate and key for a node, or undefined: the node serves plain HTTP on
+   * its admin address. Every node's admin API is plain HTTP, on loopback for local nodes and on
+   * the management address of remote ones.
+   */
+  private nodeTls(_node: PlannedNode): NodeTlsFiles<pulumi.Output<string>> | undefined {
+    return undefined;
   }
 
   /** One provider per remote Docker host and one image per host: an image built on one engine is not on another. */
@@ -294,21 +329,35 @@ export class LoadBalancer extends pulumi.ComponentResource {
   }
 }
 
-/** The node's container spec as `docker.Container` takes it; secrets stay secret in the state. */
-export function containerArgs(spec: ContainerSpec<pulumi.Input<string>>): docker.ContainerArgs {
+/**
+ * A container spec as `docker.Container` takes it; secrets stay secret in the state. `extraLabels`
+ * adds labels known only as outputs.
+ */
+export function containerArgs(spec: ContainerSpec<pulumi.Input<string>>, extraLabels: Record<string, pulumi.Input<string>> = {}): docker.ContainerArgs {
   const hc = spec.healthcheck;
+  const keep = <T>(value: pulumi.Input<T>, secret: boolean) => (secret ? pulumi.secret(value) : value);
   return {
     name: spec.name,
     image: spec.image,
     entrypoints: spec.entrypoint === undefined ? undefined : [...spec.entrypoint],
     command: [...spec.command],
-    envs: spec.env.map((e) => {
-      const pair = pulumi.interpolate`${e.name}=${e.value}`;
-      return e.secret ? pulumi.secret(pair) : pair;
-    }),
+    envs: spec.env.map((e) => keep(pulumi.interpolate`${e.name}=${e.value}`, e.secret)),
+    uploads: spec.files.map((f) => ({
+      file: f.path,
+      content: keep(f.content, f.secret),
+      permissions: `0${f.mode.toString(8)}`,
+      owner: String(f.uid),
+      group: String(f.gid),
+    })),
     networkMode: spec.networkMode,
     restart: spec.restart,
-    volumes: spec.volumes.map((v) => ({ volumeName: v.volumeName, containerPath: v.containerPath })),
+    start: spec.start,
+    readOnly: spec.readOnlyRootFilesystem,
+    tmpfs: { ...spec.tmpfs },
+    securityOpts: [...spec.securityOptions],
+    // No memorySwap: a host without swap accounting reports -1 for it, a difference on every run.
+    memory: spec.memoryLimitMiB,
+    volumes: spec.volumes.map((v) => ({ volumeName: v.volumeName, containerPath: v.containerPath, readOnly: v.readOnly ?? false })),
     healthcheck:
       hc === undefined
         ? undefined
@@ -319,7 +368,7 @@ export function containerArgs(spec: ContainerSpec<pulumi.Input<string>>): docker
             retries: hc.retries,
             startPeriod: `${hc.startPeriodSeconds}s`,
           },
-    labels: Object.entries(spec.labels).map(([label, value]) => ({ label, value })),
+    labels: Object.entries({ ...spec.labels, ...extraLabels }).map(([label, value]) => ({ label, value })),
     stopTimeout: spec.stopTimeoutSeconds,
     user: spec.user,
     capabilities:
@@ -329,6 +378,7 @@ export function containerArgs(spec: ContainerSpec<pulumi.Input<string>>): docker
     // Wait until Docker reports the healthcheck passing: configuration is pushed right after.
     wait: hc !== undefined,
     waitTimeout: 120,
-    mustRun: true,
+    // A container that is never started is not expected to run.
+    mustRun: spec.start,
   };
 }

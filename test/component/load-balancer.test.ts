@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { FORWARDER_ENTRYPOINT, NODE_STATE_DIR, SEED_ENV, TOKEN_ENV } from "../../provider/resources/node-container";
+import { FORWARDER_ENTRYPOINT, NODE_SECRETS_DIR, NODE_STATE_DIR, SECRET_FILES } from "../../provider/resources/node-container";
 import {
   checkKnownArg,
   connectionGeneration,
@@ -51,11 +51,31 @@ describe("LoadBalancer component (mocked engine)", function () {
     return children.filter((c) => c.type === type);
   }
 
-  /** The container's environment as the engine received it; it must arrive marked secret. */
-  function envOf(inputs: Record<string, unknown>): Map<string, string> {
-    const envs = inputs.envs as { [SECRET_SIG_KEY]?: string; value?: string[] };
-    assert.equal(envs[SECRET_SIG_KEY], SECRET_SIG, `envs reached the engine in plain text: ${JSON.stringify(envs)}`);
-    return new Map(envs.value!.map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]));
+  interface Upload {
+    readonly file: string;
+    readonly content: string;
+    readonly permissions: string;
+    readonly owner: string;
+    readonly group: string;
+  }
+
+  /** The files a secrets carrier uploads, by path, as the engine received them; they must arrive marked secret. */
+  function uploadsOf(inputs: Record<string, unknown>): Map<string, Upload> {
+    const uploads = inputs.uploads as { [SECRET_SIG_KEY]?: string; value?: Upload[] };
+    assert.equal(uploads[SECRET_SIG_KEY], SECRET_SIG, `uploads reached the engine in plain text: ${JSON.stringify(uploads)}`);
+    return new Map(uploads.value!.map((u) => [u.file, u]));
+  }
+
+  /** The secrets carrier of a node container, by the node's name. */
+  function carrierOf(nodeName: string) {
+    const carrier = mocks.ofType(CONTAINER).find((c) => c.name === `${nodeName}-secrets`);
+    assert.ok(carrier, `no secrets carrier for ${nodeName}`);
+    return carrier;
+  }
+
+  /** The container's environment as the engine received it: a list of NAME=value, or a secret wrapping one. */
+  function envText(inputs: Record<string, unknown>): string {
+    return JSON.stringify(inputs.envs ?? []);
   }
 
   describe("two local nodes (the default)", function () {
@@ -79,14 +99,14 @@ describe("LoadBalancer component (mocked engine)", function () {
       const { lb } = deploy("lb", {});
       assert.deepEqual(await promiseOf(lb.endpoints), ["http://127.0.1.1:9180", "http://127.0.1.2:9180"]);
       await promiseOf(lb.connection);
-      const containers = mocks.ofType(CONTAINER);
+      const containers = mocks.ofType(CONTAINER).filter((c) => !c.name.endsWith("-secrets"));
       assert.deepEqual(
         containers.map((c) => c.name),
         ["lb-node-1", "lb-node-2"],
       );
       assert.deepEqual(
         mocks.ofType(VOLUME).map((v) => v.inputs.name),
-        ["lb-node-1-state", "lb-node-2-state"],
+        ["lb-node-1-state", "lb-node-1-secrets", "lb-node-2-state", "lb-node-2-secrets"],
       );
       containers.forEach((c, i) => {
         const n = i + 1;
@@ -107,31 +127,95 @@ describe("LoadBalancer component (mocked engine)", function () {
           "--node-name",
           `lb-node-${n}`,
           "--require-native",
+          "--token-file",
+          `${NODE_SECRETS_DIR}/admin-token`,
+          "--hash-seed-file",
+          `${NODE_SECRETS_DIR}/hash-seed`,
         ]);
         assert.equal(c.inputs.entrypoints, undefined, "the image's entrypoint runs the forwarder");
-        assert.deepEqual(c.inputs.volumes, [{ volumeName: `lb-node-${n}-state`, containerPath: NODE_STATE_DIR }]);
+        assert.deepEqual(c.inputs.volumes, [
+          { volumeName: `lb-node-${n}-state`, containerPath: NODE_STATE_DIR, readOnly: false },
+          { volumeName: `lb-node-${n}-secrets`, containerPath: NODE_SECRETS_DIR, readOnly: true },
+        ]);
         const hc = c.inputs.healthcheck as { tests: string[] };
         assert.equal(hc.tests[0], "CMD");
         assert.ok(hc.tests.join(" ").includes(`http://127.0.1.${n}:9180/healthz`), hc.tests.join(" "));
         assert.equal(c.inputs.wait, true, "pushing configuration waits for a healthy node");
-        const env = envOf(c.inputs);
-        assert.equal(env.get(TOKEN_ENV), "generated-token-for-lb-secrets");
-        assert.equal(env.get(SEED_ENV), "00112233445566778899aabbccddeeff");
+        // The secrets reach the node as files its carrier wrote, never through its environment.
+        const files = uploadsOf(carrierOf(`lb-node-${n}`).inputs);
+        assert.equal(files.get(SECRET_FILES.adminToken)?.content, "generated-token-for-lb-secrets");
+        assert.equal(files.get(SECRET_FILES.hashSeed)?.content, "00112233445566778899aabbccddeeff");
+        assert.ok(!envText(c.inputs).includes("generated-token-for-lb-secrets"), envText(c.inputs));
+        assert.ok(!envText(c.inputs).includes("00112233445566778899aabbccddeeff"), envText(c.inputs));
       });
+    });
+
+    it("writes the secret files 0600 root:root into the node's secrets volume through a carrier that never runs", async function () {
+      const { lb } = deploy("lb", {});
+      await promiseOf(lb.connection);
+      for (const n of [1, 2]) {
+        const carrier = carrierOf(`lb-node-${n}`);
+        assert.equal(carrier.inputs.start, false, "the carrier is created, never started");
+        assert.equal(carrier.inputs.mustRun, false, "a carrier that is not running is not a drift");
+        assert.equal(carrier.inputs.networkMode, "none");
+        assert.equal(carrier.inputs.image, "sha256:built-lb-image", "the image already on the host");
+        assert.deepEqual(carrier.inputs.volumes, [{ volumeName: `lb-node-${n}-secrets`, containerPath: NODE_SECRETS_DIR, readOnly: false }]);
+        const files = uploadsOf(carrier.inputs);
+        assert.deepEqual([...files.keys()], [SECRET_FILES.adminToken, SECRET_FILES.hashSeed]);
+        for (const file of files.values()) {
+          assert.ok(file.file.startsWith(`${NODE_SECRETS_DIR}/`), `${file.file} is outside the secrets volume: Docker refuses it`);
+          assert.deepEqual([file.permissions, file.owner, file.group], ["0600", "0", "0"], file.file);
+        }
+        const node = mocks.named(`lb-node-${n}`);
+        const labels = node.inputs.labels as { label: string; value: string }[];
+        assert.deepEqual(
+          labels.find((l) => l.label === "dnlb.secrets"),
+          { label: "dnlb.secrets", value: `container-lb-node-${n}-secrets-1` },
+          "new secrets (a new carrier) must replace the node that reads them",
+        );
+      }
+    });
+
+    it("runs each node on a read-only root with no new privileges and the default memory limit", async function () {
+      const { lb } = deploy("lb", {});
+      await promiseOf(lb.connection);
+      for (const n of [1, 2]) {
+        const node = mocks.named(`lb-node-${n}`);
+        assert.equal(node.inputs.readOnly, true);
+        assert.deepEqual(node.inputs.tmpfs, { "/tmp": "rw,noexec,nosuid,nodev,size=16m" });
+        assert.deepEqual(node.inputs.securityOpts, ["no-new-privileges:true"]);
+        assert.equal(node.inputs.memory, 2048);
+        assert.deepEqual(node.inputs.uploads, [], "Docker writes no file onto a read-only root: the node takes no uploads");
+        assert.equal(node.inputs.mustRun, true);
+      }
+    });
+
+    it("sets the memory limit the user gives, and refuses one out of range naming the field", async function () {
+      const { lb } = deploy("small", { nodes: 1, memoryLimitMiB: 512 });
+      await promiseOf(lb.connection);
+      assert.equal(mocks.named("small-node-1").inputs.memory, 512);
+      for (const bad of [255, 1_048_577, 1.5]) {
+        assert.throws(
+          () => new LoadBalancer("bad", { memoryLimitMiB: bad }),
+          (err: unknown) => err instanceof LoadBalancerArgsError && err.message.includes(`memoryLimitMiB must be an integer from 256 to 1048576 (got ${bad})`),
+        );
+      }
     });
 
     it("hands the token and seed to the containers as secret inputs, never in plain text", async function () {
       const { lb, children } = deploy("lb", {});
       await promiseOf(lb.connection);
       const containers = childrenOf(children, CONTAINER);
-      assert.equal(containers.length, 2);
+      assert.equal(containers.length, 4, "a node and its secrets carrier per node");
       for (const c of containers) {
-        const envs = c.props.envs as pulumi.Output<string>[];
-        assert.equal(envs.length, 2);
-        for (const env of envs) assert.equal(await pulumi.isSecret(env), true, `${c.name} env is not secret`);
         const opts = c.opts as pulumi.CustomResourceOptions;
-        assert.deepEqual(opts.additionalSecretOutputs, ["envs"]);
-        assert.equal(opts.deleteBeforeReplace, true, "a replacement must free the node's address first");
+        assert.equal(opts.deleteBeforeReplace, true, "a replacement must free the node's address (and the carrier's name) first");
+        assert.deepEqual(c.props.envs, [], `${c.name} has an environment`);
+        if (!c.name.endsWith("-secrets")) continue;
+        const uploads = c.props.uploads as { content: pulumi.Output<string> }[];
+        assert.equal(uploads.length, 2);
+        for (const upload of uploads) assert.equal(await pulumi.isSecret(upload.content), true, `${c.name} upload is not secret`);
+        assert.deepEqual(opts.additionalSecretOutputs, ["uploads"]);
       }
       const secrets = children.find((c) => c.name === "lb-secrets");
       assert.ok(secrets, "a generated-secrets resource exists when token and seed are not given");
@@ -145,8 +229,12 @@ describe("LoadBalancer component (mocked engine)", function () {
       assert.deepEqual(own.map((c) => c.name).sort(), [
         "edge-image",
         "edge-node-1",
+        "edge-node-1-secrets",
+        "edge-node-1-secrets",
         "edge-node-1-state",
         "edge-node-2",
+        "edge-node-2-secrets",
+        "edge-node-2-secrets",
         "edge-node-2-state",
         "edge-secrets",
       ]);
@@ -197,12 +285,14 @@ describe("LoadBalancer component (mocked engine)", function () {
       assert.equal(pulled[0].inputs.name, "registry.example/dnlb:1.0");
       assert.equal(pulled[0].inputs.keepLocally, true);
       assert.equal(children.find((c) => c.name === "solo-secrets"), undefined);
-      const [container] = mocks.ofType(CONTAINER);
+      const container = mocks.named("solo-node-1");
       assert.equal(container.inputs.image, "sha256:pulled-solo-image");
-      assert.equal(envOf(container.inputs).get(TOKEN_ENV), token);
-      assert.equal(envOf(container.inputs).get(SEED_ENV), seed);
-      for (const env of childrenOf(children, CONTAINER)[0].props.envs as pulumi.Output<string>[]) {
-        assert.equal(await pulumi.isSecret(env), true, "a token given in plain text is still kept secret");
+      const files = uploadsOf(carrierOf("solo-node-1").inputs);
+      assert.equal(files.get(SECRET_FILES.adminToken)?.content, token);
+      assert.equal(files.get(SECRET_FILES.hashSeed)?.content, seed);
+      const carrier = childrenOf(children, CONTAINER).find((c) => c.name === "solo-node-1-secrets")!;
+      for (const upload of carrier.props.uploads as { content: pulumi.Output<string> }[]) {
+        assert.equal(await pulumi.isSecret(upload.content), true, "a token given in plain text is still kept secret");
       }
       assert.deepEqual(conn.endpoints, ["http://127.0.1.1:9180"]);
       assert.equal(conn.token, token);
@@ -222,14 +312,14 @@ describe("LoadBalancer component (mocked engine)", function () {
     it("creates one Docker provider and one image build per host, and reaches each node by its host name", async function () {
       const { lb } = deploy("multi", {
         nodes: [
-          { dockerHost: "ssh://ops@lb-1" },
-          { dockerHost: "ssh://ops@lb-2", listenAddress: "10.0.0.11", adminPort: 9200 },
-          { dockerHost: "ssh://ops@lb-2", listenAddress: "10.0.0.12", adminPort: 9201 },
+          { dockerHost: "ssh://ops@lb-1", adminAddress: "10.0.0.10" },
+          { dockerHost: "ssh://ops@lb-2", listenAddress: "192.0.2.11", adminAddress: "10.0.0.11", adminPort: 9200 },
+          { dockerHost: "ssh://ops@lb-2", listenAddress: "192.0.2.12", adminAddress: "10.0.0.12", adminPort: 9201 },
           {},
         ],
       });
       const conn = await promiseOf(lb.connection);
-      assert.deepEqual(conn.endpoints, ["http://lb-1:9180", "http://10.0.0.11:9200", "http://10.0.0.12:9201", "http://127.0.1.4:9180"]);
+      assert.deepEqual(conn.endpoints, ["http://10.0.0.10:9180", "http://10.0.0.11:9200", "http://10.0.0.12:9201", "http://127.0.1.4:9180"]);
       const providers = mocks.ofType(DOCKER_PROVIDER);
       assert.deepEqual(
         providers.map((p) => [p.name, p.inputs.host]),
@@ -247,15 +337,48 @@ describe("LoadBalancer component (mocked engine)", function () {
       assert.equal(byName.get("multi-node-1")!.inputs.image, "sha256:built-multi-image-h1");
       assert.ok(byName.get("multi-node-3")!.provider!.includes("::multi-docker-h2::"));
       assert.equal(byName.get("multi-node-3")!.inputs.image, "sha256:built-multi-image-h2");
+      // Listeners take every address of the host; the admin API only its management address.
       assert.deepEqual((byName.get("multi-node-1")!.inputs.command as string[]).slice(0, 4), [
         "--admin-listen",
-        "0.0.0.0:9180",
+        "10.0.0.10:9180",
         "--listen-address",
         "0.0.0.0",
       ]);
       const localProvider = byName.get("multi-node-4")!.provider ?? "";
       assert.ok(!localProvider.includes("multi-docker"), "the local node uses the default provider");
       assert.equal(byName.get("multi-node-4")!.inputs.image, "sha256:built-multi-image");
+    });
+  });
+
+  describe("the admin address", function () {
+    function adminListen(name: string): string {
+      const command = mocks.named(name).inputs.command as string[];
+      return command[command.indexOf("--admin-listen") + 1];
+    }
+
+    it("defaults to the host's IP when dockerHost names the host by IP, never to every address", async function () {
+      const { lb } = deploy("byip", { nodes: [{ dockerHost: "ssh://ops@10.0.0.21" }, { dockerHost: "tcp://[fd00::22]:2375" }] });
+      assert.deepEqual((await promiseOf(lb.connection)).endpoints, ["http://10.0.0.21:9180", "http://[fd00::22]:9180"]);
+      assert.equal(adminListen("byip-node-1"), "10.0.0.21:9180");
+      assert.equal(adminListen("byip-node-2"), "[fd00::22]:9180");
+      const hc = mocks.named("byip-node-1").inputs.healthcheck as { tests: string[] };
+      assert.ok(hc.tests.join(" ").includes("http://10.0.0.21:9180/healthz"), "Docker's probe asks the admin address");
+    });
+
+    it("keeps a local node's admin API on loopback when its listeners bind another address", async function () {
+      const { lb } = deploy("pub", { nodes: [{ listenAddress: "192.0.2.7" }, { listenAddress: "192.0.2.8" }] });
+      assert.deepEqual((await promiseOf(lb.connection)).endpoints, ["http://127.0.1.1:9180", "http://127.0.1.2:9180"]);
+      assert.equal(adminListen("pub-node-1"), "127.0.1.1:9180");
+      const command = mocks.named("pub-node-1").inputs.command as string[];
+      assert.equal(command[command.indexOf("--listen-address") + 1], "192.0.2.7");
+      const { lb: wide } = deploy("wide", { nodes: [{ listenAddress: "0.0.0.0" }] });
+      assert.deepEqual((await promiseOf(wide.connection)).endpoints, ["http://127.0.1.1:9180"], "listeners on every address, the admin API on loopback");
+    });
+
+    it("binds the address given, for /metrics too (the admin server serves it)", async function () {
+      const { lb } = deploy("given", { nodes: [{ dockerHost: "ssh://ops@lb-1", adminAddress: "fd00::10", listenAddress: "203.0.113.5" }] });
+      assert.deepEqual((await promiseOf(lb.connection)).endpoints, ["http://[fd00::10]:9180"]);
+      assert.equal(adminListen("given-node-1"), "[fd00::10]:9180");
     });
   });
 
@@ -277,6 +400,22 @@ describe("LoadBalancer component (mocked engine)", function () {
     it("refuses two nodes on one Docker host sharing an address, or one binding every address", function () {
       rejects({ nodes: [{ listenAddress: "127.0.1.9" }, { listenAddress: "127.0.1.9", adminPort: 9181 }] }, /nodes\[1\]\.listenAddress 127\.0\.1\.9 collides with nodes\[0\]/);
       rejects({ nodes: [{ listenAddress: "0.0.0.0" }, {}] }, /collides with nodes\[0\] \(0\.0\.0\.0\)/);
+    });
+
+    it("requires an admin address for a remote host named by a host name, saying what to set", function () {
+      rejects(
+        { nodes: [{}, { dockerHost: "ssh://ops@lb-2" }] },
+        /nodes\[1\]\.adminAddress is required for a node on ssh:\/\/ops@lb-2: .*"lb-2" is a name, not an IP to bind\. Set nodes\[1\]\.adminAddress to the host's private IP \(e\.g\. 10\.0\.0\.11\), or name the host by that IP in dockerHost/,
+      );
+    });
+
+    it("refuses a loopback admin address on a remote host, a hostname, and two admin APIs on one address and port", function () {
+      rejects({ nodes: [{ dockerHost: "ssh://ops@10.0.0.5", adminAddress: "127.0.0.1" }] }, /nodes\[0\]\.adminAddress 127\.0\.0\.1 is a loopback address of ssh:\/\/ops@10\.0\.0\.5: Pulumi, on this machine, cannot reach it/);
+      rejects({ nodes: [{ adminAddress: "mgmt.example" }] }, /nodes\[0\]\.adminAddress must be an IPv4 or IPv6 address, not a hostname/);
+      rejects(
+        { nodes: [{ listenAddress: "127.0.1.8", adminAddress: "127.0.1.9" }, { listenAddress: "127.0.1.9" }] },
+        /nodes\[1\]'s admin API 127\.0\.1\.9:9180 collides with nodes\[0\]'s \(127\.0\.1\.9:9180\) on the local Docker engine/,
+      );
     });
 
     it("refuses a base image together with a prebuilt image", function () {

@@ -44,18 +44,25 @@ describe("quickstart example (mocked engine)", function () {
     assert.equal(await pulumi.isSecret(outputs.adminToken), true);
   });
 
-  it("prints a status command that finds the token wherever the stack lives: in the first node's container", async function () {
+  it("prints a status command that finds the token wherever the stack lives: in the first node's token file", async function () {
     const outputs = quickstart();
     const command = await promiseOf(outputs.memberHealth);
     assert.equal(
       command,
-      'curl -s -H "Authorization: Bearer $(docker exec quickstart-node-1 node -p process.env.DNLB_ADMIN_TOKEN)" http://127.0.1.1:9180/v1/status',
+      `curl -s -H "Authorization: Bearer $(docker exec quickstart-node-1 node -p "require('fs').readFileSync('/run/dnlb/admin-token','utf8')")" http://127.0.1.1:9180/v1/status`,
     );
-    // The container it names is the first node's, and that node reads its token from that variable.
-    const node = mocks.ofType("docker:index/container:Container").find((c) => c.inputs.name === "quickstart-node-1");
+    // The container it names is the first node's, and that node reads its token from that file,
+    // which its secrets carrier writes.
+    const containers = mocks.ofType("docker:index/container:Container");
+    const node = containers.find((c) => c.inputs.name === "quickstart-node-1");
     assert.ok(node, "no container named quickstart-node-1");
-    assert.ok((node.inputs.command as string[]).includes("127.0.1.1:9180"), JSON.stringify(node.inputs.command));
-    const envs = (node.inputs.envs as { [SECRET_SIG_KEY]?: string; value?: string[] }).value ?? [];
-    assert.ok(envs.some((pair) => pair.startsWith("DNLB_ADMIN_TOKEN=") && pair.length > "DNLB_ADMIN_TOKEN=".length + 15), "the node gets no DNLB_ADMIN_TOKEN");
+    const nodeCommand = node.inputs.command as string[];
+    assert.ok(nodeCommand.includes("127.0.1.1:9180"), JSON.stringify(nodeCommand));
+    assert.equal(nodeCommand[nodeCommand.indexOf("--token-file") + 1], "/run/dnlb/admin-token");
+    const carrier = containers.find((c) => c.inputs.name === "quickstart-node-1-secrets");
+    assert.ok(carrier, "no secrets carrier for quickstart-node-1");
+    const uploads = (carrier.inputs.uploads as { [SECRET_SIG_KEY]?: string; value?: { file: string; content: string }[] }).value ?? [];
+    const token = uploads.find((u) => u.file === "/run/dnlb/admin-token");
+    assert.ok(token && token.content.length >= 16, "the carrier writes no admin token");
   });
 });

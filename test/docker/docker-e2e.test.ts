@@ -1,9 +1,11 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import { request } from "undici";
-import { demoBackendContainerSpec, nodeContainerSpec, type ContainerSpec } from "../../provider/resources/node-container";
+import { demoBackendContainerSpec, nodeContainerSpec, nodeSecretsSpec, SECRET_FILES, type ContainerSpec } from "../../provider/resources/node-container";
+import { statusCommand } from "../../examples/quickstart/program";
 import type { LoadBalancerConnection } from "../../provider/model";
 import {
   backendServiceProvider,
@@ -19,8 +21,8 @@ import { shares, tally, type Tally } from "./traffic";
 /**
  * The whole product on a real Docker engine: the forwarder image built from the real Dockerfile
  * (on builder and base images made without any registry; the relay compiled in the image build),
- * two nodes and three demo backends run from the
- * same container specs the LoadBalancer component deploys, configured through the providers.
+ * two nodes (with their secrets carriers) and three demo backends run from the same container
+ * specs the LoadBalancer component deploys, configured through the providers.
  *
  * Runs only with DNLB_DOCKER_E2E=1 (test/docker/run.sh sets it after starting a Docker engine).
  * Addresses: nodes 127.0.1.1-2, backends 127.0.7.1-3; ports 25080 (listener), 25081 (backends),
@@ -87,6 +89,9 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
   const nodeIds: string[] = [];
   const backendIds = new Map<string, string>();
   const volumes = NODES.map((_, i) => `dnlb-e2e-${RUN}-node-${i + 1}-state`);
+  const secretsVolumes = NODES.map((_, i) => `dnlb-e2e-${RUN}-node-${i + 1}-secrets`);
+  /** Every container this run starts or creates, for the `docker inspect` check. */
+  const allIds: string[] = [];
   let connection: LoadBalancerConnection;
   let listenerId = "";
 
@@ -109,7 +114,14 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
   }
 
   async function runContainer(spec: ContainerSpec<string>): Promise<string> {
-    return engine.run(spec, { [LABEL]: RUN });
+    const id = await engine.run(spec, { [LABEL]: RUN });
+    allIds.push(id);
+    return id;
+  }
+
+  /** Runs a program with the node's own Node.js inside a container and returns what it prints. */
+  function execNode(id: string, script: string): Promise<string> {
+    return dockerCli(["exec", id, "node", "-e", script]);
   }
 
   /** Compiled addons in the staged context (the caller's relay must not reach the image). */
@@ -141,14 +153,19 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
       backendIds.set(b.label, await runContainer(spec));
     }
     for (const [i, address] of NODES.entries()) {
+      const containerName = `dnlb-e2e-${RUN}-node-${i + 1}`;
+      // The carrier writes the secret files into the volume the node then mounts read-only.
+      await runContainer(nodeSecretsSpec({ nodeContainerName: containerName, image: FORWARDER_IMAGE, secretsVolume: secretsVolumes[i], adminToken: token, hashSeed }));
       const spec = nodeContainerSpec({
-        containerName: `dnlb-e2e-${RUN}-node-${i + 1}`,
+        containerName,
         image: FORWARDER_IMAGE,
         listenAddress: address,
+        adminAddress: address,
         adminPort: ADMIN_PORT,
         stateVolume: volumes[i],
-        adminToken: token,
-        hashSeed,
+        secretsVolume: secretsVolumes[i],
+        tls: false,
+        memoryLimitMiB: 512,
       });
       nodeIds.push(await runContainer(spec));
     }
@@ -167,7 +184,7 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     this.timeout(120_000);
     const leftovers = await engine.containersLabelled(`${LABEL}=${RUN}`).catch(() => []);
     for (const c of leftovers) await engine.removeContainer(c.Id);
-    for (const v of volumes) await engine.removeVolume(v);
+    for (const v of [...volumes, ...secretsVolumes]) await engine.removeVolume(v);
     await engine.removeImage(FORWARDER_IMAGE);
     await engine.removeImage(BASE_IMAGE);
     await engine.removeImageTree(BUILDER_IMAGE);
@@ -188,6 +205,59 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
       assert.equal(body.engine?.name, "native", `${endpoint}/v1/status: ${JSON.stringify(body.engine)}`);
       assert.equal(body.engine?.reason, "the native relay loads (/opt/dnlb/dist/provider/forwarder/native/dnlb_relay.node)");
     }
+  });
+
+  it("keeps the token and the seed out of every container's configuration: the nodes read them from 0600 files", async function () {
+    assert.equal(allIds.length, BACKENDS.length + 2 * NODES.length, "backends, carriers and nodes");
+    for (const id of allIds) {
+      const inspected = await engine.inspectText(id);
+      assert.ok(!inspected.includes(token), `the admin token is in docker inspect of ${id}`);
+      assert.ok(!inspected.includes(hashSeed), `the hash seed is in docker inspect of ${id}`);
+    }
+    for (const id of nodeIds) {
+      const files = JSON.parse(
+        await execNode(
+          id,
+          `const fs=require("fs");console.log(JSON.stringify([${JSON.stringify(SECRET_FILES.adminToken)},${JSON.stringify(SECRET_FILES.hashSeed)}].map(f=>{const s=fs.statSync(f);return {mode:s.mode&0o777,uid:s.uid,gid:s.gid}})))`,
+        ),
+      ) as { mode: number; uid: number; gid: number }[];
+      assert.deepEqual(files, [{ mode: 0o600, uid: 0, gid: 0 }, { mode: 0o600, uid: 0, gid: 0 }]);
+      // The node's own environment holds no secret either (the files are the only copy it got).
+      const environ = await execNode(id, 'process.stdout.write(require("fs").readFileSync("/proc/1/environ","utf8"))');
+      assert.ok(!environ.includes(token) && !environ.includes(hashSeed), "a secret is in the node's environment");
+    }
+  });
+
+  it("runs each node hardened: read-only root, no new privileges, only NET_BIND_SERVICE, a memory limit, and it still serves", async function () {
+    for (const id of nodeIds) {
+      const inspected = JSON.parse(await engine.inspectText(id)) as { HostConfig: { ReadonlyRootfs: boolean; SecurityOpt: string[]; Memory: number } };
+      assert.equal(inspected.HostConfig.ReadonlyRootfs, true);
+      assert.deepEqual(inspected.HostConfig.SecurityOpt, ["no-new-privileges:true"]);
+      assert.equal(inspected.HostConfig.Memory, 512 * 1024 * 1024);
+      // What the kernel enforces on the node's process (PID 1 of the container).
+      const status = await execNode(id, 'process.stdout.write(require("fs").readFileSync("/proc/1/status","utf8"))');
+      assert.match(status, /^NoNewPrivs:\s+1$/m);
+      assert.match(status, /^CapEff:\s+0000000000000400$/m, "only CAP_NET_BIND_SERVICE (bit 10) is effective");
+      const write = await execNode(id, 'try{require("fs").writeFileSync("/opt/dnlb/x","x");console.log("written")}catch(e){console.log(e.code)}');
+      assert.equal(write, "EROFS", "the image's files can be changed");
+      const secretWrite = await execNode(id, `try{require("fs").writeFileSync(${JSON.stringify(SECRET_FILES.adminToken)},"x");console.log("written")}catch(e){console.log(e.code)}`);
+      assert.equal(secretWrite, "EROFS", "the node can change its own token file");
+    }
+    for (const endpoint of connection.endpoints) {
+      const res = await request(`${endpoint}/v1/status`, { headers: { authorization: `Bearer ${token}` }, headersTimeout: 3000, bodyTimeout: 3000 });
+      await res.body.text();
+      assert.equal(res.statusCode, 200, `${endpoint} refuses the token it read from its file`);
+    }
+  });
+
+  it("answers the quickstart's status command, which reads the token from the node's file", async function () {
+    const name = `dnlb-e2e-${RUN}-node-1`;
+    const output = await new Promise<string>((resolve, reject) =>
+      execFile("bash", ["-c", statusCommand(name, connection.endpoints[0])], { timeout: 20_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout),
+      ),
+    );
+    assert.ok(Array.isArray((JSON.parse(output) as { listeners?: unknown }).listeners), output.slice(0, 500));
   });
 
   it("configures both nodes through the providers and spreads traffic by weight through each", async function () {

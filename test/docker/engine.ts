@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { Agent, request } from "undici";
-import type { ContainerSpec } from "../../provider/resources/node-container";
+import type { ContainerFile, ContainerSpec } from "../../provider/resources/node-container";
 
 /**
  * Just enough of the Docker Engine API for the end-to-end test, over the daemon's unix socket
@@ -37,13 +37,35 @@ export class DockerEngine {
     return text === "" ? undefined : (JSON.parse(text) as unknown);
   }
 
-  /** Creates and starts a container from the spec the LoadBalancer component also uses. */
+  /**
+   * Creates a container from the spec the LoadBalancer component also uses, writes its files and
+   * starts it (unless the spec says not to), in the order @pulumi/docker does: the files go in one
+   * archive extracted at `/`, which Docker refuses for a read-only root unless every file lies in
+   * a writable volume.
+   */
   async run(spec: ContainerSpec<string>, extraLabels: Record<string, string>): Promise<string> {
     const created = (await this.call("POST", `/containers/create?name=${encodeURIComponent(spec.name)}`, createBody(spec, extraLabels))) as {
       Id: string;
     };
-    await this.call("POST", `/containers/${created.Id}/start`);
+    if (spec.files.length > 0) await this.putArchive(created.Id, "/", tarArchive(spec.files));
+    if (spec.start) await this.call("POST", `/containers/${created.Id}/start`);
     return created.Id;
+  }
+
+  async putArchive(id: string, path: string, archive: Buffer): Promise<void> {
+    const res = await request(`http://docker${API}/containers/${id}/archive?path=${encodeURIComponent(path)}`, {
+      method: "PUT",
+      dispatcher: this.agent,
+      headers: { "content-type": "application/x-tar" },
+      body: archive,
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw new Error(`docker PUT archive ${path} into ${id}: ${res.statusCode} ${text.trim()}`);
+  }
+
+  /** The full JSON `docker inspect` prints for a container. */
+  async inspectText(id: string): Promise<string> {
+    return JSON.stringify(await this.call("GET", `/containers/${id}/json`));
   }
 
   async stop(id: string, timeoutSeconds = 5): Promise<void> {
@@ -149,11 +171,43 @@ export function createBody(spec: ContainerSpec<string>, extraLabels: Record<stri
     HostConfig: {
       NetworkMode: spec.networkMode,
       RestartPolicy: { Name: spec.restart },
-      Binds: spec.volumes.map((v) => `${v.volumeName}:${v.containerPath}`),
+      Binds: spec.volumes.map((v) => `${v.volumeName}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
+      ReadonlyRootfs: spec.readOnlyRootFilesystem,
+      Tmpfs: { ...spec.tmpfs },
+      SecurityOpt: [...spec.securityOptions],
+      ...(spec.memoryLimitMiB === undefined ? {} : { Memory: spec.memoryLimitMiB * MIB }),
       LogConfig: { Type: "json-file", Config: { ...spec.logOptions } },
       ...(spec.capabilities === undefined ? {} : { CapDrop: [...spec.capabilities.drop], CapAdd: [...spec.capabilities.add] }),
     },
   };
+}
+
+const MIB = 1024 * 1024;
+const TAR_BLOCK = 512;
+
+/** A ustar archive of the files (names relative to `/`), as @pulumi/docker builds for its uploads. */
+export function tarArchive(files: readonly ContainerFile<string>[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const file of files) {
+    const content = Buffer.from(file.content, "utf8");
+    const header = Buffer.alloc(TAR_BLOCK);
+    const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, "0") + "\0";
+    header.write(file.path.replace(/^\//, ""), 0, 100, "utf8");
+    header.write(octal(file.mode, 8), 100, "ascii");
+    header.write(octal(file.uid, 8), 108, "ascii");
+    header.write(octal(file.gid, 8), 116, "ascii");
+    header.write(octal(content.length, 12), 124, "ascii");
+    header.write(octal(Math.floor(Date.now() / 1000), 12), 136, "ascii");
+    header.write("        ", 148, "ascii"); // the checksum counts its own field as spaces
+    header.write("0", 156, "ascii"); // a regular file
+    header.write("ustar\u000000", 257, "binary");
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "ascii");
+    blocks.push(header, content, Buffer.alloc((TAR_BLOCK - (content.length % TAR_BLOCK)) % TAR_BLOCK));
+  }
+  blocks.push(Buffer.alloc(2 * TAR_BLOCK));
+  return Buffer.concat(blocks);
 }
 
 /** Runs the docker CLI (for import and build, which stream files), failing with its output. */

@@ -100,6 +100,7 @@ const INTEGER_ROWS: IntegerRow[] = [
   { resource: LISTENER, path: ["port"], min: 1, max: 65535, missing: REQUIRED },
   { resource: LOAD_BALANCER, path: ["nodes"], min: 1, max: 16, missing: { defaultValue: 2 } },
   { resource: LOAD_BALANCER, path: ["nodes", 1, "adminPort"], min: 1, max: 65535, missing: OPTIONAL },
+  { resource: LOAD_BALANCER, path: ["memoryLimitMiB"], min: 256, max: 1048576, missing: { defaultValue: 2048 } },
 ];
 
 interface ListRow {
