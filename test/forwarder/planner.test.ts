@@ -194,8 +194,8 @@ describe("runtime model", () => {
       .listener("l2", { port: 1001, backendService: "gone" })
       .build();
     assert.deepEqual(planListeners(config.listeners, config.backendServices), [
-      { id: "l1", port: 1000, serviceId: "s" },
-      { id: "l2", port: 1001 },
+      { id: "l1", protocol: "TCP", port: 1000, serviceId: "s" },
+      { id: "l2", protocol: "TCP", port: 1001 },
     ]);
   });
 });

@@ -31,7 +31,7 @@ import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
 import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
-import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
+import { EMPTY_PLAN, transportOf, type DataPlanePlan, type ListenerPlan } from "./plan";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
 import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
 import { StreamFlow } from "./stream-flow";
@@ -214,7 +214,8 @@ export class DataPlane implements FlowOwner {
   private async applyNow(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     this.applyServices(plan);
-    const toBind = this.applyListeners(plan.listeners);
+    // This data plane carries TCP only; a UDP listener must not be bound as TCP on its port.
+    const toBind = this.applyListeners(plan.listeners.filter((l) => transportOf(l) === "TCP"));
     await Promise.all(toBind.map((slot) => this.bind(slot)));
     return this.failedListeners();
   }

@@ -169,6 +169,7 @@ export function planService(service: ResolvedService, health: HealthLookup): Pla
 export function planListeners(listeners: ReadonlyMap<string, Stored<ListenerSpec>>, services: ReadonlyMap<string, unknown>): ListenerPlan[] {
   return [...listeners.values()].map((l) => ({
     id: l.id,
+    protocol: l.spec.protocol,
     port: l.spec.port,
     ...(services.has(l.spec.backendService) ? { serviceId: l.spec.backendService } : {}),
   }));
