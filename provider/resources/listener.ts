@@ -29,7 +29,7 @@ export const listenerType: ResourceType = {
   label: "listener",
   check: (raw, ctx) => checkListener(raw, ctx),
   schema: () => modelSchemas({ allowUnknown: false }).listener,
-  // A node refuses two listeners on one port, so a listener moving to a new port must give up
+  // A node refuses two listeners on one protocol and port, so a listener moving to a new port must give up
   // the old one first; the same holds for any replacement that keeps the port.
   deleteBeforeReplace: () => true,
 };
