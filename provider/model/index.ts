@@ -3,5 +3,6 @@ export * from "./addresses";
 export * from "./loopback";
 export { ChangeKind, FieldMode, ID_PATTERN, describeValue } from "./fields";
 export * from "./schemas";
+export * from "./transports";
 export * from "./check";
 export * from "./reference";

@@ -48,7 +48,7 @@ import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
 import { ListenerSlot, listen, listenNative, type BoundSocket, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
-import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
+import { EMPTY_PLAN, transportOf, type DataPlanePlan, type ListenerPlan } from "./plan";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
 import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
 import { StreamFlow } from "./stream-flow";
@@ -267,20 +267,22 @@ export class DataPlane implements FlowOwner {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     const failed = new Map<string, string>();
     await Promise.all(
-      listeners.map(async ({ id, port }) => {
-        const slot = this.listeners.get(id);
-        const listening = slot !== undefined && slot.server !== null && slot.port === port;
-        if (listening || this.prepared.get(id)?.port === port) return;
-        this.prepared.get(id)?.server.close();
-        this.prepared.delete(id);
-        const taker: PreparedServer["taker"] = {};
-        try {
-          const server = await this.openServer(id, port, () => taker.slot);
-          this.prepared.set(id, { port, server, taker });
-        } catch (err) {
-          failed.set(id, err instanceof Error ? err.message : String(err));
-        }
-      }),
+      listeners
+        .filter((l) => transportOf(l) === "TCP")
+        .map(async ({ id, port }) => {
+          const slot = this.listeners.get(id);
+          const listening = slot !== undefined && slot.server !== null && slot.port === port;
+          if (listening || this.prepared.get(id)?.port === port) return;
+          this.prepared.get(id)?.server.close();
+          this.prepared.delete(id);
+          const taker: PreparedServer["taker"] = {};
+          try {
+            const server = await this.openServer(id, port, () => taker.slot);
+            this.prepared.set(id, { port, server, taker });
+          } catch (err) {
+            failed.set(id, err instanceof Error ? err.message : String(err));
+          }
+        }),
     );
     return failed;
   }
@@ -305,7 +307,8 @@ export class DataPlane implements FlowOwner {
   private async applyNow(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     this.applyServices(plan);
-    const toBind = this.applyListeners(plan.listeners);
+    // This data plane carries TCP only; a UDP listener must not be bound as TCP on its port.
+    const toBind = this.applyListeners(plan.listeners.filter((l) => transportOf(l) === "TCP"));
     await Promise.all(toBind.map((slot) => this.bind(slot)));
     return this.failedListeners();
   }
