@@ -4,6 +4,7 @@
  * place (DEFAULTS).
  */
 import { nativeRelay } from "./native/relay";
+import type { BgpOptions } from "./vip/bird-config";
 
 export type DataPlaneEngine = "native" | "streams";
 
@@ -60,6 +61,17 @@ export interface HealthOptions {
   readonly timeScale?: number;
 }
 
+/** One virtual IP served by every node (--vip): the listeners bind it and BGP announces it. */
+export interface VipOptions {
+  readonly address: string;
+  /** Unset: the node binds the VIP and announces nothing (another speaker or static routes). */
+  readonly bgp?: BgpOptions;
+  /** BIRD 2's `bird`; `birdc` next to it. */
+  readonly birdBinary?: string;
+  /** On SIGTERM, the time between the withdrawal and closing the listeners, for routers to converge. */
+  readonly withdrawGraceMs?: number;
+}
+
 export const DEFAULTS = {
   dataPlane: {
     workers: 0,
@@ -74,6 +86,7 @@ export const DEFAULTS = {
   shutdownGraceMs: 10_000,
   /** Register prom-client's process metrics (`dnlb_process_...`, `dnlb_nodejs_...`). */
   defaultMetrics: true,
+  vip: { birdBinary: "bird", withdrawGraceMs: 2000, holdTimeSeconds: 3 },
 } as const;
 
 /** The engine a data plane gets when none is asked for: native when its addon loads here. */

@@ -1,7 +1,8 @@
 import * as os from "node:os";
 import { parseArgs } from "node:util";
 import { StartupError } from "../errors";
-import { DEFAULTS, type DataPlaneEngine } from "../options";
+import { DEFAULTS, type DataPlaneEngine, type VipOptions } from "../options";
+import { parseVipFlags } from "./vip";
 
 export const MAX_WORKERS = 64;
 export const MAX_CONNECTIONS_LIMIT = 10_000_000;
@@ -18,6 +19,8 @@ export interface CliOptions {
   readonly logLevel: string;
   /** Never fall back to streams: a node whose relay does not load exits instead. */
   readonly requireNative: boolean;
+  /** --vip and the BGP flags (cli/vip.ts); the listeners bind the VIP. */
+  readonly vip?: VipOptions;
   readonly dataPlane: {
     readonly listenAddress: string;
     readonly workers: number;
@@ -55,7 +58,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
       args: [...argv],
       options: {
         "admin-listen": { type: "string" },
-        "listen-address": { type: "string", default: "0.0.0.0" },
+        "listen-address": { type: "string" },
         "state-dir": { type: "string" },
         "token-file": { type: "string" },
         "node-name": { type: "string" },
@@ -66,6 +69,14 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "require-native": { type: "boolean", default: false },
         "hash-seed-file": { type: "string" },
         "max-connections-per-listener": { type: "string" },
+        vip: { type: "string" },
+        "bgp-local-asn": { type: "string" },
+        "bgp-router-id": { type: "string" },
+        "bgp-peer": { type: "string", multiple: true },
+        "bgp-hold-time": { type: "string" },
+        "bgp-bfd": { type: "boolean" },
+        "bird-binary": { type: "string" },
+        "withdraw-grace-seconds": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -93,6 +104,11 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
   if (values["require-native"] && engine === "streams") {
     throw new StartupError("--require-native and --engine streams contradict each other: give one of them");
   }
+  const vip = parseVipFlags(values);
+  const listenAddress = values["listen-address"] ?? vip?.address ?? "0.0.0.0";
+  if (vip !== undefined && listenAddress !== vip.address) {
+    throw new StartupError(`--listen-address ${listenAddress} and --vip ${vip.address} differ: with --vip the listeners bind the VIP (leave --listen-address out)`);
+  }
   return {
     admin,
     stateDir: values["state-dir"],
@@ -102,8 +118,9 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
     graceMs: Math.round(grace * 1000),
     logLevel: values["log-level"],
     requireNative: values["require-native"],
+    ...(vip === undefined ? {} : { vip }),
     dataPlane: {
-      listenAddress: values["listen-address"],
+      listenAddress,
       workers,
       engine,
       maxConnectionsPerListener: integerFlag("--max-connections-per-listener", values["max-connections-per-listener"], 1, MAX_CONNECTIONS_LIMIT),

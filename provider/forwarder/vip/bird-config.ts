@@ -1,0 +1,89 @@
+/**
+ * The BIRD 2 configuration a node's speaker runs with: one static route for the VIP (the
+ * announcement: enabled to announce, disabled to withdraw) and one BGP session per peer.
+ *
+ * Every node of a load balancer writes the same attributes for the VIP (origin IGP, no MED,
+ * its one AS in the path): a router merges equal paths only, and one odd attribute leaves it
+ * with a single next hop instead of ECMP over every node. The short `connect retry` and
+ * `error wait` times bring a session back within seconds after a restart; BIRD's defaults
+ * wait about a minute.
+ */
+import { isIPv6 } from "node:net";
+
+export interface BgpPeer {
+  readonly address: string;
+  readonly asn: number;
+}
+
+export interface BgpOptions {
+  readonly localAsn: number;
+  /** Unset: BIRD picks one of the node's addresses. */
+  readonly routerId?: string;
+  readonly peers: readonly BgpPeer[];
+  /** 0 turns keepalives and the hold timer off (RFC 4271), else 3-65535. */
+  readonly holdTimeSeconds: number;
+  /** BFD towards every peer: a silent node is noticed in about 0.3 s instead of the hold time. */
+  readonly bfd: boolean;
+}
+
+/** The static protocol holding the VIP route; birdc enables or disables it by this name. */
+export const VIP_PROTOCOL = "vip_route";
+
+/** The BGP protocol name of the peer at `index` in BgpOptions.peers (status maps it back). */
+export function peerProtocol(index: number): string {
+  return `peer${index + 1}`;
+}
+
+/** BFD timers: a peer missing 3 packets 100 ms apart is down. */
+const BFD_INTERVAL_MS = 100;
+const BFD_MULTIPLIER = 3;
+
+export function birdConfig(vip: string, bgp: BgpOptions, announced: boolean): string {
+  const family = isIPv6(vip) ? "ipv6" : "ipv4";
+  const prefix = `${vip}/${family === "ipv6" ? 128 : 32}`;
+  const lines = [
+    "# Written by dnlb-forwarder at every start and announcement change: edits are overwritten.",
+    ...(bgp.routerId === undefined ? [] : [`router id ${bgp.routerId};`]),
+    "log stderr { info, warning, error, fatal, bug };",
+    "",
+    "protocol device {}",
+    "",
+  ];
+  if (bgp.bfd) {
+    lines.push(
+      "protocol bfd {",
+      `  interface "*" { min rx interval ${BFD_INTERVAL_MS} ms; min tx interval ${BFD_INTERVAL_MS} ms; multiplier ${BFD_MULTIPLIER}; };`,
+      "}",
+      "",
+    );
+  }
+  lines.push(
+    `protocol static ${VIP_PROTOCOL} {`,
+    `  disabled ${announced ? "no" : "yes"};`,
+    `  ${family};`,
+    `  route ${prefix} blackhole;`,
+    "}",
+    "",
+  );
+  bgp.peers.forEach((peer, index) => {
+    lines.push(
+      `protocol bgp ${peerProtocol(index)} {`,
+      `  local as ${bgp.localAsn};`,
+      `  neighbor ${peer.address} as ${peer.asn};`,
+      `  hold time ${bgp.holdTimeSeconds};`,
+      // BIRD requires a keepalive time of at least 1 s; 0 goes with a hold time of 0.
+      `  keepalive time ${bgp.holdTimeSeconds === 0 ? 0 : Math.max(1, Math.floor(bgp.holdTimeSeconds / 3))};`,
+      "  connect retry time 1;",
+      "  error wait time 1, 5;",
+      ...(bgp.bfd ? ["  bfd on;"] : []),
+      `  ${family} {`,
+      "    import none;",
+      `    export filter { if proto = "${VIP_PROTOCOL}" then { bgp_origin = ORIGIN_IGP; accept; } reject; };`,
+      "    next hop self;",
+      "  };",
+      "}",
+      "",
+    );
+  });
+  return lines.join("\n");
+}
