@@ -148,6 +148,7 @@ export class ForwarderNode {
     if (this.vip !== undefined) {
       await this.vip.announcer.withdraw();
       await new Promise((resolve) => setTimeout(resolve, this.vip?.withdrawGraceMs));
+      this.logger.info({ withdrawGraceMs: this.vip.withdrawGraceMs }, "VIP withdrawn and the grace period over: closing the listeners");
     }
     await this.writer.close();
     try {
