@@ -4,7 +4,6 @@
  * place (DEFAULTS).
  */
 import { nativeRelay } from "./native/relay";
-import type { BgpOptions } from "./vip/bird-config";
 
 export type DataPlaneEngine = "native" | "streams";
 
@@ -59,6 +58,22 @@ export interface HealthOptions {
    * e.g. 0.1 to run the real rules (5 s minimum interval) ten times faster.
    */
   readonly timeScale?: number;
+}
+
+export interface BgpPeer {
+  readonly address: string;
+  readonly asn: number;
+}
+
+export interface BgpOptions {
+  readonly localAsn: number;
+  /** Unset: BIRD picks one of the node's addresses. */
+  readonly routerId?: string;
+  readonly peers: readonly BgpPeer[];
+  /** 0 turns keepalives and the hold timer off (RFC 4271), else 3-65535. */
+  readonly holdTimeSeconds: number;
+  /** BFD towards every peer: a silent node is noticed in about 0.3 s instead of the hold time. */
+  readonly bfd: boolean;
 }
 
 /** One virtual IP served by every node (--vip): the listeners bind it and BGP announces it. */

@@ -86,6 +86,13 @@ export class Topology {
     return child;
   }
 
+  /** Drops every packet to and from node `k` (1-based) on its link: the node is up but silent. */
+  silence(k: number): void {
+    const ns = this.nodes[k - 1];
+    run(["ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-i", "eth0", "-j", "DROP"]);
+    run(["ip", "netns", "exec", ns, "iptables", "-A", "OUTPUT", "-o", "eth0", "-j", "DROP"]);
+  }
+
   /** Node addresses the router's kernel table sends the VIP to now. */
   async vipNextHops(): Promise<string[]> {
     const out = await commandOutput(["ip", "-n", this.router, "route", "show", `${VIP}/32`]);
@@ -109,12 +116,13 @@ export class Topology {
   }
 }
 
-/** The router's BIRD: one eBGP session per node, ECMP into the kernel table. */
-export function routerBirdConfig(nodeCount: number): string {
+/** The router's BIRD: one eBGP session per node, ECMP into the kernel table, BFD with the nodes in `bfdNodes`. */
+export function routerBirdConfig(nodeCount: number, bfdNodes: readonly number[]): string {
   const lines = [
     `router id ${routerAddress(0)};`,
     "protocol device {}",
     "protocol kernel { ipv4 { import none; export all; }; merge paths on; }",
+    'protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }',
   ];
   for (let k = 1; k <= nodeCount; k++) {
     lines.push(
@@ -123,6 +131,7 @@ export function routerBirdConfig(nodeCount: number): string {
       // A short error wait: a node that comes back is accepted within a second or two (BIRD's
       // default, and even 1-5 s, keeps refusing it for several seconds after it left).
       "  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 2;",
+      ...(bfdNodes.includes(k) ? ["  bfd on;"] : []),
       "  ipv4 { import all; export none; };",
       "}",
     );

@@ -31,6 +31,8 @@ const LISTENER_PORT = 8080;
 const ADMIN_PORT = 9180;
 const WITHDRAW_GRACE_SECONDS = 1;
 const NODES = 2;
+/** Node 2 runs BFD with the router; node 1 relies on the 3 s hold time. */
+const BFD_NODE = 2;
 
 function missingPrerequisite(): string | undefined {
   if (process.getuid?.() !== 0) return "the VIP tests need root (network namespaces)";
@@ -128,7 +130,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     topology = new Topology(NODES);
     topology.build();
     const routerConf = path.join(stateRoot, "router.conf");
-    await fs.writeFile(routerConf, routerBirdConfig(NODES));
+    await fs.writeFile(routerConf, routerBirdConfig(NODES, [BFD_NODE]));
     topology.spawn(topology.router, ["setpriv", "--pdeathsig", "KILL", "bird", "-f", "-c", routerConf, "-s", path.join(stateRoot, "router.ctl")]);
     const backend = topology.spawn(topology.backend, [process.execPath, "-e", BACKEND_SCRIPT, JSON.stringify(MEMBERS)]);
     await new Promise<void>((resolve, reject) => {
@@ -170,6 +172,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
         ...["--admin-listen", `${nodeAddress(k)}:${ADMIN_PORT}`, "--state-dir", stateDir, "--node-name", `node${k}`, "--workers", "0"],
         ...["--vip", VIP, "--bgp-local-asn", String(NODE_ASN), "--bgp-router-id", nodeAddress(k), "--bgp-peer", `${routerAddress(k)}:${ROUTER_ASN}`],
         ...["--withdraw-grace-seconds", String(WITHDRAW_GRACE_SECONDS), "--shutdown-grace-seconds", "2"],
+        ...(k === BFD_NODE ? ["--bgp-bfd"] : []),
       ],
       { DNLB_ADMIN_TOKEN: TOKEN, DNLB_HASH_SEED: SEED },
     );
@@ -289,5 +292,20 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     assert.ok(withdrawnMs < closedMs, `withdrawn at ${withdrawnMs} ms, listener closed at ${closedMs} ms`);
     assert.equal(failed.length, 0, `refused: ${JSON.stringify(failed.slice(0, 5))}`);
     assert.ok((perNode.get(nodeAddress(1)) ?? 0) > 0, "node 1 carried connections before the SIGTERM");
+  });
+
+  it("a silent node (up, but its link drops everything) leaves the router's table within the hold time, and within 1 s with BFD", async () => {
+    const since = Date.now();
+    nodes.set(1, await startNode(1));
+    await timeUntil("node 1 back after its SIGTERM", 10_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]), since);
+    const holdSince = Date.now();
+    topology.silence(1);
+    const holdMs = await timeUntil("silent node 1 dropped", 10_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(2)]), holdSince);
+    const bfdSince = Date.now();
+    topology.silence(BFD_NODE);
+    const bfdMs = await timeUntil("silent node 2 dropped", 10_000, async () => (await topology.vipNextHops()).length === 0, bfdSince);
+    console.log(`      silent node: dropped after ${holdMs} ms with hold time 3 s (goal <= 4000), after ${bfdMs} ms with BFD 100 ms x 3 (goal <= 1000)`);
+    assert.ok(holdMs <= 4000, `hold time: ${holdMs} ms`);
+    assert.ok(bfdMs <= 1000, `BFD: ${bfdMs} ms`);
   });
 });

@@ -1,8 +1,7 @@
 /** The VIP and BGP flags (--vip, --bgp-*, --bird-binary, --withdraw-grace-seconds) as VipOptions. */
 import { isIP } from "node:net";
 import { StartupError } from "../errors";
-import { DEFAULTS, type VipOptions } from "../options";
-import type { BgpPeer } from "../vip/bird-config";
+import { DEFAULTS, type BgpPeer, type VipOptions } from "../options";
 
 export interface VipFlags {
   readonly vip?: string;

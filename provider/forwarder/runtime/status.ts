@@ -7,7 +7,6 @@ import type { ListenerStats, MemberStats } from "../dataplane/stats";
 import type { HealthState, MemberHealth } from "../health/monitor";
 import type { EngineChoice } from "./engine";
 import type { PlannedService } from "./planner";
-import type { VipStatus } from "../vip/announcer";
 
 export type ListenerStatusState = "Listening" | "Failed" | "NoBackend";
 
@@ -59,8 +58,6 @@ export interface StatusReport {
   readonly engine: EngineChoice;
   readonly backendServices: readonly BackendServiceStatus[];
   readonly listeners: readonly ListenerStatus[];
-  /** With --vip: the announcement (announced or withdrawn, why) and each BGP peer's session state; the node adds it. */
-  readonly vip?: VipStatus;
 }
 
 export function serviceStatus(

@@ -9,22 +9,7 @@
  * BIRD's defaults wait 5 s at start and about a minute after an error.
  */
 import { isIPv6 } from "node:net";
-
-export interface BgpPeer {
-  readonly address: string;
-  readonly asn: number;
-}
-
-export interface BgpOptions {
-  readonly localAsn: number;
-  /** Unset: BIRD picks one of the node's addresses. */
-  readonly routerId?: string;
-  readonly peers: readonly BgpPeer[];
-  /** 0 turns keepalives and the hold timer off (RFC 4271), else 3-65535. */
-  readonly holdTimeSeconds: number;
-  /** BFD towards every peer: a silent node is noticed in about 0.3 s instead of the hold time. */
-  readonly bfd: boolean;
-}
+import type { BgpOptions } from "../options";
 
 /** The static protocol holding the VIP route; birdc enables or disables it by this name. */
 export const VIP_PROTOCOL = "vip_route";

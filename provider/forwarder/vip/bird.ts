@@ -12,7 +12,8 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { Logger } from "pino";
-import { birdConfig, peerProtocol, VIP_PROTOCOL, type BgpOptions, type BgpPeer } from "./bird-config";
+import type { BgpOptions, BgpPeer } from "../options";
+import { birdConfig, peerProtocol, VIP_PROTOCOL } from "./bird-config";
 import { parseProtocols, type BgpState } from "./birdc-output";
 
 export interface BirdOptions {
