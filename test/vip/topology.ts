@@ -149,3 +149,15 @@ for (const m of members) {
     .listen(${MEMBER_PORT}, m.address, () => { if (++listening === members.length) console.log("listening"); });
 }
 `;
+
+/** Binds ADDRESS:PORT (argv) as soon as it can (every 2 ms, for at most 10 s), prints "bound", holds it. */
+export const PORT_BLOCKER_SCRIPT = `
+const net = require("node:net");
+const [address, port] = process.argv.slice(1);
+const deadline = Date.now() + 10000;
+(function attempt() {
+  const server = net.createServer((c) => c.destroy());
+  server.once("error", () => (Date.now() < deadline ? setTimeout(attempt, 2) : process.exit(1)));
+  server.listen({ host: address, port: Number(port) }, () => console.log("bound"));
+})();
+`;

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import type { ConnectResult } from "./client-agent";
 import {
   BACKEND_SCRIPT,
+  PORT_BLOCKER_SCRIPT,
   CLIENT_SOURCES,
   MEMBER_PORT,
   MEMBERS,
@@ -33,6 +34,8 @@ const WITHDRAW_GRACE_SECONDS = 1;
 const NODES = 2;
 /** Node 2 runs BFD with the router; node 1 relies on the 3 s hold time. */
 const BFD_NODE = 2;
+/** Node 1's data plane runs in a worker process (the test kills it); node 2's in its own process. */
+const WORKER_NODE = 1;
 
 function missingPrerequisite(): string | undefined {
   if (process.getuid?.() !== 0) return "the VIP tests need root (network namespaces)";
@@ -152,6 +155,15 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
         assert.ok(reply.status < 300, `PUT ${url} on node ${k}: ${reply.status} ${reply.body}`);
       }
     }
+    // Until every member's first probe, and while one is Healthy and the other not yet, a node
+    // routes by another member set: the promise holds once both nodes see both members eligible.
+    await timeUntil("every member eligible on every node", 15_000, async () => {
+      for (let k = 1; k <= NODES; k++) {
+        const members = (await status(k)).backendServices?.[0]?.members ?? [];
+        if (members.length !== MEMBERS.length || !members.every((m) => m.eligible)) return false;
+      }
+      return true;
+    });
     const ms = await timeUntil("both nodes in the router's table", 15_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]));
     console.log(`      both nodes announced and installed as ECMP next hops ${ms} ms after configuration`);
   });
@@ -169,7 +181,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
       [
         process.execPath,
         MAIN,
-        ...["--admin-listen", `${nodeAddress(k)}:${ADMIN_PORT}`, "--state-dir", stateDir, "--node-name", `node${k}`, "--workers", "0"],
+        ...["--admin-listen", `${nodeAddress(k)}:${ADMIN_PORT}`, "--state-dir", stateDir, "--node-name", `node${k}`, "--workers", k === WORKER_NODE ? "1" : "0"],
         ...["--vip", VIP, "--bgp-local-asn", String(NODE_ASN), "--bgp-router-id", nodeAddress(k), "--bgp-peer", `${routerAddress(k)}:${ROUTER_ASN}`],
         ...["--withdraw-grace-seconds", String(WITHDRAW_GRACE_SECONDS), "--shutdown-grace-seconds", "2"],
         ...(k === BFD_NODE ? ["--bgp-bfd"] : []),
@@ -208,8 +220,19 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     return match === null ? 0 : Number(match[1]);
   }
 
-  async function status(k: number): Promise<{ vip: { address: string; announced: boolean; reason: string; peers: { address: string; asn: number; state: string }[] } }> {
+  async function status(k: number): Promise<{
+    backendServices?: { members: { eligible: boolean }[] }[];
+    vip: { address: string; announced: boolean; reason: string; peers: { address: string; asn: number; state: string }[] };
+  }> {
     return JSON.parse((await agent.http(`http://${nodeAddress(k)}:${ADMIN_PORT}/v1/status`)).body);
+  }
+
+  /** The PID of `forwarder`'s child whose command is `command` (its BIRD, or its data-plane worker). */
+  function childOf(forwarder: ForwarderNode, command: string): number {
+    const lines = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(forwarder.process.pid)], { encoding: "utf8" }).trim().split("\n");
+    const found = lines.map((l) => l.trim().split(/\s+/)).find(([, comm]) => comm === command);
+    assert.ok(found !== undefined, `no ${command} child of the forwarder (children: ${lines.join("; ")})`);
+    return Number(found[0]);
   }
 
   it("spreads 1,000 new connections over both nodes, and a client address lands on one member whichever node carries it (IpHash)", async () => {
@@ -220,8 +243,14 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     const perNode = countBy(results, (r) => r.via);
     const perMember = countBy(results, (r) => r.member);
     console.log(`      per node: ${format(perNode)}; per member: ${format(perMember)}`);
-    const counted = [(await listenerConnections(1)) - before[0], (await listenerConnections(2)) - before[1]];
-    assert.deepEqual(counted, [perNode.get(nodeAddress(1)) ?? 0, perNode.get(nodeAddress(2)) ?? 0], "each node's listener counted the connections the backend saw from it");
+    const seen = [perNode.get(nodeAddress(1)) ?? 0, perNode.get(nodeAddress(2)) ?? 0];
+    // A worker reports its counters every second: wait (bounded) for the last report.
+    const deadline = Date.now() + 3000;
+    let counted: number[] = [];
+    do {
+      counted = [(await listenerConnections(1)) - before[0], (await listenerConnections(2)) - before[1]];
+    } while (counted.join() !== seen.join() && Date.now() < deadline && (await new Promise((resolve) => setTimeout(resolve, 100))) === undefined);
+    assert.deepEqual(counted, seen, "each node's listener counted the connections the backend saw from it");
     for (const k of [1, 2]) {
       const share = perNode.get(nodeAddress(k)) ?? 0;
       assert.ok(Math.abs(share - 500) <= 75, `node ${k} carried ${share} of 1000 (even share 500 +- 15%)`);
@@ -245,8 +274,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
 
   it("kill -9 of a forwarder: its route is gone within 1 s, its speaker with it, and new connections all succeed through the other node", async () => {
     const node1 = nodes.get(1) as ForwarderNode;
-    const birdBefore = execFileSync("ip", ["netns", "pids", topology.nodes[0]], { encoding: "utf8" }).trim().split(/\s+/).length;
-    assert.equal(birdBefore, 2, "node 1's namespace runs the forwarder and its BIRD");
+    childOf(node1, "bird");
     const since = Date.now();
     node1.process.kill("SIGKILL");
     const ms = await timeUntil("node 1's route withdrawn", 5000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(2)]), since);
@@ -272,6 +300,43 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     const share = perNode.get(nodeAddress(1)) ?? 0;
     assert.ok(share >= 140 && share <= 260, `node 1 carried ${share} of 400`);
     assert.ok(total <= 5000, `took ${total} ms`);
+  });
+
+  it("a speaker that dies is restarted and the announcement restored", async () => {
+    const since = Date.now();
+    process.kill(childOf(nodes.get(2) as ForwarderNode, "bird"), "SIGKILL");
+    const goneMs = await timeUntil("node 2's route gone with its BIRD", 5000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1)]), since);
+    const backMs = await timeUntil("node 2's route back", 10_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]), since);
+    console.log(`      BIRD killed: route gone after ${goneMs} ms, restarted and announced again after ${backMs} ms`);
+    assert.ok(backMs <= 5000, `announced again after ${backMs} ms`);
+    // Status polls BIRD every 0.5 s: the session shows Established within a poll or two.
+    await timeUntil("node 2's status showing its session Established", 2000, async () => (await status(2)).vip.peers[0]?.state === "Established");
+  });
+
+  it("a data plane that dies and stays down withdraws the VIP; serving again announces it", async () => {
+    const node1 = nodes.get(WORKER_NODE) as ForwarderNode;
+    // Takes the listener's port the moment the worker's socket closes, so the restarted worker
+    // cannot listen: a data plane that does not come back.
+    const blocker = topology.spawn(topology.nodes[WORKER_NODE - 1], [process.execPath, "-e", PORT_BLOCKER_SCRIPT, VIP, String(LISTENER_PORT)]);
+    const blocked = new Promise<void>((resolve, reject) => {
+      blocker.stdout?.once("data", () => resolve());
+      blocker.once("exit", (code) => reject(new Error(`the port blocker exited (${code})`)));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const since = Date.now();
+    process.kill(childOf(node1, "node"), "SIGKILL");
+    await blocked;
+    const goneMs = await timeUntil("node 1's route withdrawn", 5000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(2)]), since);
+    const withdrawn = await status(WORKER_NODE);
+    const freed = Date.now();
+    blocker.kill("SIGKILL");
+    const backMs = await timeUntil("node 1's route back", 15_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]), freed);
+    console.log(`      data plane gone: withdrawn after ${goneMs} ms ("${withdrawn.vip.reason}"); port freed: announced again after ${backMs} ms (the bind is retried every 5 s)`);
+    assert.equal(withdrawn.vip.announced, false);
+    assert.match(withdrawn.vip.reason, /listener web-l \(port 8080\) is not listening/);
+    assert.ok(goneMs <= 2500, `withdrawn after ${goneMs} ms`);
+    const results = await agent.connect(100);
+    assert.equal(results.filter((r) => r.error !== undefined).length, 0);
   });
 
   it("SIGTERM: the route is withdrawn before the listeners close, and no new connection is refused", async () => {

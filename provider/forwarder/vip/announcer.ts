@@ -37,12 +37,21 @@ export function announcement(draining: boolean, listeners: readonly ServingListe
   return { announced: true, reason: "every listener is listening" };
 }
 
-/** How often the listeners are looked at; a data plane that stops is withdrawn within this. */
+/** How often the listeners are looked at. */
 const CHECK_INTERVAL_MS = 200;
+/**
+ * How long the node must be unable to serve before it withdraws (draining withdraws at once).
+ * Longer than a data-plane worker's stats period (1 s), so a listener just written, bound but not
+ * reported yet, does not withdraw every node at the same moment; a data plane that stops is
+ * withdrawn within this plus CHECK_INTERVAL_MS.
+ */
+export const WITHDRAW_AFTER_MS = 1500;
 
 export class VipAnnouncer {
   private current: Announcement = { announced: false, reason: "starting" };
   private draining = false;
+  /** When the node, announced, was first seen unable to serve. */
+  private unableSince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** BIRD is told one change at a time, in order. */
   private told: Promise<void> = Promise.resolve();
@@ -80,6 +89,12 @@ export class VipAnnouncer {
 
   private check(): void {
     const next = announcement(this.draining, this.listeners());
+    if (next.announced || this.draining) {
+      this.unableSince = undefined;
+    } else if (this.current.announced) {
+      this.unableSince ??= Date.now();
+      if (Date.now() - this.unableSince < WITHDRAW_AFTER_MS) return;
+    }
     const changed = next.announced !== this.current.announced;
     this.current = next;
     if (!changed) return;
