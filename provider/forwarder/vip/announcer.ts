@@ -100,6 +100,9 @@ export class VipAnnouncer {
     if (!changed) return;
     this.logger.info({ vip: this.address, announced: next.announced, reason: next.reason }, next.announced ? "announcing the VIP" : "withdrawing the VIP");
     const speaker = this.speaker;
-    if (speaker !== undefined) this.told = this.told.then(() => speaker.setAnnounced(next.announced));
+    if (speaker === undefined) return;
+    this.told = this.told
+      .then(() => speaker.setAnnounced(next.announced))
+      .catch((error: unknown) => this.logger.error({ err: error, announced: next.announced }, "cannot write BIRD's configuration"));
   }
 }

@@ -120,7 +120,11 @@ export class BirdSpeaker {
       pending = lines.pop() ?? "";
       for (const line of lines) if (line.trim() !== "") logger.info({ bird: line.trim() }, "bird");
     });
-    child.on("error", (error) => logger.error({ err: error, birdBinary }, "cannot start BIRD (it needs setpriv from util-linux and BIRD 2)"));
+    child.on("error", (error) => {
+      // The spawn itself failed (no setpriv): there is no process to wait for.
+      if (this.child === child) this.child = undefined;
+      logger.error({ err: error, birdBinary }, "cannot start BIRD: it needs setpriv (util-linux) and BIRD 2");
+    });
     child.on("exit", (code, signal) => {
       if (this.child === child) this.child = undefined;
       this.peerStates = new Map();
@@ -135,7 +139,7 @@ export class BirdSpeaker {
   private async waitForSocket(): Promise<void> {
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      if (this.child === undefined) throw new Error(`BIRD (${this.options.birdBinary}) exited at start: its log above says why`);
+      if (this.child === undefined) throw new Error(`BIRD (${this.options.birdBinary}, through setpriv) did not start or exited at start: the log above says why`);
       try {
         await this.control("show status");
         return;
