@@ -75,6 +75,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       stateDir: cli.stateDir,
       nodeName: cli.nodeName,
       logger,
+      ...(cli.vip === undefined ? {} : { vip: cli.vip }),
       dataPlane: {
         ...cli.dataPlane,
         hashSeed: seed.value,
@@ -91,6 +92,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         admin: formatHostPort(node.adminAddress.host, node.adminAddress.port),
         adminUrl: node.url,
         listenAddress: cli.dataPlane.listenAddress,
+        vip: cli.vip?.address,
+        bgpPeers: cli.vip?.bgp?.peers.length,
         stateDir: cli.stateDir,
         seedSource: seed.source,
         seedChanged: history === "different",
@@ -114,12 +117,12 @@ function handleSignals(node: ForwarderNode, logger: Logger, graceMs: number): vo
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal, graceMs }, "shutting down");
-    // A close that hangs past the grace period (plus a margin) must not keep the node alive.
+    logger.info({ signal, graceMs, withdrawGraceMs: node.withdrawGraceMs }, "shutting down");
+    // A close that hangs past the grace periods (plus a margin) must not keep the node alive.
     setTimeout(() => {
       logger.error({ graceMs }, "shutdown did not finish in time");
       process.exit(1);
-    }, graceMs + 10_000).unref();
+    }, node.withdrawGraceMs + graceMs + 10_000).unref();
     node.close({ graceMs }).then(
       () => process.exit(0),
       (error: unknown) => {

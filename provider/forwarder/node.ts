@@ -7,9 +7,12 @@ import { KeyPairReloader, readKeyPair } from "./admin/tls";
 import { formatHostPort } from "../model";
 import { ConfigWriter, type ConfigApplier } from "./store/writer";
 import { ForwarderRuntime, type RuntimeOptions } from "./runtime/runtime";
-import { DEFAULTS, type AdminOptions, type HealthOptions, type NodeDataPlaneOptions } from "./options";
+import { DEFAULTS, type AdminOptions, type HealthOptions, type NodeDataPlaneOptions, type VipOptions } from "./options";
 import { ConfigStore, type StoreOptions } from "./store/store";
 import { countObjects } from "./store/objects";
+import type { StatusReport } from "./runtime/status";
+import type { VipAnnouncer } from "./vip/announcer";
+import { startVip } from "./vip/vip";
 
 /**
  * One forwarder node: the configuration store, the runtime (listeners, health checks, proxying),
@@ -27,6 +30,8 @@ export interface NodeOptions {
   readonly stateDir: string;
   readonly dataPlane: NodeDataPlaneOptions;
   readonly health?: HealthOptions;
+  /** One VIP served by every node: put on `lo`, bound by the listeners, announced over BGP while the node can serve. */
+  readonly vip?: VipOptions;
   readonly logger: Logger;
   /** Shown in logs and status; default the host name. */
   readonly nodeName?: string;
@@ -56,6 +61,7 @@ export class ForwarderNode {
     private readonly server: AdminServer,
     private readonly logger: Logger,
     private readonly reloader: KeyPairReloader | undefined,
+    private readonly vip: { readonly announcer: VipAnnouncer; readonly withdrawGraceMs: number } | undefined,
   ) {}
 
   /**
@@ -74,7 +80,13 @@ export class ForwarderNode {
     const createRuntime = options.createRuntime ?? ((o: RuntimeOptions) => new ForwarderRuntime(o));
     const runtime = createRuntime({ dataPlane: options.dataPlane, health: options.health, nodeName: options.nodeName, registry, logger });
     let server: AdminServer | undefined;
+    let vip: VipAnnouncer | undefined;
     try {
+      if (options.vip !== undefined) {
+        // Listeners read only what status shows of them; a stand-in runtime without them has none.
+        const listeners = () => (runtime.status() as Partial<StatusReport>).listeners ?? [];
+        vip = await startVip(options.vip, { stateDir: options.stateDir, logger, registry, listeners });
+      }
       const restored = store.snapshot();
       const { listenerErrors } = await runtime.apply(restored);
       for (const [id, message] of listenerErrors) {
@@ -88,7 +100,7 @@ export class ForwarderNode {
       const api = new AdminApi({
         store,
         writer,
-        status: () => runtime.status(),
+        status: () => (vip === undefined ? runtime.status() : { ...(runtime.status() as object), vip: vip.status() }),
         registry,
         metrics,
         token: options.admin.token,
@@ -102,9 +114,12 @@ export class ForwarderNode {
       const tls = options.admin.tls;
       const reloader =
         tls === undefined || keyPair === undefined ? undefined : new KeyPairReloader(tls, keyPair, (pair) => listening.setKeyPair(pair), logger);
-      node = new ForwarderNode(address, store, runtime, registry, writer, listening, logger, reloader);
+      const withdrawGraceMs = options.vip?.withdrawGraceMs ?? DEFAULTS.vip.withdrawGraceMs;
+      node = new ForwarderNode(address, store, runtime, registry, writer, listening, logger, reloader, vip && { announcer: vip, withdrawGraceMs });
+      vip?.start();
       return node;
     } catch (error) {
+      await vip?.close();
       await server?.close(0);
       await runtime.close({ graceMs: 0 });
       throw error;
@@ -121,9 +136,15 @@ export class ForwarderNode {
     return countObjects(this.store.snapshot());
   }
 
+  /** On close, how long the node waits between withdrawing its VIP and closing its listeners (0 without a VIP). */
+  get withdrawGraceMs(): number {
+    return this.vip?.withdrawGraceMs ?? 0;
+  }
+
   /**
-   * Stops taking writes, closes the listeners and lets proxied connections finish for up to
-   * `graceMs`, then closes the admin API. Every accepted write was persisted before it was
+   * Withdraws the VIP and waits `withdrawGraceMs` for the routers to send new flows elsewhere
+   * (the listeners still accept meanwhile), then stops taking writes, closes the listeners and
+   * lets proxied connections finish for up to `graceMs`, then closes the admin API and BIRD. Every accepted write was persisted before it was
    * answered, so nothing is left to save. Idempotent: every call returns the same promise.
    */
   close(options: CloseOptions = {}): Promise<void> {
@@ -134,10 +155,16 @@ export class ForwarderNode {
   private async shutdown(graceMs: number): Promise<void> {
     this.serving = false;
     this.reloader?.close();
+    if (this.vip !== undefined) {
+      await this.vip.announcer.withdraw();
+      await new Promise((resolve) => setTimeout(resolve, this.vip?.withdrawGraceMs));
+      this.logger.info({ withdrawGraceMs: this.vip.withdrawGraceMs }, "VIP withdrawn and the grace period over: closing the listeners");
+    }
     await this.writer.close();
     try {
       await this.runtime.close({ graceMs });
     } finally {
+      await this.vip?.announcer.close();
       await this.server.close(Math.min(graceMs, 2_000));
       this.logger.info({ admin: formatHostPort(this.adminAddress.host, this.adminAddress.port) }, "closed");
     }

@@ -87,6 +87,33 @@ export interface HealthOptions {
   readonly timeScale?: number;
 }
 
+export interface BgpPeer {
+  readonly address: string;
+  readonly asn: number;
+}
+
+export interface BgpOptions {
+  readonly localAsn: number;
+  /** Unset: BIRD picks one of the node's addresses. */
+  readonly routerId?: string;
+  readonly peers: readonly BgpPeer[];
+  /** 0 turns keepalives and the hold timer off (RFC 4271), else 3-65535. */
+  readonly holdTimeSeconds: number;
+  /** BFD towards every peer: a silent node is noticed in about 0.3 s instead of the hold time. */
+  readonly bfd: boolean;
+}
+
+/** One virtual IP served by every node (--vip): the listeners bind it and BGP announces it. */
+export interface VipOptions {
+  readonly address: string;
+  /** Unset: the node binds the VIP and announces nothing (another speaker or static routes). */
+  readonly bgp?: BgpOptions;
+  /** BIRD 2's `bird`; `birdc` next to it. */
+  readonly birdBinary?: string;
+  /** On SIGTERM, the time between the withdrawal and closing the listeners, for routers to converge. */
+  readonly withdrawGraceMs?: number;
+}
+
 export const DEFAULTS = {
   dataPlane: {
     workers: 0,
@@ -104,6 +131,7 @@ export const DEFAULTS = {
   shutdownGraceMs: 10_000,
   /** Register prom-client's process metrics (`dnlb_process_...`, `dnlb_nodejs_...`). */
   defaultMetrics: true,
+  vip: { birdBinary: "bird", withdrawGraceMs: 2000, holdTimeSeconds: 3 },
 } as const;
 
 /** What `socketBufferBytes` may be: 0 (the kernel's autotuning), or from 4 KiB to 1 GiB (the kernel takes an int, and doubles it). */

@@ -2,7 +2,8 @@ import * as os from "node:os";
 import { parseArgs } from "node:util";
 import { isLoopbackHost } from "../../model";
 import { StartupError } from "../errors";
-import { DEFAULTS, SOCKET_BUFFER_BYTES, validSocketBufferBytes, type DataPlaneEngine } from "../options";
+import { DEFAULTS, SOCKET_BUFFER_BYTES, validSocketBufferBytes, type DataPlaneEngine, type VipOptions } from "../options";
+import { parseVipFlags } from "./vip";
 
 export const MAX_WORKERS = 64;
 export const MAX_CONNECTIONS_LIMIT = 10_000_000;
@@ -25,6 +26,8 @@ export interface CliOptions {
   readonly logLevel: string;
   /** Never fall back to streams: a node whose relay does not load exits instead. */
   readonly requireNative: boolean;
+  /** --vip and the BGP flags (cli/vip.ts); the listeners bind the VIP. */
+  readonly vip?: VipOptions;
   readonly dataPlane: {
     readonly listenAddress: string;
     readonly workers: number;
@@ -72,7 +75,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
       args: [...argv],
       options: {
         "admin-listen": { type: "string" },
-        "listen-address": { type: "string", default: "0.0.0.0" },
+        "listen-address": { type: "string" },
         "state-dir": { type: "string" },
         "token-file": { type: "string" },
         "tls-cert-file": { type: "string" },
@@ -88,6 +91,14 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "hash-seed-file": { type: "string" },
         "max-connections-per-listener": { type: "string" },
         "socket-buffer-bytes": { type: "string" },
+        vip: { type: "string" },
+        "bgp-local-asn": { type: "string" },
+        "bgp-router-id": { type: "string" },
+        "bgp-peer": { type: "string", multiple: true },
+        "bgp-hold-time": { type: "string" },
+        "bgp-bfd": { type: "boolean" },
+        "bird-binary": { type: "string" },
+        "withdraw-grace-seconds": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -123,6 +134,11 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
   if (values["require-native"] && engine === "streams") {
     throw new StartupError("--require-native and --engine streams contradict each other: give one of them");
   }
+  const vip = parseVipFlags(values);
+  const listenAddress = values["listen-address"] ?? vip?.address ?? "0.0.0.0";
+  if (vip !== undefined && listenAddress !== vip.address) {
+    throw new StartupError(`--listen-address ${listenAddress} and --vip ${vip.address} differ: with --vip the listeners bind the VIP (leave --listen-address out)`);
+  }
   return {
     admin,
     stateDir: values["state-dir"],
@@ -132,8 +148,9 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
     graceMs: Math.round(grace * 1000),
     logLevel: values["log-level"],
     requireNative: values["require-native"],
+    ...(vip === undefined ? {} : { vip }),
     dataPlane: {
-      listenAddress: values["listen-address"],
+      listenAddress,
       workers,
       engine,
       maxConnectionsPerListener: integerFlag("--max-connections-per-listener", values["max-connections-per-listener"], 1, MAX_CONNECTIONS_LIMIT),

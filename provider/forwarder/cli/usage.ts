@@ -1,11 +1,12 @@
 import { DEFAULTS, SOCKET_BUFFER_BYTES } from "../options";
 import { MAX_CONNECTIONS_LIMIT, MAX_WORKERS } from "./arguments";
 import { MIN_TOKEN_LENGTH } from "./token";
+import { MAX_ASN } from "./vip";
 
 export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir DIR [options]
 
   --admin-listen HOST:PORT     admin API address, e.g. 127.0.1.1:9180 or [::1]:9180 (port 0: ephemeral)
-  --listen-address ADDR        address listeners bind (default 0.0.0.0)
+  --listen-address ADDR        address listeners bind (default 0.0.0.0; with --vip, the VIP)
   --state-dir DIR              where the configuration (config.json) is kept
   --token-file FILE            file holding the admin API token (else DNLB_ADMIN_TOKEN); a warning
                                is logged when group or others can read it
@@ -38,6 +39,21 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
                                pins a bounded amount of kernel memory per client; 0 leaves them to
                                the kernel's autotuning, else ${SOCKET_BUFFER_BYTES.min}-${SOCKET_BUFFER_BYTES.max} (default ${DEFAULTS.dataPlane.socketBufferBytes})
   --log-level LEVEL            trace, debug, info, warn, error (default info)
+
+one VIP served by every node (routers spread flows over the nodes with ECMP):
+  --vip ADDRESS                the listeners bind ADDRESS; the node adds it to lo as a /32 (/128)
+                               when it is not local (needs CAP_NET_ADMIN, else add it beforehand)
+  --bgp-local-asn N            announce the VIP over BGP from AS N (1-${MAX_ASN}), with BIRD 2
+                               run as the node's child; announced while every listener listens,
+                               withdrawn when one cannot, when the data plane stops, on SIGTERM
+  --bgp-peer ADDRESS:ASN       a router to announce to (repeatable), e.g. 10.0.1.1:65000
+  --bgp-router-id ADDRESS      BGP router id (default: BIRD picks one of the node's addresses)
+  --bgp-hold-time SECONDS      hold time, 3-65535 or 0 for none; keepalives every third of it
+                               (default ${DEFAULTS.vip.holdTimeSeconds})
+  --bgp-bfd                    BFD towards the peers (100 ms x 3): a silent node is dropped in 0.3 s
+  --bird-binary PATH           BIRD 2's bird (default ${DEFAULTS.vip.birdBinary}); birdc is taken from the same folder
+  --withdraw-grace-seconds S   on SIGTERM, the wait between withdrawing the VIP and closing the
+                               listeners, for routers to converge (default ${DEFAULTS.vip.withdrawGraceMs / 1000})
 
 environment:
   DNLB_ADMIN_TOKEN   admin API bearer token, at least ${MIN_TOKEN_LENGTH} characters (or --token-file)

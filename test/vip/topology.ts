@@ -1,0 +1,151 @@
+/**
+ * Network namespaces for the VIP tests: a client with several addresses, a router running BIRD
+ * with ECMP and the L4 multipath hash, N forwarder nodes and a backend, each node and the
+ * client and the backend on their own link to the router:
+ *
+ *   client 10.0.0.2-17 ── router ── 10.0.K.2 node K (K = 1..N), VIP 10.99.0.1 on each node's lo
+ *                            └───── 10.0.9.2, 10.0.9.3 backend (members m1, m2)
+ *
+ * Every process is started through `ip netns exec` (same PID: it execs) and stopped by PID;
+ * `destroy` deletes every namespace whatever state the test left it in.
+ */
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+
+export const VIP = "10.99.0.1";
+export const ROUTER_ASN = 65000;
+export const NODE_ASN = 65001;
+export const CLIENT_SOURCES = Array.from({ length: 16 }, (_, i) => `10.0.0.${i + 2}`);
+export const MEMBERS = [
+  { name: "m1", address: "10.0.9.2" },
+  { name: "m2", address: "10.0.9.3" },
+];
+export const MEMBER_PORT = 7001;
+
+export const nodeAddress = (k: number) => `10.0.${k}.2`;
+export const routerAddress = (k: number) => `10.0.${k}.1`;
+
+function run(args: readonly string[]): void {
+  execFileSync(args[0], args.slice(1), { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
+}
+
+export function commandOutput(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(args[0], args.slice(1), { timeout: 5000 }, (error, stdout, stderr) => (error ? reject(new Error(`${args.join(" ")}: ${stderr || error.message}`)) : resolve(stdout))),
+  );
+}
+
+export class Topology {
+  readonly client: string;
+  readonly router: string;
+  readonly backend: string;
+  readonly nodes: readonly string[];
+  private readonly created: string[] = [];
+  private readonly processes = new Set<ChildProcess>();
+
+  constructor(nodeCount: number) {
+    const tag = `dnlbvip${process.pid}`;
+    this.client = `${tag}c`;
+    this.router = `${tag}r`;
+    this.backend = `${tag}b`;
+    this.nodes = Array.from({ length: nodeCount }, (_, i) => `${tag}n${i + 1}`);
+  }
+
+  /** Builds the namespaces and links; throws (after deleting what it made) on the first failing `ip`. */
+  build(): void {
+    try {
+      for (const ns of [this.router, this.client, this.backend, ...this.nodes]) {
+        run(["ip", "netns", "add", ns]);
+        this.created.push(ns);
+        run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+      }
+      run(["ip", "netns", "exec", this.router, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1"]);
+      this.link(this.client, 0, CLIENT_SOURCES);
+      this.link(this.backend, 9, MEMBERS.map((m) => m.address));
+      this.nodes.forEach((ns, i) => this.link(ns, i + 1, [nodeAddress(i + 1)]));
+    } catch (error) {
+      this.destroy();
+      throw error;
+    }
+  }
+
+  /** A veth from the router (r<K>, 10.0.K.1/24) to `ns` (eth0, `addresses`/24), default route via the router. */
+  private link(ns: string, k: number, addresses: readonly string[]): void {
+    run(["ip", "-n", this.router, "link", "add", `r${k}`, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+    run(["ip", "-n", this.router, "addr", "add", `${routerAddress(k)}/24`, "dev", `r${k}`]);
+    run(["ip", "-n", this.router, "link", "set", `r${k}`, "up"]);
+    for (const a of addresses) run(["ip", "-n", ns, "addr", "add", `${a}/24`, "dev", "eth0"]);
+    run(["ip", "-n", ns, "link", "set", "eth0", "up"]);
+    run(["ip", "-n", ns, "route", "add", "default", "via", routerAddress(k)]);
+  }
+
+  /** Starts `command` in `ns`; the process is killed by PID in `destroy` if still running. */
+  spawn(ns: string, command: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+    const child = spawn("ip", ["netns", "exec", ns, ...command], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    this.processes.add(child);
+    child.once("exit", () => this.processes.delete(child));
+    return child;
+  }
+
+  /** Drops every packet to and from node `k` (1-based) on its link: the node is up but silent. */
+  silence(k: number): void {
+    const ns = this.nodes[k - 1];
+    run(["ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-i", "eth0", "-j", "DROP"]);
+    run(["ip", "netns", "exec", ns, "iptables", "-A", "OUTPUT", "-o", "eth0", "-j", "DROP"]);
+  }
+
+  /** Node addresses the router's kernel table sends the VIP to now. */
+  async vipNextHops(): Promise<string[]> {
+    const out = await commandOutput(["ip", "-n", this.router, "route", "show", `${VIP}/32`]);
+    return [...out.matchAll(/via (\S+)/g)].map((m) => m[1]).sort();
+  }
+
+  /** Kills every process still running (by PID) and deletes every namespace. Never throws. */
+  destroy(): void {
+    for (const child of this.processes) if (child.pid !== undefined && child.exitCode === null) child.kill("SIGKILL");
+    this.processes.clear();
+    for (const ns of this.created.splice(0).reverse()) {
+      try {
+        // Processes started in the namespace by anything else (BIRD of a node) die with their parents; pids left are killed here.
+        const pids = execFileSync("ip", ["netns", "pids", ns], { encoding: "utf8", timeout: 5000 }).split(/\s+/).filter((p) => p !== "");
+        for (const pid of pids) process.kill(Number(pid), "SIGKILL");
+        run(["ip", "netns", "del", ns]);
+      } catch {
+        // Deleting the rest matters more than reporting this one.
+      }
+    }
+  }
+}
+
+/** The router's BIRD: one eBGP session per node, ECMP into the kernel table, BFD with the nodes in `bfdNodes`. */
+export function routerBirdConfig(nodeCount: number, bfdNodes: readonly number[]): string {
+  const lines = [
+    `router id ${routerAddress(0)};`,
+    "protocol device {}",
+    "protocol kernel { ipv4 { import none; export all; }; merge paths on; }",
+    'protocol bfd { interface "*" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }; }',
+  ];
+  for (let k = 1; k <= nodeCount; k++) {
+    lines.push(
+      `protocol bgp node${k} {`,
+      `  local as ${ROUTER_ASN}; neighbor ${nodeAddress(k)} as ${NODE_ASN};`,
+      // A short error wait: a node that comes back is accepted within a second or two (BIRD's
+      // default, and even 1-5 s, keeps refusing it for several seconds after it left).
+      "  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 2;",
+      ...(bfdNodes.includes(k) ? ["  bfd on;"] : []),
+      "  ipv4 { import all; export none; };",
+      "}",
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** The backend: each member answers `NAME PEER-ADDRESS` and closes. */
+export const BACKEND_SCRIPT = `
+const net = require("node:net");
+const members = JSON.parse(process.argv[1]);
+let listening = 0;
+for (const m of members) {
+  net.createServer((s) => { s.on("error", () => {}); s.end(m.name + " " + s.remoteAddress + "\\n"); })
+    .listen(${MEMBER_PORT}, m.address, () => { if (++listening === members.length) console.log("listening"); });
+}
+`;

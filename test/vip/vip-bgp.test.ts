@@ -1,0 +1,383 @@
+/**
+ * One VIP served by two real dnlb-forwarder nodes (from dist), each with its BIRD announcing the
+ * VIP to a BIRD router with ECMP and the L4 multipath hash, in network namespaces. Needs root,
+ * `ip` and BIRD 2 (Debian bird2); skipped otherwise, unless DNLB_REQUIRE_PEERS=1.
+ */
+import { strict as assert } from "node:assert";
+import { execFileSync, type ChildProcess } from "node:child_process";
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { ConnectResult } from "./client-agent";
+import {
+  BACKEND_SCRIPT,
+  CLIENT_SOURCES,
+  MEMBER_PORT,
+  MEMBERS,
+  NODE_ASN,
+  nodeAddress,
+  ROUTER_ASN,
+  routerAddress,
+  routerBirdConfig,
+  Topology,
+  VIP,
+} from "./topology";
+
+const MAIN = path.resolve(__dirname, "../../provider/forwarder/main.js");
+const AGENT = path.resolve(__dirname, "client-agent.js");
+const TOKEN = "admin-token-for-vip-tests-0123456789";
+const SEED = "00112233445566778899aabbccddeeff";
+const LISTENER_PORT = 8080;
+const ADMIN_PORT = 9180;
+const WITHDRAW_GRACE_SECONDS = 1;
+const NODES = 2;
+/** Node 2 runs BFD with the router; node 1 relies on the 3 s hold time. */
+const BFD_NODE = 2;
+/** Node 1's data plane runs in a worker process (the test kills it); node 2's in its own process. */
+const WORKER_NODE = 1;
+
+function missingPrerequisite(): string | undefined {
+  if (process.getuid?.() !== 0) return "the VIP tests need root (network namespaces)";
+  for (const tool of ["ip", "bird", "birdc", "setpriv"]) {
+    try {
+      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
+    } catch {
+      return `the VIP tests need ${tool} (apt-get install iproute2 bird2 util-linux)`;
+    }
+  }
+  return undefined;
+}
+
+/** JSON lines in, JSON lines out, matched by id. */
+class Agent {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (reply: Record<string, unknown>) => void>();
+
+  constructor(private readonly child: ChildProcess) {
+    let pending = "";
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) {
+        const reply = JSON.parse(line) as { id: number };
+        this.waiting.get(reply.id)?.(reply);
+        this.waiting.delete(reply.id);
+      }
+    });
+  }
+
+  private send(command: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, (reply) => (typeof reply.error === "string" ? reject(new Error(reply.error)) : resolve(reply)));
+      this.child.stdin?.write(`${JSON.stringify({ id, ...command })}\n`);
+    });
+  }
+
+  async http(url: string, method = "GET", body?: unknown): Promise<{ status: number; body: string }> {
+    return (await this.send({ op: "http", url, method, body })) as unknown as { status: number; body: string };
+  }
+
+  async connect(count: number, options: { concurrency?: number; intervalMs?: number } = {}): Promise<ConnectResult[]> {
+    const reply = await this.send({ op: "connect", host: VIP, port: LISTENER_PORT, sources: CLIENT_SOURCES, count, ...options });
+    return reply.results as ConnectResult[];
+  }
+}
+
+interface ForwarderNode {
+  readonly process: ChildProcess;
+  readonly logLines: string[];
+  readonly exit: Promise<void>;
+}
+
+function countBy<T>(items: readonly T[], key: (item: T) => string | undefined): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const k = key(item);
+    if (k !== undefined) counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function format(counts: Map<string, number>): string {
+  return [...counts].sort().map(([k, v]) => `${k}: ${v}`).join(", ");
+}
+
+/** Polls `probe` every 10 ms (bounded by `timeoutMs`); resolves with the ms it took. */
+async function timeUntil(what: string, timeoutMs: number, probe: () => Promise<boolean>, since = Date.now()): Promise<number> {
+  for (;;) {
+    if (await probe()) return Date.now() - since;
+    if (Date.now() - since > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const sameHops = (hops: readonly string[], expected: readonly string[]) => hops.join() === [...expected].sort().join();
+
+describe("one VIP served by every node (BGP, ECMP, network namespaces)", function () {
+  this.timeout(120_000);
+  const why = missingPrerequisite();
+  let topology: Topology;
+  let agent: Agent;
+  let stateRoot: string;
+  const nodes = new Map<number, ForwarderNode>();
+
+  before(async function () {
+    if (why !== undefined) {
+      if (process.env.DNLB_REQUIRE_PEERS === "1") throw new Error(`${why} (DNLB_REQUIRE_PEERS=1)`);
+      console.log(`      skipped: ${why}`);
+      this.skip();
+    }
+    stateRoot = await fs.mkdtemp(path.join(os.tmpdir(), "dnlb-vip-"));
+    topology = new Topology(NODES);
+    topology.build();
+    const routerConf = path.join(stateRoot, "router.conf");
+    await fs.writeFile(routerConf, routerBirdConfig(NODES, [BFD_NODE]));
+    topology.spawn(topology.router, ["setpriv", "--pdeathsig", "KILL", "bird", "-f", "-c", routerConf, "-s", path.join(stateRoot, "router.ctl")]);
+    const backend = topology.spawn(topology.backend, [process.execPath, "-e", BACKEND_SCRIPT, JSON.stringify(MEMBERS)]);
+    await new Promise<void>((resolve, reject) => {
+      backend.stdout?.once("data", () => resolve());
+      backend.once("exit", (code) => reject(new Error(`the backend exited (${code})`)));
+    });
+    agent = new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: TOKEN }));
+    for (let k = 1; k <= NODES; k++) nodes.set(k, await startNode(k));
+    // The same configuration on every node, through each node's admin API.
+    for (let k = 1; k <= NODES; k++) {
+      const base = `http://${nodeAddress(k)}:${ADMIN_PORT}`;
+      const writes: [string, unknown][] = [
+        ["/v1/server-groups/g", { type: "virtual", name: "g", members: MEMBERS.map((m) => ({ address: m.address, port: MEMBER_PORT })) }],
+        ["/v1/backend-services/web", { name: "web", port: MEMBER_PORT, serverGroup: "g", algorithm: "IpHash" }],
+        ["/v1/listeners/web-l", { name: "web-l", port: LISTENER_PORT, backendService: "web" }],
+      ];
+      for (const [url, body] of writes) {
+        const reply = await agent.http(base + url, "PUT", body);
+        assert.ok(reply.status < 300, `PUT ${url} on node ${k}: ${reply.status} ${reply.body}`);
+      }
+    }
+    // Until every member's first probe, and while one is Healthy and the other not yet, a node
+    // routes by another member set: the promise holds once both nodes see both members eligible.
+    await timeUntil("every member eligible on every node", 15_000, async () => {
+      for (let k = 1; k <= NODES; k++) {
+        const members = (await status(k)).backendServices?.[0]?.members ?? [];
+        if (members.length !== MEMBERS.length || !members.every((m) => m.eligible)) return false;
+      }
+      return true;
+    });
+    const ms = await timeUntil("both nodes in the router's table", 15_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]));
+    console.log(`      both nodes announced and installed as ECMP next hops ${ms} ms after configuration`);
+  });
+
+  after(async () => {
+    topology?.destroy();
+    if (stateRoot !== undefined) await fs.rm(stateRoot, { recursive: true, force: true });
+  });
+
+  async function startNode(k: number): Promise<ForwarderNode> {
+    const stateDir = path.join(stateRoot, `node${k}`);
+    await fs.mkdir(stateDir, { recursive: true });
+    const child = topology.spawn(
+      topology.nodes[k - 1],
+      [
+        process.execPath,
+        MAIN,
+        ...["--admin-listen", `${nodeAddress(k)}:${ADMIN_PORT}`, "--state-dir", stateDir, "--node-name", `node${k}`, "--workers", k === WORKER_NODE ? "1" : "0"],
+        ...["--vip", VIP, "--bgp-local-asn", String(NODE_ASN), "--bgp-router-id", nodeAddress(k), "--bgp-peer", `${routerAddress(k)}:${ROUTER_ASN}`],
+        ...["--withdraw-grace-seconds", String(WITHDRAW_GRACE_SECONDS), "--shutdown-grace-seconds", "2"],
+        // The admin API is reached only inside the test's own namespaces: plain HTTP on purpose.
+        "--allow-plain-http",
+        ...(k === BFD_NODE ? ["--bgp-bfd"] : []),
+      ],
+      { DNLB_ADMIN_TOKEN: TOKEN, DNLB_HASH_SEED: SEED },
+    );
+    const logLines: string[] = [];
+    let pending = "";
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop() ?? "";
+      logLines.push(...lines);
+    });
+    const exit = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node ${k} not ready in 15 s: ${logLines.join("\n")}`)), 15_000);
+      const check = setInterval(() => {
+        if (logLines.some((l) => l.includes('"msg":"ready"'))) {
+          clearInterval(check);
+          clearTimeout(timer);
+          resolve();
+        }
+      }, 20);
+      void exit.then(() => {
+        clearInterval(check);
+        clearTimeout(timer);
+        reject(new Error(`node ${k} exited at start: ${logLines.join("\n")}`));
+      });
+    });
+    return { process: child, logLines, exit };
+  }
+
+  async function listenerConnections(k: number): Promise<number> {
+    const reply = await agent.http(`http://${nodeAddress(k)}:${ADMIN_PORT}/metrics`);
+    const match = /^dnlb_listener_connections_total\{listener="web-l"\} (\d+)$/m.exec(reply.body);
+    return match === null ? 0 : Number(match[1]);
+  }
+
+  async function status(k: number): Promise<{
+    backendServices?: { members: { eligible: boolean }[] }[];
+    vip: { address: string; announced: boolean; reason: string; peers: { address: string; asn: number; state: string }[] };
+  }> {
+    return JSON.parse((await agent.http(`http://${nodeAddress(k)}:${ADMIN_PORT}/v1/status`)).body);
+  }
+
+  /** The PID of `forwarder`'s child whose command is `command` (its BIRD, or its data-plane worker). */
+  function childOf(forwarder: ForwarderNode, command: string): number {
+    const lines = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(forwarder.process.pid)], { encoding: "utf8" }).trim().split("\n");
+    const found = lines.map((l) => l.trim().split(/\s+/)).find(([, comm]) => comm === command);
+    assert.ok(found !== undefined, `no ${command} child of the forwarder (children: ${lines.join("; ")})`);
+    return Number(found[0]);
+  }
+
+  it("spreads 1,000 new connections over both nodes, and a client address lands on one member whichever node carries it (IpHash)", async () => {
+    const before = [await listenerConnections(1), await listenerConnections(2)];
+    const results = await agent.connect(1000, { concurrency: 20 });
+    const failed = results.filter((r) => r.error !== undefined);
+    assert.equal(failed.length, 0, `failed connections: ${JSON.stringify(failed.slice(0, 5))}`);
+    const perNode = countBy(results, (r) => r.via);
+    const perMember = countBy(results, (r) => r.member);
+    console.log(`      per node: ${format(perNode)}; per member: ${format(perMember)}`);
+    const seen = [perNode.get(nodeAddress(1)) ?? 0, perNode.get(nodeAddress(2)) ?? 0];
+    // A worker reports its counters every second: wait (bounded) for the last report.
+    const deadline = Date.now() + 3000;
+    let counted: number[] = [];
+    do {
+      counted = [(await listenerConnections(1)) - before[0], (await listenerConnections(2)) - before[1]];
+    } while (counted.join() !== seen.join() && Date.now() < deadline && (await new Promise((resolve) => setTimeout(resolve, 100))) === undefined);
+    assert.deepEqual(counted, seen, "each node's listener counted the connections the backend saw from it");
+    for (const k of [1, 2]) {
+      const share = perNode.get(nodeAddress(k)) ?? 0;
+      assert.ok(Math.abs(share - 500) <= 75, `node ${k} carried ${share} of 1000 (even share 500 +- 15%)`);
+    }
+    let carriedByBoth = 0;
+    for (const source of CLIENT_SOURCES) {
+      const mine = results.filter((r) => r.source === source);
+      const members = new Set(mine.map((r) => r.member));
+      const vias = countBy(mine, (r) => r.via);
+      const paths = countBy(mine, (r) => `${r.via} -> ${r.member}`);
+      assert.equal(members.size, 1, `client ${source} reached ${[...members].join(" and ")} (${format(paths)}): IpHash must give it one member on every node`);
+      if (vias.size === NODES) carriedByBoth++;
+    }
+    assert.equal(carriedByBoth, CLIENT_SOURCES.length, "every client address had connections carried by both nodes");
+    assert.equal(perMember.size, MEMBERS.length, "the client addresses spread over both members");
+    const s = await status(1);
+    assert.equal(s.vip.address, VIP);
+    assert.equal(s.vip.announced, true, s.vip.reason);
+    assert.deepEqual(s.vip.peers, [{ address: routerAddress(1), asn: ROUTER_ASN, state: "Established" }]);
+  });
+
+  it("kill -9 of a forwarder: its route is gone within 1 s, its speaker with it, and new connections all succeed through the other node", async () => {
+    const node1 = nodes.get(1) as ForwarderNode;
+    childOf(node1, "bird");
+    const since = Date.now();
+    node1.process.kill("SIGKILL");
+    const ms = await timeUntil("node 1's route withdrawn", 5000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(2)]), since);
+    console.log(`      kill -9: route gone from the router after ${ms} ms (goal <= 1000)`);
+    assert.ok(ms <= 1000, `the route went after ${ms} ms`);
+    await node1.exit;
+    const left = execFileSync("ip", ["netns", "pids", topology.nodes[0]], { encoding: "utf8" }).trim();
+    assert.equal(left, "", "no process (BIRD) outlives the killed forwarder");
+    const results = await agent.connect(200);
+    assert.deepEqual(countBy(results, (r) => r.error ?? r.via), new Map([[nodeAddress(2), 200]]));
+  });
+
+  it("node back: announced again and carrying its share within 5 s", async () => {
+    const since = Date.now();
+    nodes.set(1, await startNode(1));
+    const ready = Date.now() - since;
+    const routed = await timeUntil("node 1 back in the router's table", 10_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]), since);
+    const results = await agent.connect(400);
+    const total = Date.now() - since;
+    const perNode = countBy(results, (r) => r.error ?? r.via);
+    console.log(`      node back: ready after ${ready} ms, route installed after ${routed} ms, 400 connections done after ${total} ms (goal <= 5000): ${format(perNode)}`);
+    assert.equal(results.filter((r) => r.error !== undefined).length, 0);
+    const share = perNode.get(nodeAddress(1)) ?? 0;
+    assert.ok(share >= 140 && share <= 260, `node 1 carried ${share} of 400`);
+    assert.ok(total <= 5000, `took ${total} ms`);
+  });
+
+  it("a speaker that dies is restarted and the announcement restored", async () => {
+    const since = Date.now();
+    process.kill(childOf(nodes.get(2) as ForwarderNode, "bird"), "SIGKILL");
+    const goneMs = await timeUntil("node 2's route gone with its BIRD", 5000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1)]), since);
+    const backMs = await timeUntil("node 2's route back", 10_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]), since);
+    console.log(`      BIRD killed: route gone after ${goneMs} ms, restarted and announced again after ${backMs} ms`);
+    assert.ok(backMs <= 5000, `announced again after ${backMs} ms`);
+    // Status polls BIRD every 0.5 s: the session shows Established within a poll or two.
+    await timeUntil("node 2's status showing its session Established", 2000, async () => (await status(2)).vip.peers[0]?.state === "Established");
+  });
+
+  it("a data plane that dies and stays down withdraws the VIP; serving again announces it", async () => {
+    const node1 = nodes.get(WORKER_NODE) as ForwarderNode;
+    // The primary holds each listener's socket, so a restarted worker serves again at once: keep
+    // killing the worker to keep the data plane down, then let it come back.
+    const killWorker = (): void => {
+      try {
+        process.kill(childOf(node1, "node"), "SIGKILL");
+      } catch {
+        // between a worker's death and its restart there is none to kill
+      }
+    };
+    const since = Date.now();
+    killWorker();
+    const killing = setInterval(killWorker, 50);
+    let goneMs: number;
+    let withdrawn: Awaited<ReturnType<typeof status>>;
+    try {
+      goneMs = await timeUntil("node 1's route withdrawn", 5000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(2)]), since);
+      withdrawn = await status(WORKER_NODE);
+    } finally {
+      clearInterval(killing);
+    }
+    const freed = Date.now();
+    const backMs = await timeUntil("node 1's route back", 15_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]), freed);
+    console.log(`      data plane gone: withdrawn after ${goneMs} ms ("${withdrawn.vip.reason}"); worker left alive: announced again after ${backMs} ms`);
+    assert.equal(withdrawn.vip.announced, false);
+    assert.match(withdrawn.vip.reason, /listener web-l \(port 8080\) is not listening/);
+    assert.ok(goneMs <= 2500, `withdrawn after ${goneMs} ms`);
+    const results = await agent.connect(100);
+    assert.equal(results.filter((r) => r.error !== undefined).length, 0);
+  });
+
+  it("SIGTERM: the route is withdrawn before the listeners close, and no new connection is refused", async () => {
+    const node1 = nodes.get(1) as ForwarderNode;
+    const traffic = agent.connect(500, { intervalMs: 6 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const since = Date.now();
+    node1.process.kill("SIGTERM");
+    const withdrawnMs = await timeUntil("node 1's route withdrawn", 5000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(2)]), since);
+    const results = await traffic;
+    await node1.exit;
+    const closedLine = node1.logLines.map((l) => JSON.parse(l) as { msg: string; time: string }).find((l) => l.msg.endsWith("closing the listeners"));
+    assert.ok(closedLine !== undefined, "node 1 logged its listener closing");
+    const closedMs = Date.parse(closedLine.time) - since;
+    const failed = results.filter((r) => r.error !== undefined);
+    const perNode = countBy(results, (r) => r.error ?? r.via);
+    console.log(`      SIGTERM: route withdrawn after ${withdrawnMs} ms, listener closed after ${closedMs} ms; 500 connections: ${format(perNode)}`);
+    assert.ok(withdrawnMs < closedMs, `withdrawn at ${withdrawnMs} ms, listener closed at ${closedMs} ms`);
+    assert.equal(failed.length, 0, `refused: ${JSON.stringify(failed.slice(0, 5))}`);
+    assert.ok((perNode.get(nodeAddress(1)) ?? 0) > 0, "node 1 carried connections before the SIGTERM");
+  });
+
+  it("a silent node (up, but its link drops everything) leaves the router's table within the hold time, and within 1 s with BFD", async () => {
+    const since = Date.now();
+    nodes.set(1, await startNode(1));
+    await timeUntil("node 1 back after its SIGTERM", 10_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]), since);
+    const holdSince = Date.now();
+    topology.silence(1);
+    const holdMs = await timeUntil("silent node 1 dropped", 10_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(2)]), holdSince);
+    const bfdSince = Date.now();
+    topology.silence(BFD_NODE);
+    const bfdMs = await timeUntil("silent node 2 dropped", 10_000, async () => (await topology.vipNextHops()).length === 0, bfdSince);
+    console.log(`      silent node: dropped after ${holdMs} ms with hold time 3 s (goal <= 4000), after ${bfdMs} ms with BFD 100 ms x 3 (goal <= 1000)`);
+    assert.ok(holdMs <= 4000, `hold time: ${holdMs} ms`);
+    assert.ok(bfdMs <= 1000, `BFD: ${bfdMs} ms`);
+  });
+});
