@@ -13,7 +13,7 @@ import {
 } from "../../provider/resources/load-balancer";
 import { SECRET_SIG, SECRET_SIG_KEY } from "../../provider/resources/secrets";
 import { promiseOf } from "../support/pulumi";
-import { Child, recordChildren, RecordingMocks } from "./mocks";
+import { assertArgsRefused, Child, recordChildren, RecordingMocks } from "./mocks";
 
 const IMAGE = "docker:index/image:Image";
 const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
@@ -384,12 +384,7 @@ describe("LoadBalancer component (mocked engine)", function () {
 
   describe("arguments rejected before anything is created", function () {
     function rejects(args: LoadBalancerArgs, pattern: RegExp): void {
-      const before = mocks.registered.length;
-      assert.throws(
-        () => new LoadBalancer("bad", args),
-        (err: unknown) => err instanceof LoadBalancerArgsError && pattern.test(err.message),
-      );
-      assert.equal(mocks.registered.length, before, "nothing was registered");
+      assertArgsRefused(mocks, () => new LoadBalancer("bad", args), pattern);
     }
 
     it("refuses node counts outside 1-16 with the model's message", function () {

@@ -1,4 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import { strict as assert } from "node:assert";
+import { LoadBalancerArgsError } from "../../provider/resources/load-balancer";
 
 export interface Registered {
   readonly type: string;
@@ -72,4 +74,11 @@ export function recordChildren(into: Child[]): pulumi.ResourceTransformation {
     into.push({ type: args.type, name: args.name, props: args.props, opts: args.opts, resource: args.resource });
     return undefined;
   };
+}
+
+/** Asserts that `create` refuses its arguments (a LoadBalancerArgsError matching `pattern`) before registering anything. */
+export function assertArgsRefused(mocks: RecordingMocks, create: () => unknown, pattern: RegExp): void {
+  const before = mocks.registered.length;
+  assert.throws(create, (err: unknown) => err instanceof LoadBalancerArgsError && pattern.test(err.message));
+  assert.equal(mocks.registered.length, before, "nothing was registered");
 }

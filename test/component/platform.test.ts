@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { LoadBalancer, LoadBalancerArgs, LoadBalancerArgsError, reportedPlatform } from "../../provider/resources/load-balancer";
 import { dockerHostPlatform } from "../../provider/resources/docker-platform";
 import { promiseOf } from "../support/pulumi";
-import { RecordingMocks } from "./mocks";
+import { assertArgsRefused, RecordingMocks } from "./mocks";
 
 const IMAGE = "docker:index/image:Image";
 const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
@@ -120,12 +120,7 @@ describe("LoadBalancer platform (mocked engine)", function () {
 
   describe("arguments rejected before anything is created", function () {
     function rejects(args: LoadBalancerArgs, pattern: RegExp): void {
-      const before = mocks.registered.length;
-      assert.throws(
-        () => new LoadBalancer("bad", args),
-        (err: unknown) => err instanceof LoadBalancerArgsError && pattern.test(err.message),
-      );
-      assert.equal(mocks.registered.length, before, "nothing was registered");
+      assertArgsRefused(mocks, () => new LoadBalancer("bad", args), pattern);
     }
 
     it("refuses a platform the image is not built for, naming the field and the allowed values", function () {

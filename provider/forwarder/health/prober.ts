@@ -36,13 +36,7 @@ export function probeTcp(
   signal?: AbortSignal,
 ): Promise<ProbeOutcome> {
   const effectiveTimeout = clampTimeout(timeoutMs);
-  const started = clock();
-  const outcome = (code: ProbeCode, description: string): ProbeOutcome => ({
-    ok: code === "L4OK",
-    code,
-    description,
-    latencyMs: Math.max(0, clock() - started),
-  });
+  const outcome = outcomeTimer(clock);
 
   if (signal?.aborted) return Promise.resolve(outcome("L4CON", "probe aborted"));
 
@@ -94,6 +88,12 @@ export function probeTcp(
 }
 
 /** setTimeout fires after 1 ms for NaN and overflows past 2^31-1 ms: keep the timeout meaningful. */
+/** Makes a probe's outcomes, each with the time since this call (the probe's start). */
+export function outcomeTimer(clock: () => number): (code: ProbeCode, description: string) => ProbeOutcome {
+  const started = clock();
+  return (code, description) => ({ ok: code === "L4OK", code, description, latencyMs: Math.max(0, clock() - started) });
+}
+
 export function clampTimeout(timeoutMs: number): number {
   if (Number.isNaN(timeoutMs)) return 1;
   return Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(timeoutMs)));

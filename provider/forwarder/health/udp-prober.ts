@@ -12,8 +12,8 @@
 import * as dgram from "node:dgram";
 import { isIPv6 } from "node:net";
 import { performance } from "node:perf_hooks";
-import type { ProbeCode, ProbeOutcome } from "../../health/state";
-import { clampTimeout, describeError } from "./prober";
+import type { ProbeOutcome } from "../../health/state";
+import { clampTimeout, describeError, outcomeTimer } from "./prober";
 
 export interface UdpProbePayload {
   /** Sent as the datagram; unset: an empty datagram, and silence passes. */
@@ -41,13 +41,7 @@ export function probeUdp(
   signal?: AbortSignal,
 ): Promise<ProbeOutcome> {
   const effectiveTimeout = clampTimeout(timeoutMs);
-  const started = clock();
-  const outcome = (code: ProbeCode, description: string): ProbeOutcome => ({
-    ok: code === "L4OK",
-    code,
-    description,
-    latencyMs: Math.max(0, clock() - started),
-  });
+  const outcome = outcomeTimer(clock);
   if (signal?.aborted) return Promise.resolve(outcome("L4CON", "probe aborted"));
   const request = payload.request === undefined ? Buffer.alloc(0) : Buffer.from(payload.request, "utf8");
   const expected = payload.expectedResponse === undefined ? undefined : Buffer.from(payload.expectedResponse, "utf8");
