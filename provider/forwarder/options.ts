@@ -24,6 +24,11 @@ export interface DataPlaneSettings {
   readonly maxConnectAttempts?: number;
   /** Clients open at once per listener; beyond it new clients are reset and counted as rejected. */
   readonly maxConnectionsPerListener?: number;
+  /**
+   * UDP sessions open at once in this data-plane process, over all its listeners; a new session
+   * beyond it closes the oldest (counted as an eviction). Each session holds one descriptor.
+   */
+  readonly maxUdpSessions?: number;
   /** Idle-connection sweep period. */
   readonly sweepIntervalMs?: number;
   /** How often a listener that could not bind is retried. */
@@ -66,6 +71,9 @@ export const DEFAULTS = {
     connectTimeoutMs: 3000,
     maxConnectAttempts: 3,
     maxConnectionsPerListener: 100_000,
+    maxUdpSessions: 100_000,
+    /** A UDP service's session idle timeout when its plan carries none (the model's default). */
+    udpSessionTimeoutMs: 120_000,
     sweepIntervalMs: 250,
     bindRetryIntervalMs: 5000,
   },

@@ -25,6 +25,8 @@ export interface CliOptions {
     readonly engine?: DataPlaneEngine;
     /** Unset: defaultMaxConnections for this process's open-files limit (limits.ts). */
     readonly maxConnectionsPerListener?: number;
+    /** Unset: defaultMaxUdpSessions for this process's open-files limit (limits.ts). */
+    readonly maxUdpSessions?: number;
   };
 }
 
@@ -66,6 +68,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "require-native": { type: "boolean", default: false },
         "hash-seed-file": { type: "string" },
         "max-connections-per-listener": { type: "string" },
+        "max-udp-sessions": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -107,6 +110,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
       workers,
       engine,
       maxConnectionsPerListener: integerFlag("--max-connections-per-listener", values["max-connections-per-listener"], 1, MAX_CONNECTIONS_LIMIT),
+      maxUdpSessions: integerFlag("--max-udp-sessions", values["max-udp-sessions"], 1, MAX_CONNECTIONS_LIMIT),
     },
   };
 }

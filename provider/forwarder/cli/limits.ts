@@ -33,3 +33,14 @@ export function defaultMaxConnections(nofile: number | undefined, workers: numbe
   const perProcess = Math.max(1, Math.floor((nofile - RESERVED_DESCRIPTORS) / 2));
   return Math.min(ceiling, perProcess * Math.max(1, workers));
 }
+
+/**
+ * The default UDP session limit of one data-plane process: a session holds one descriptor (its
+ * socket towards the member), within the same budget as connections. Each worker has its own
+ * table and its own limit.
+ */
+export function defaultMaxUdpSessions(nofile: number | undefined): number {
+  const ceiling = DEFAULTS.dataPlane.maxUdpSessions;
+  if (nofile === undefined) return ceiling;
+  return Math.min(ceiling, Math.max(1, nofile - RESERVED_DESCRIPTORS));
+}

@@ -24,6 +24,9 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
                                open client connections a listener holds before it resets new
                                ones, 1-${MAX_CONNECTIONS_LIMIT} (default: what the open-files limit allows, two
                                descriptors a connection per data-plane process, at most ${DEFAULTS.dataPlane.maxConnectionsPerListener})
+  --max-udp-sessions N         UDP sessions each data-plane process holds; a new one beyond it
+                               closes the oldest (counted as evicted), 1-${MAX_CONNECTIONS_LIMIT} (default:
+                               what the open-files limit allows, one descriptor a session, at most ${DEFAULTS.dataPlane.maxUdpSessions})
   --log-level LEVEL            trace, debug, info, warn, error (default info)
 
 environment:

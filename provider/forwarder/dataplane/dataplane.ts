@@ -21,6 +21,9 @@
  *   the idle timeout and the idle timeout plus two sweeps after its last byte.
  * - A listener that cannot bind shows state Failed with the reason and is retried every
  *   `bindRetryIntervalMs` (default 5 s) until it binds. A failed bind leaves no server behind.
+ * - UDP listeners run on `dgram` with either engine; a datagram's session (client address and
+ *   port, listener) is picked like a connection and kept as one: udp-sessions.ts says when it
+ *   picks again and how the table stays bounded (`maxUdpSessions`).
  * - `prepare` opens the servers a plan's listeners would need, without changing anything that
  *   runs (a client that reaches one before it is applied is reset); `apply` takes them, `release`
  *   closes those it did not take. So a configuration write can learn that a port is in use before
@@ -35,10 +38,13 @@ import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
 import { ListenerSlot, listen, listenNative, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
-import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "./plan";
+import { EMPTY_PLAN, transportOf, type DataPlanePlan, type ListenerPlan, type Transport } from "./plan";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
 import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
 import { StreamFlow } from "./stream-flow";
+import { listenUdp, type UdpServer } from "./udp-listener";
+import type { UdpSession } from "./udp-session";
+import { UdpSessionTable, type UdpSlot } from "./udp-sessions";
 
 export interface DataPlaneOptions extends DataPlaneSettings {
   /**
@@ -83,6 +89,7 @@ export class DataPlane implements FlowOwner {
   private readonly listenerDrains = new Set<NodeJS.Timeout>();
   /** Servers opened by `prepare` that no listener has taken yet, by listener id. */
   private readonly prepared = new Map<string, PreparedServer>();
+  private readonly udpSessions: UdpSessionTable;
 
   private readonly queue = new SerialQueue();
   private readonly sweepTimer: NodeJS.Timeout;
@@ -99,6 +106,15 @@ export class DataPlane implements FlowOwner {
     this.maxConnectAttempts = positive(opts.maxConnectAttempts, defaults.maxConnectAttempts, "maxConnectAttempts");
     this.maxConnectionsPerListener = positive(opts.maxConnectionsPerListener, defaults.maxConnectionsPerListener, "maxConnectionsPerListener");
     this.onEvent = opts.onEvent ?? (() => undefined);
+    const maxUdpSessions = positive(opts.maxUdpSessions, defaults.maxUdpSessions, "maxUdpSessions");
+    this.udpSessions = new UdpSessionTable(
+      {
+        flowOwner: this,
+        pickUdp: (slot, address, port, localAddress, localPort) => this.pick(slot, address, port, localAddress, localPort, "UDP"),
+        sessionOpened: (session) => this.sessionOpened(session),
+      },
+      maxUdpSessions,
+    );
     this.engine = opts.engine ?? defaultEngine();
     if (this.engine === "native") {
       this.relay = nativeRelay();
@@ -170,6 +186,7 @@ export class DataPlane implements FlowOwner {
       bytesIn: slot.totals.bytesIn + (live.get(slot)?.bytesIn ?? 0),
       bytesOut: slot.totals.bytesOut + (live.get(slot)?.bytesOut ?? 0),
       rejected: { ...slot.rejected },
+      ...(slot.udp === undefined ? {} : { udp: { ...slot.udp } }),
     }));
     const members: MemberStats[] = [];
     for (const byKey of this.buckets.values()) {
@@ -183,6 +200,7 @@ export class DataPlane implements FlowOwner {
           connectFailures: bucket.totals.connectFailures,
           bytesIn: bucket.totals.bytesIn + (live.get(bucket)?.bytesIn ?? 0),
           bytesOut: bucket.totals.bytesOut + (live.get(bucket)?.bytesOut ?? 0),
+          ...(bucket.udp === undefined ? {} : { udp: { ...bucket.udp } }),
         });
       }
     }
@@ -235,16 +253,19 @@ export class DataPlane implements FlowOwner {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     const failed = new Map<string, string>();
     await Promise.all(
-      listeners.map(async ({ id, port }) => {
+      listeners.map(async (plan) => {
+        const { id, port } = plan;
+        const protocol = transportOf(plan);
         const slot = this.listeners.get(id);
-        const listening = slot !== undefined && slot.server !== null && slot.port === port;
-        if (listening || this.prepared.get(id)?.port === port) return;
-        this.prepared.get(id)?.server.close();
+        const listening = slot !== undefined && slot.server !== null && slot.port === port && slot.protocol === protocol;
+        const prepared = this.prepared.get(id);
+        if (listening || (prepared?.port === port && prepared.protocol === protocol)) return;
+        prepared?.server.close();
         this.prepared.delete(id);
         const taker: PreparedServer["taker"] = {};
         try {
-          const server = await this.openServer(id, port, () => taker.slot);
-          this.prepared.set(id, { port, server, taker });
+          const server = await this.openServer(id, port, protocol, () => taker.slot);
+          this.prepared.set(id, { port, protocol, server, taker });
         } catch (err) {
           failed.set(id, err instanceof Error ? err.message : String(err));
         }
@@ -261,7 +282,7 @@ export class DataPlane implements FlowOwner {
   /** Gives `slot` the server `prepare` opened for it, if there is one for its port. */
   private takePrepared(slot: ListenerSlot): boolean {
     const prepared = this.prepared.get(slot.id);
-    if (prepared === undefined || prepared.port !== slot.port) return false;
+    if (prepared === undefined || prepared.port !== slot.port || prepared.protocol !== slot.protocol) return false;
     this.prepared.delete(slot.id);
     prepared.taker.slot = slot;
     slot.server = prepared.server;
@@ -283,11 +304,13 @@ export class DataPlane implements FlowOwner {
     for (const service of plan.services) {
       seen.add(service.id);
       let settings = this.settings.get(service.id);
+      const udpSessionTimeoutMs = service.udpSessionTimeoutMs ?? DEFAULTS.dataPlane.udpSessionTimeoutMs;
       if (settings === undefined) {
-        settings = { idleTimeoutMs: service.idleTimeoutMs, drainingTimeoutMs: service.drainingTimeoutMs };
+        settings = { idleTimeoutMs: service.idleTimeoutMs, udpSessionTimeoutMs, drainingTimeoutMs: service.drainingTimeoutMs };
         this.settings.set(service.id, settings);
       } else {
         settings.idleTimeoutMs = service.idleTimeoutMs;
+        settings.udpSessionTimeoutMs = udpSessionTimeoutMs;
         settings.drainingTimeoutMs = service.drainingTimeoutMs;
       }
       const { route, built } = buildRoute(service, this.routes.get(service.id), settings, (key) => this.bucket(service.id, key));
@@ -315,7 +338,7 @@ export class DataPlane implements FlowOwner {
     const wanted = new Map(plans.map((p) => [p.id, p]));
     for (const slot of [...this.listeners.values()]) {
       const next = wanted.get(slot.id);
-      if (next === undefined) this.removeListener(slot);
+      if (next === undefined || transportOf(next) !== slot.protocol) this.removeListener(slot);
       else if (next.port !== slot.port) {
         slot.closeServer();
         slot.port = next.port;
@@ -325,7 +348,7 @@ export class DataPlane implements FlowOwner {
     for (const p of plans) {
       let slot = this.listeners.get(p.id);
       if (slot === undefined) {
-        slot = new ListenerSlot(p.id, p.port);
+        slot = new ListenerSlot(p.id, p.port, transportOf(p));
         this.listeners.set(p.id, slot);
       }
       slot.serviceId = p.serviceId;
@@ -357,7 +380,7 @@ export class DataPlane implements FlowOwner {
   private async bind(slot: ListenerSlot): Promise<void> {
     const port = slot.port;
     try {
-      const server = await this.openServer(slot.id, port, () => slot);
+      const server = await this.openServer(slot.id, port, slot.protocol, () => slot);
       if (this.listeners.get(slot.id) !== slot || slot.port !== port || this.closing !== undefined) {
         server.close(); // removed or moved while binding (cannot happen while applies are serialized)
         return;
@@ -373,9 +396,20 @@ export class DataPlane implements FlowOwner {
     }
   }
 
-  /** Opens a server whose clients go to `slotFor()`; while that is undefined (prepared, not applied), they are reset. */
-  private openServer(id: string, port: number, slotFor: () => ListenerSlot | undefined): Promise<OpenServer> {
+  /**
+   * Opens a server whose clients go to `slotFor()`; while that is undefined (prepared, not
+   * applied), TCP clients are reset and UDP datagrams dropped.
+   */
+  private openServer(id: string, port: number, protocol: Transport, slotFor: () => ListenerSlot | undefined): Promise<OpenServer> {
     const onError = (error: string): void => this.onEvent({ type: "listener-error", id, error });
+    if (protocol === "UDP") {
+      let server: UdpServer | undefined;
+      const onDatagram = (message: Buffer, clientAddress: string, clientPort: number): void => {
+        const slot = slotFor();
+        if (slot !== undefined && server !== undefined && slot.server === server) this.udpSessions.receive(slot as UdpSlot, server, message, clientAddress, clientPort);
+      };
+      return listenUdp(this.listenAddress, port, onDatagram, (err) => onError(err.message), this.reusePort).then((opened) => (server = opened));
+    }
     const relay = this.relay;
     if (relay === undefined) {
       const onConnection = (socket: net.Socket): void => {
@@ -507,18 +541,31 @@ export class DataPlane implements FlowOwner {
   }
 
   /**
-   * Counts a new client and picks its member with the flow hash (the flow keeps it for its
-   * fallback candidates), or says why the client is refused.
+   * Counts a new client (a connection, or a UDP session) and picks its member with the flow
+   * hash (the flow keeps it for its fallback candidates), or says why the client is refused.
+   * UDP sessions are bounded by the session table (which evicts), not by the listener's limit.
    */
-  private pick(slot: ListenerSlot, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): Picked | RejectReason {
+  private pick(
+    slot: ListenerSlot,
+    remoteAddress: string,
+    remotePort: number,
+    localAddress: string,
+    localPort: number,
+    protocol: Transport = "TCP",
+  ): Picked | RejectReason {
     slot.totals.connections++;
     const route = slot.route;
     const table = route === null ? null : route.table;
     if (table === null || route === null) return "no_backend";
-    if (slot.active >= this.maxConnectionsPerListener) return "limit";
-    const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort) : this.hasher.ipHash(remoteAddress);
+    if (protocol === "TCP" && slot.active >= this.maxConnectionsPerListener) return "limit";
+    const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort, protocol) : this.hasher.ipHash(remoteAddress);
     const member = table.lookup(hash);
     return member === undefined ? "no_backend" : { member, hash };
+  }
+
+  private sessionOpened(session: UdpSession): void {
+    session.slot.active++;
+    this.flows.add(session);
   }
 
   /** Closes connections idle for their service's idle timeout (see the header comment). */
@@ -530,7 +577,7 @@ export class DataPlane implements FlowOwner {
       if (activity !== flow.lastActivity) {
         flow.lastActivity = activity;
         flow.lastActiveAt = now;
-      } else if (now - flow.lastActiveAt >= flow.route.settings.idleTimeoutMs) {
+      } else if (now - flow.lastActiveAt >= flow.idleTimeoutMs()) {
         flow.destroy();
       }
     }
@@ -575,6 +622,7 @@ interface Picked {
 /** A server `prepare` opened; its clients go to `taker.slot` once an apply takes it. */
 interface PreparedServer {
   readonly port: number;
+  readonly protocol: Transport;
   readonly server: OpenServer;
   readonly taker: { slot?: ListenerSlot };
 }

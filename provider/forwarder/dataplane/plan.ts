@@ -8,6 +8,7 @@
  * health checking and the admin API stay in one control process.
  */
 
+export type Transport = "TCP" | "UDP";
 export type Algorithm = "IpHash" | "QuintupleHash";
 export type ProxyProtocolMode = "off" | "v1" | "v2";
 
@@ -24,10 +25,17 @@ export interface PlanMember {
 
 export interface ServicePlan {
   readonly id: string;
+  /** Unset: TCP. A service's listeners have its protocol (the store refuses any other). */
+  readonly protocol?: Transport;
   readonly algorithm: Algorithm;
   readonly proxyProtocol: ProxyProtocolMode;
   /** A connection with no byte either way for this long is closed. */
   readonly idleTimeoutMs: number;
+  /**
+   * UDP services only: a session (client address and port, listener) with no datagram either
+   * way for this long is forgotten, so the client's next datagram is hashed afresh.
+   */
+  readonly udpSessionTimeoutMs?: number;
   /** A member's open connections are closed this long after it leaves `retained`. */
   readonly drainingTimeoutMs: number;
   /**
@@ -54,6 +62,8 @@ export interface ServicePlan {
 
 export interface ListenerPlan {
   readonly id: string;
+  /** Unset: TCP. Listeners are unique by (protocol, port): a TCP and a UDP listener may share a port. */
+  readonly protocol?: Transport;
   readonly port: number;
   /** The backend service id; unset (or a service with an empty table): new clients are reset. */
   readonly serviceId?: string;
@@ -65,3 +75,8 @@ export interface DataPlanePlan {
 }
 
 export const EMPTY_PLAN: DataPlanePlan = { listeners: [], services: [] };
+
+/** A listener's or a service's transport: plans written before UDP existed carry none and are TCP. */
+export function transportOf(plan: { readonly protocol?: Transport }): Transport {
+  return plan.protocol ?? "TCP";
+}
