@@ -25,12 +25,14 @@ export type HealthState = "Initial" | "Healthy" | "Unhealthy";
 export type HealthTransition = "none" | "became-healthy" | "became-unhealthy";
 
 /**
- * Layer-4 result codes, named as in HAProxy (`check.c`, `HCHK_STATUS_L4*`):
- * - `L4OK`: the TCP handshake completed;
- * - `L4TOUT`: no handshake within the probe timeout;
- * - `L4CON`: the connection was refused, reset or the host/network is unreachable.
+ * Result codes, named as in HAProxy (`check.c`, `HCHK_STATUS_L4*`, `HCHK_STATUS_L7RSP`):
+ * - `L4OK`: the TCP handshake completed; for UDP, no ICMP error within the timeout, or the
+ *   expected answer;
+ * - `L4TOUT`: no handshake (TCP) or no answer to `udpRequest` (UDP) within the probe timeout;
+ * - `L4CON`: refused (for UDP, an ICMP port-unreachable), reset, or the host/network is unreachable;
+ * - `L7RSP`: a UDP answer other than `udpExpectedResponse`.
  */
-export type ProbeCode = "L4OK" | "L4TOUT" | "L4CON";
+export type ProbeCode = "L4OK" | "L4TOUT" | "L4CON" | "L7RSP";
 
 /** The result of one probe. `ok` is true exactly when `code` is `L4OK`. */
 export interface ProbeOutcome {

@@ -31,6 +31,8 @@ type JsonSchema = {
   default?: unknown;
   description?: string;
   change?: ChangeKind;
+  /** A range the JSON Schema cannot state (a length in bytes), given with the field's meta. */
+  range?: string;
   anyOf?: JsonSchema[];
   oneOf?: JsonSchema[];
   items?: JsonSchema;
@@ -54,6 +56,7 @@ const PATTERN_WORDS: Record<string, string> = {
 };
 
 function rangeOf(s: JsonSchema): string {
+  if (s.range !== undefined) return s.range;
   if (s.minimum !== undefined && s.maximum !== undefined) return `${s.minimum}-${s.maximum}`;
   if (s.minItems !== undefined || s.maxItems !== undefined) return `${s.minItems ?? 0}-${s.maxItems ?? "any"} entries`;
   if (s.maxLength !== undefined) return `at most ${s.maxLength} characters`;

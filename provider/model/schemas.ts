@@ -1,6 +1,15 @@
 import { z } from "zod";
 import { Cidr, cidrContains, parseCidr } from "./addresses";
 import { ChangeKind, Fields, FieldMode, describeValue } from "./fields";
+import {
+  refineHealthCheckProtocol,
+  refineServiceProtocol,
+  TRANSPORTS,
+  udpPayload,
+  UDP_PAYLOAD_BYTES,
+  UDP_SESSION_TIMEOUT_DEFAULT_SECONDS,
+  UDP_SESSION_TIMEOUT_RANGE,
+} from "./transports";
 import { isUnknown, UNKNOWN } from "./unknown";
 
 /**
@@ -48,12 +57,17 @@ function identityShape(f: Fields) {
 }
 
 function healthCheckShape(f: Fields) {
+  const payloadRange = `${UDP_PAYLOAD_BYTES.min}-${UDP_PAYLOAD_BYTES.max} bytes (UTF-8)`;
   return {
     ...identityShape(f),
     protocol: f
-      .oneOf(["TCP"], "only TCP health checks are supported")
+      .oneOf(TRANSPORTS)
       .default("TCP")
-      .meta({ ...replace, description: "Probe protocol." }),
+      .meta({
+        ...replace,
+        description:
+          "TCP: a connect. UDP: a datagram to the port; an ICMP port-unreachable fails it, silence passes (see udpRequest).",
+      }),
     port: f
       .port()
       .optional()
@@ -62,6 +76,12 @@ function healthCheckShape(f: Fields) {
     intervalSeconds: f.integer(5, 300).default(5).meta({ ...update, description: "Wait from one probe's end to the next one's start." }),
     unhealthyThreshold: f.integer(1, 5).default(3).meta({ ...update, description: "Consecutive failures that make a member Unhealthy." }),
     healthyThreshold: f.integer(1, 5).default(3).meta({ ...update, description: "Consecutive successes that make a member Healthy again." }),
+    udpRequest: udpPayload(f)
+      .optional()
+      .meta({ ...update, range: payloadRange, description: "UDP only: sent as the datagram; the check then passes only on an answer within the timeout." }),
+    udpExpectedResponse: udpPayload(f)
+      .optional()
+      .meta({ ...update, range: payloadRange, description: "UDP only, with udpRequest: the answer must equal it; unset: any answer passes." }),
   };
 }
 
@@ -147,13 +167,16 @@ function haGroupShape(f: Fields, ctx: SchemaContext) {
 function backendServiceShape(f: Fields) {
   return {
     ...identityShape(f),
-    protocol: f.oneOf(["TCP"], "only TCP backend services are supported").default("TCP").meta({ ...replace, description: "Transport." }),
+    protocol: f.oneOf(TRANSPORTS).default("TCP").meta({ ...replace, description: "Transport; listeners bound to the service use the same." }),
     port: f.port().meta({ ...update, description: "Members' default port; may repeat across services." }),
     algorithm: f
       .oneOf(["IpHash", "QuintupleHash"])
       .default("IpHash")
       .meta({ ...update, description: "IpHash: weighted source IP. QuintupleHash: weighted 5-tuple." }),
-    healthCheck: f.reference("HealthCheck").optional().meta({ ...update, description: "Unset: a TCP check with the defaults." }),
+    healthCheck: f
+      .reference("HealthCheck")
+      .optional()
+      .meta({ ...update, description: "Unset: a check with the defaults, of the service's protocol. A UDP service may use a TCP or a UDP check." }),
     healthCheckEnabled: f.boolean().default(true).meta({ ...update, description: "Off: members show N/A and all enabled members take traffic." }),
     serverGroup: f
       .reference("VirtualServerGroup or HighAvailabilityGroup")
@@ -167,15 +190,22 @@ function backendServiceShape(f: Fields) {
     proxyProtocol: f
       .oneOf(["off", "v1", "v2"])
       .default("off")
-      .meta({ ...update, description: "PROXY protocol header carrying the client address to members." }),
+      .meta({ ...update, description: "PROXY protocol header carrying the client address to members (TCP only)." }),
+    udpSessionTimeoutSeconds: f
+      .integer(UDP_SESSION_TIMEOUT_RANGE.min, UDP_SESSION_TIMEOUT_RANGE.max)
+      .optional()
+      .meta({
+        ...update,
+        description: `UDP only: a session (client address and port, listener) idle this long is forgotten; unset: ${UDP_SESSION_TIMEOUT_DEFAULT_SECONDS}.`,
+      }),
   };
 }
 
 function listenerShape(f: Fields) {
   return {
     ...identityShape(f),
-    protocol: f.oneOf(["TCP"], "only TCP listeners are supported").default("TCP").meta({ ...replace, description: "Transport." }),
-    port: f.port().meta({ ...replace, description: "Unique per load balancer." }),
+    protocol: f.oneOf(TRANSPORTS).default("TCP").meta({ ...replace, description: "Transport; the backend service's must match." }),
+    port: f.port().meta({ ...replace, description: "Unique per load balancer and protocol: a TCP and a UDP listener may share it." }),
     backendService: f.reference("BackendService").meta({ ...update, description: "Where connections go." }),
   };
 }
@@ -241,7 +271,7 @@ export function modelSchemas(mode: FieldMode, ctx: SchemaContext = {}) {
   const f = new Fields(mode);
   return {
     get healthCheck() {
-      return f.object("a HealthCheck", healthCheckShape(f));
+      return f.maybeUnknown(f.strictObject("a HealthCheck", healthCheckShape(f)).superRefine(refineHealthCheckProtocol));
     },
     get virtualServerGroup() {
       return f.object("a VirtualServerGroup", virtualGroupShape(f, ctx));
@@ -266,7 +296,7 @@ export function modelSchemas(mode: FieldMode, ctx: SchemaContext = {}) {
       );
     },
     get backendService() {
-      return f.object("a BackendService", backendServiceShape(f));
+      return f.maybeUnknown(f.strictObject("a BackendService", backendServiceShape(f)).superRefine(refineServiceProtocol));
     },
     get listener() {
       return f.object("a Listener", listenerShape(f));

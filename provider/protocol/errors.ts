@@ -31,6 +31,8 @@ export const ERROR_STATUS = {
   already_bound: 409,
   /** Another listener of this node has the port. */
   duplicate_port: 409,
+  /** A listener and its backend service have different protocols (TCP and UDP). */
+  protocol_mismatch: 409,
   /** Two members of a group are one (address, port) once the backend service's port fills in. */
   duplicate_member: 409,
   /** The listener's address and port could not be bound (another program holds it). */

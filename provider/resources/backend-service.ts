@@ -11,13 +11,13 @@ export interface BackendServiceDocs {
   readonly name?: unknown;
   /** Free text, at most 256 characters. */
   readonly description?: unknown;
-  /** Only "TCP". Changing it replaces the service. */
+  /** "TCP" (default) or "UDP"; its listeners must have the same. Changing it replaces the service. */
   readonly protocol?: unknown;
   /** 1-65535: the port of members that give none (may repeat across services). */
   readonly port?: unknown;
   /** "IpHash" (weighted source IP, default) or "QuintupleHash" (weighted 5-tuple). */
   readonly algorithm?: unknown;
-  /** A HealthCheck's id; unset: a TCP check with the defaults. */
+  /** A HealthCheck's id (TCP or UDP, for either kind of service); unset: a check with the defaults, of the service's protocol. */
   readonly healthCheck?: unknown;
   /** Default true. Off: members show N/A and every enabled member takes traffic. */
   readonly healthCheckEnabled?: unknown;
@@ -27,8 +27,10 @@ export interface BackendServiceDocs {
   readonly idleTimeoutSeconds?: unknown;
   /** 0-3600, default 300. */
   readonly drainingTimeoutSeconds?: unknown;
-  /** "off" (default), "v1" or "v2": a PROXY protocol header carrying the client's address to members. */
+  /** "off" (default), "v1" or "v2": a PROXY protocol header carrying the client's address to members. TCP only. */
   readonly proxyProtocol?: unknown;
+  /** UDP only, 1-3600, unset: 120. A session (client address and port, listener) idle this long is forgotten. */
+  readonly udpSessionTimeoutSeconds?: unknown;
 }
 
 /** Where a listener's connections go: a server group, a hashing algorithm and a health check. */

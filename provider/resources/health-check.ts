@@ -12,7 +12,7 @@ export interface HealthCheckDocs {
   readonly name?: unknown;
   /** Free text, at most 256 characters. */
   readonly description?: unknown;
-  /** Only "TCP". Changing it replaces the health check. */
+  /** "TCP" (default: a connect) or "UDP" (a datagram; an ICMP port-unreachable fails it). Changing it replaces the health check. */
   readonly protocol?: unknown;
   /** 1-65535; unset: the member's port (for a high-availability group, the service port). */
   readonly port?: unknown;
@@ -24,9 +24,13 @@ export interface HealthCheckDocs {
   readonly unhealthyThreshold?: unknown;
   /** 1-5, default 3: consecutive successes that make a member Healthy again. */
   readonly healthyThreshold?: unknown;
+  /** UDP only, 1-500 bytes: sent as the probe datagram; the check then passes only on an answer within the timeout. */
+  readonly udpRequest?: unknown;
+  /** UDP only, with udpRequest, 1-500 bytes: the answer must equal it; unset: any answer passes. */
+  readonly udpExpectedResponse?: unknown;
 }
 
-/** A TCP health check; a BackendService refers to it by id. */
+/** A TCP or UDP health check; a BackendService refers to it by id. */
 export interface HealthCheckArgs extends ResourceArgs<HealthCheckInput, HealthCheckDocs> {}
 
 const COMPUTED = ["failureWindowSeconds", "successWindowSeconds"];

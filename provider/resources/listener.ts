@@ -11,15 +11,15 @@ export interface ListenerDocs {
   readonly name?: unknown;
   /** Free text, at most 256 characters. */
   readonly description?: unknown;
-  /** Only "TCP". Changing it replaces the listener. */
+  /** "TCP" (default) or "UDP", the same as its backend service's. Changing it replaces the listener. */
   readonly protocol?: unknown;
-  /** 1-65535, unique per load balancer. Changing it replaces the listener (the old one is deleted first). */
+  /** 1-65535, unique per load balancer and protocol. Changing it replaces the listener (the old one is deleted first). */
   readonly port?: unknown;
   /** A BackendService's id. */
   readonly backendService?: unknown;
 }
 
-/** A TCP port on every node, forwarding to a backend service. */
+/** A TCP or UDP port on every node, forwarding to a backend service of the same protocol. */
 export interface ListenerArgs extends ResourceArgs<ListenerInput, ListenerDocs> {}
 
 export const listenerType: ResourceType = {

@@ -148,6 +148,75 @@ describe("admin API: conditional writes, references and limits", function () {
       assert.match(clash.json.error.message, new RegExp(`port ${webPort} is already used by listener web-80`));
       assert.equal((await put("listeners", "web-80", { ...samples.listener("web-80", webPort), name: "renamed" })).status, 200);
     });
+
+    it("lets a TCP and a UDP listener share a port, and keeps (protocol, port) unique", async () => {
+      await chain();
+      assert.equal((await put("backend-services", "dns", samples.backendService("dns", { protocol: "UDP", port: 53 }))).status, 201);
+      const udp = await put("listeners", "dns-udp", { ...samples.listener("dns-udp", webPort, "dns"), protocol: "UDP" });
+      assert.equal(udp.status, 201, udp.text);
+      assert.equal(udp.json.protocol, "UDP");
+      const clash = await assertRefused(
+        t.stateDir,
+        () => put("listeners", "dns-udp-2", { ...samples.listener("dns-udp-2", webPort, "dns"), protocol: "UDP" }),
+        409,
+        "duplicate_port",
+      );
+      assert.match(clash.json.error.message, new RegExp(`^UDP port ${webPort} is already used by listener dns-udp:`));
+      // The TCP listener on that port still listens: the UDP one was not bound as TCP beside it.
+      const status = (await call(t.url, "GET", "/v1/status")).json;
+      const tcp = status.listeners.find((l: { id: string }) => l.id === "web-80");
+      assert.equal(tcp.state, "Listening", JSON.stringify(status.listeners));
+    });
+
+    it("binds a listener only to a backend service of its protocol (409 protocol_mismatch naming both)", async () => {
+      await chain();
+      const udpOnTcp = await assertRefused(
+        t.stateDir,
+        () => put("listeners", "dns", { ...samples.listener("dns", webPort, "web"), protocol: "UDP" }),
+        409,
+        "protocol_mismatch",
+      );
+      assert.match(udpOnTcp.json.error.message, /^listener dns is UDP but backend service web is TCP: a listener binds a backend service of its own protocol/);
+      assert.deepEqual(udpOnTcp.json.error.details.map((d: { path: string }) => d.path), ["backendService"]);
+      // Flipping the service's protocol under its TCP listener is refused the same way, naming the listener.
+      const flip = await assertRefused(
+        t.stateDir,
+        () => put("backend-services", "web", samples.backendService("web", { healthCheck: "hc", serverGroup: "g", protocol: "UDP" })),
+        409,
+        "protocol_mismatch",
+      );
+      assert.match(flip.json.error.message, /^listener web-80 is TCP but backend service web is UDP/);
+      assert.deepEqual(flip.json.error.details.map((d: { path: string }) => d.path), ["protocol"]);
+    });
+
+    it("accepts the UDP fields and refuses their misuse with the model's messages (400)", async () => {
+      const udpCheck = { ...samples.healthCheck("udp"), protocol: "UDP", udpRequest: "ping", udpExpectedResponse: "pong" };
+      const created = await put("health-checks", "udp", udpCheck);
+      assert.equal(created.status, 201, created.text);
+      assert.deepEqual([created.json.udpRequest, created.json.udpExpectedResponse], ["ping", "pong"]);
+      const service = samples.backendService("dns", { protocol: "UDP", port: 53, healthCheck: "udp", udpSessionTimeoutSeconds: 30 });
+      const svc = await put("backend-services", "dns", service);
+      assert.equal(svc.status, 201, svc.text);
+      assert.equal(svc.json.udpSessionTimeoutSeconds, 30);
+      // A UDP service may use a TCP check.
+      assert.equal((await put("health-checks", "tcp", samples.healthCheck("tcp"))).status, 201);
+      assert.equal((await put("backend-services", "dns", { ...service, healthCheck: "tcp" })).status, 200);
+
+      const proxy = await assertRefused(t.stateDir, () => put("backend-services", "dns", { ...service, proxyProtocol: "v2" }), 400, "invalid_input");
+      assert.deepEqual(proxy.json.error.details.map((d: { path: string }) => d.path), ["proxyProtocol"]);
+      assert.match(proxy.json.error.details[0].message, /PROXY protocol is TCP only/);
+      const tcpSession = await assertRefused(
+        t.stateDir,
+        () => put("backend-services", "web", samples.backendService("web", { udpSessionTimeoutSeconds: 30 })),
+        400,
+        "invalid_input",
+      );
+      assert.deepEqual(tcpSession.json.error.details.map((d: { path: string }) => d.path), ["udpSessionTimeoutSeconds"]);
+      const long = await assertRefused(t.stateDir, () => put("health-checks", "udp", { ...udpCheck, udpRequest: "x".repeat(501) }), 400, "invalid_input");
+      assert.match(long.json.error.details[0].message, /^udpRequest must be text of 1 to 500 bytes/);
+      const tcpPayload = await assertRefused(t.stateDir, () => put("health-checks", "tcp", { ...samples.healthCheck("tcp"), udpRequest: "ping" }), 400, "invalid_input");
+      assert.match(tcpPayload.json.error.details[0].message, /^udpRequest is only for UDP health checks/);
+    });
   });
 
   describe("limits", () => {

@@ -30,7 +30,7 @@ describe("runtime model", () => {
     const [service] = resolveServices(
       new ConfigBuilder().virtualGroup("g", { members: [{ address: "10.0.0.1" }] }).service("s", { port: 80, serverGroup: "g" }).build(),
     );
-    assert.deepEqual(service.check, { timeoutMs: 3000, intervalMs: 5000, healthyThreshold: 3, unhealthyThreshold: 3 });
+    assert.deepEqual(service.check, { method: { protocol: "TCP" }, timeoutMs: 3000, intervalMs: 5000, healthyThreshold: 3, unhealthyThreshold: 3 });
   });
 
   it("resolves member ports, weights and probe ports for virtual and high-availability groups", () => {
@@ -58,7 +58,7 @@ describe("runtime model", () => {
         ["[fd00::1]:80", 80, 10, false, 9000, "sv|[fd00::1]:80"],
       ],
     );
-    assert.deepEqual(sv.check, { timeoutMs: 1000, intervalMs: 3000, healthyThreshold: 3, unhealthyThreshold: 3 }, "scaled by 0.5");
+    assert.deepEqual(sv.check, { method: { protocol: "TCP" }, timeoutMs: 1000, intervalMs: 3000, healthyThreshold: 3, unhealthyThreshold: 3 }, "scaled by 0.5");
     assert.deepEqual(
       sh.members.map((m) => [m.key, m.port, m.weight, m.probePort]),
       [
@@ -72,6 +72,7 @@ describe("runtime model", () => {
       key: "sv|[fd00::1]:80",
       host: "fd00::1",
       port: 9000,
+      method: { protocol: "TCP" },
       timeoutMs: 1000,
       intervalMs: 3000,
       healthyThreshold: 3,
@@ -187,6 +188,70 @@ describe("runtime model", () => {
     });
   });
 
+  it("a UDP service without a check gets a UDP check with the defaults; a TCP or UDP check it names is used as it is", () => {
+    const config = new ConfigBuilder()
+      .healthCheck("udp", { protocol: "UDP", udpRequest: "ping", udpExpectedResponse: "pong", port: 5353 })
+      .healthCheck("tcp", { protocol: "TCP" })
+      .virtualGroup("g1", { members: [{ address: "10.0.0.1" }] })
+      .virtualGroup("g2", { members: [{ address: "10.0.0.2" }] })
+      .virtualGroup("g3", { members: [{ address: "10.0.0.3" }] })
+      .service("plain", { protocol: "UDP", port: 53, serverGroup: "g1" })
+      .service("asked", { protocol: "UDP", port: 53, serverGroup: "g2", healthCheck: "udp" })
+      .service("by-tcp", { protocol: "UDP", port: 53, serverGroup: "g3", healthCheck: "tcp" })
+      .build();
+    const services = resolveServices(config);
+    assert.deepEqual(
+      services.map((s) => [s.id, s.check?.method]),
+      [
+        ["plain", { protocol: "UDP" }],
+        ["asked", { protocol: "UDP", request: "ping", expectedResponse: "pong" }],
+        ["by-tcp", { protocol: "TCP" }],
+      ],
+    );
+    assert.equal(services[0].check?.timeoutMs, DEFAULT_HEALTH_CHECK.timeoutSeconds * 1000);
+    // The probe targets carry the method to the health monitor.
+    assert.deepEqual(
+      probeTargets(services).map((t) => [t.key, t.port, t.method]),
+      [
+        ["plain|10.0.0.1:53", 53, { protocol: "UDP" }],
+        ["asked|10.0.0.2:53", 5353, { protocol: "UDP", request: "ping", expectedResponse: "pong" }],
+        ["by-tcp|10.0.0.3:53", 53, { protocol: "TCP" }],
+      ],
+    );
+  });
+
+  it("plans a UDP service's protocol and session timeout (unset: 120 s); a TCP service's plan has none", () => {
+    const config = new ConfigBuilder()
+      .virtualGroup("g", { members: [{ address: "10.0.0.1" }] })
+      .service("dns", { protocol: "UDP", port: 53, serverGroup: "g" })
+      .service("syslog", { protocol: "UDP", port: 514, udpSessionTimeoutSeconds: 30 })
+      .service("web", { port: 80 })
+      .build();
+    const plans = resolveServices(config).map((s) => planService(s, () => "Healthy").plan);
+    assert.deepEqual(
+      plans.map((p) => [p.id, p.protocol, p.udpSessionTimeoutMs]),
+      [
+        ["dns", "UDP", 120_000],
+        ["syslog", "UDP", 30_000],
+        ["web", "TCP", undefined],
+      ],
+    );
+    assert.ok(!("udpSessionTimeoutMs" in plans[2]));
+  });
+
+  it("plans a TCP and a UDP listener on one port as two listeners, each with its protocol", () => {
+    const config = new ConfigBuilder()
+      .service("web", { port: 80 })
+      .service("dns", { protocol: "UDP", port: 53 })
+      .listener("dns-tcp", { port: 53, backendService: "web" })
+      .listener("dns-udp", { protocol: "UDP", port: 53, backendService: "dns" })
+      .build();
+    assert.deepEqual(planListeners(config.listeners, config.backendServices), [
+      { id: "dns-tcp", protocol: "TCP", port: 53, serviceId: "web" },
+      { id: "dns-udp", protocol: "UDP", port: 53, serviceId: "dns" },
+    ]);
+  });
+
   it("plans listeners, leaving out a backend service that does not exist", () => {
     const config = new ConfigBuilder()
       .service("s", { port: 80 })
@@ -194,8 +259,8 @@ describe("runtime model", () => {
       .listener("l2", { port: 1001, backendService: "gone" })
       .build();
     assert.deepEqual(planListeners(config.listeners, config.backendServices), [
-      { id: "l1", port: 1000, serviceId: "s" },
-      { id: "l2", port: 1001 },
+      { id: "l1", protocol: "TCP", port: 1000, serviceId: "s" },
+      { id: "l2", protocol: "TCP", port: 1001 },
     ]);
   });
 });

@@ -116,14 +116,14 @@ describe("model: parseSpec (admin API, strict)", () => {
 
   describe("failures have the same paths and messages as check", () => {
     const pairs: [string, Kind, Record<string, unknown>, (raw: Record<string, unknown>) => CheckResult][] = [
-      ["HealthCheck", "health-checks", { name: "hc", protocol: "UDP", timeoutSeconds: 61, port: "80" }, (raw) => checkHealthCheck(raw)],
+      ["HealthCheck", "health-checks", { name: "hc", protocol: "HTTP", timeoutSeconds: 61, port: "80" }, (raw) => checkHealthCheck(raw)],
       [
         "BackendService",
         "backend-services",
         { name: "b c", port: 0, algorithm: "RoundRobin", proxyProtocol: "v3", drainingTimeoutSeconds: -1 },
         (raw) => checkBackendService(raw),
       ],
-      ["Listener", "listeners", { name: "ln", protocol: "UDP", port: 65536, backendService: "" }, (raw) => checkListener(raw)],
+      ["Listener", "listeners", { name: "ln", protocol: "SCTP", port: 65536, backendService: "" }, (raw) => checkListener(raw)],
       [
         "VirtualServerGroup",
         "server-groups",

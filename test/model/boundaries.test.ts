@@ -39,6 +39,14 @@ const HEALTH_CHECK: Resource = {
   kind: "health-checks",
   valid: () => ({ name: "hc-1" }),
 };
+const UDP_HEALTH_CHECK: Resource = {
+  title: "HealthCheck (UDP)",
+  check: (raw) => checkHealthCheck(raw, { defaultName: "hc" }),
+  kind: "health-checks",
+  valid: () => ({ name: "hc-1", protocol: "UDP", udpRequest: "ping", udpExpectedResponse: "pong" }),
+};
+/** udpRequest cannot go missing while udpExpectedResponse is set: its rows start from a check without one. */
+const UDP_REQUEST_CHECK: Resource = { ...UDP_HEALTH_CHECK, valid: () => ({ name: "hc-1", protocol: "UDP", udpRequest: "ping" }) };
 const VIRTUAL_GROUP: Resource = {
   title: "VirtualServerGroup",
   check: (raw) => checkVirtualServerGroup(raw, { defaultName: "vsg" }),
@@ -58,6 +66,12 @@ const BACKEND_SERVICE: Resource = {
   check: (raw) => checkBackendService(raw, { defaultName: "bs" }),
   kind: "backend-services",
   valid: () => ({ name: "bs-1", port: 80 }),
+};
+const UDP_BACKEND_SERVICE: Resource = {
+  title: "BackendService (UDP)",
+  check: (raw) => checkBackendService(raw, { defaultName: "bs" }),
+  kind: "backend-services",
+  valid: () => ({ name: "bs-1", port: 53, protocol: "UDP" }),
 };
 const LISTENER: Resource = {
   title: "Listener",
@@ -97,6 +111,8 @@ const INTEGER_ROWS: IntegerRow[] = [
   { resource: BACKEND_SERVICE, path: ["port"], min: 1, max: 65535, missing: REQUIRED },
   { resource: BACKEND_SERVICE, path: ["idleTimeoutSeconds"], min: 1, max: 86400, missing: { defaultValue: 900 } },
   { resource: BACKEND_SERVICE, path: ["drainingTimeoutSeconds"], min: 0, max: 3600, missing: { defaultValue: 300 } },
+  // Unset stays unset in the spec: the node applies 120 s to UDP services (TCP specs keep their bytes).
+  { resource: UDP_BACKEND_SERVICE, path: ["udpSessionTimeoutSeconds"], min: 1, max: 3600, missing: OPTIONAL },
   { resource: LISTENER, path: ["port"], min: 1, max: 65535, missing: REQUIRED },
   { resource: LOAD_BALANCER, path: ["nodes"], min: 1, max: 16, missing: { defaultValue: 2 } },
   { resource: LOAD_BALANCER, path: ["nodes", 1, "adminPort"], min: 1, max: 65535, missing: OPTIONAL },
@@ -132,11 +148,17 @@ interface TextRow {
 }
 
 const RESOURCES = [HEALTH_CHECK, VIRTUAL_GROUP, HA_GROUP, BACKEND_SERVICE, LISTENER];
-const TEXT_ROWS: TextRow[] = RESOURCES.flatMap((resource): TextRow[] => [
-  // Missing: the provider's check fills the Pulumi resource name.
-  { resource, path: ["name"], min: 1, max: 32, range: "1-32 characters", missing: { defaultValue: defaultNameOf(resource) } },
-  { resource, path: ["description"], max: 256, range: "at most 256 characters", missing: OPTIONAL },
-]);
+const TEXT_ROWS: TextRow[] = [
+  ...RESOURCES.flatMap((resource): TextRow[] => [
+    // Missing: the provider's check fills the Pulumi resource name.
+    { resource, path: ["name"], min: 1, max: 32, range: "1-32 characters", missing: { defaultValue: defaultNameOf(resource) } },
+    { resource, path: ["description"], max: 256, range: "at most 256 characters", missing: OPTIONAL },
+  ]),
+  // ASCII here, so characters are bytes; rules.test.ts counts multi-byte text.
+  { resource: UDP_HEALTH_CHECK, path: ["udpExpectedResponse"], min: 1, max: 500, range: "1 to 500 bytes", missing: OPTIONAL },
+  { resource: UDP_REQUEST_CHECK, path: ["udpRequest"], min: 1, max: 500, range: "1 to 500 bytes", missing: OPTIONAL },
+];
+
 
 function defaultNameOf(resource: Resource): string {
   return { HealthCheck: "hc", VirtualServerGroup: "vsg", HighAvailabilityGroup: "ha", BackendService: "bs", Listener: "ln" }[

@@ -24,7 +24,9 @@ describe("model: docs/reference.md", () => {
     ["members", /^\| `members` \| list of object \| 1-1000 entries \|/m],
     ["idleTimeoutSeconds", /^\| `idleTimeoutSeconds` \| integer \| 1-86400 \| `900` \|/m],
     ["drainingTimeoutSeconds", /^\| `drainingTimeoutSeconds` \| integer \| 0-3600 \| `300` \|/m],
-    ["protocol (replace)", /^\| `protocol` \| `"TCP"` \|  \| `"TCP"` \|  \| replace \|/m],
+    ["protocol (replace)", /^\| `protocol` \| `"TCP"` \\\| `"UDP"` \|  \| `"TCP"` \|  \| replace \|/m],
+    ["udpSessionTimeoutSeconds", /^\| `udpSessionTimeoutSeconds` \| integer \| 1-3600 \|  \|.*unset: 120\. \|$/m],
+    ["udpRequest", /^\| `udpRequest` \| string \| 1-500 bytes \(UTF-8\) \|  \|/m],
   ];
   for (const [field, pattern] of rows) {
     it(`states ${field} as the contract does`, () => assert.match(renderReference(), pattern));

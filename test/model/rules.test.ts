@@ -7,6 +7,7 @@ import {
   checkListener,
   checkLoadBalancerArgs,
   checkVirtualServerGroup,
+  UNKNOWN,
 } from "../../provider/model";
 
 /** Enumerations, names, addresses and the cross-field rules of docs/DESIGN.md. */
@@ -37,19 +38,61 @@ const vsg = (members: unknown, subnets?: readonly string[]) => checkVirtualServe
 const ha = (members: unknown, subnets?: readonly string[]) => checkHighAvailabilityGroup({ members }, { defaultName: "ha", subnets });
 
 describe("model: protocols and choices", () => {
-  it("health checks are TCP only, with docs/DESIGN.md's message", () => {
+  it('health checks are "TCP" (default) or "UDP"', () => {
     assert.equal(accepted(hc({})).protocol, "TCP");
     assert.equal(accepted(hc({ protocol: "TCP" })).protocol, "TCP");
-    for (const protocol of ["UDP", "HTTP", "tcp"]) {
-      refused(hc({ protocol }), "protocol", "only TCP health checks are supported", `(got "${protocol}")`);
+    assert.equal(accepted(hc({ protocol: "UDP" })).protocol, "UDP");
+    for (const protocol of ["HTTP", "tcp", "udp"]) {
+      refused(hc({ protocol }), "protocol", 'one of "TCP", "UDP"', `(got "${protocol}")`);
     }
   });
 
-  it("backend services and listeners are TCP only", () => {
+  it('backend services and listeners are "TCP" (default) or "UDP"', () => {
     assert.equal(accepted(bs({})).protocol, "TCP");
     assert.equal(accepted(ln({})).protocol, "TCP");
-    refused(bs({ protocol: "UDP" }), "protocol", "only TCP", '(got "UDP")');
-    refused(ln({ protocol: "UDP" }), "protocol", "only TCP", '(got "UDP")');
+    assert.equal(accepted(bs({ protocol: "UDP" })).protocol, "UDP");
+    assert.equal(accepted(ln({ protocol: "UDP" })).protocol, "UDP");
+    refused(bs({ protocol: "SCTP" }), "protocol", 'one of "TCP", "UDP"', '(got "SCTP")');
+    refused(ln({ protocol: "QUIC" }), "protocol", 'one of "TCP", "UDP"', '(got "QUIC")');
+  });
+
+  it("udpRequest and udpExpectedResponse belong to UDP health checks, and an expected answer needs a request", () => {
+    const udp = accepted(hc({ protocol: "UDP", udpRequest: "ping", udpExpectedResponse: "pong" }));
+    assert.deepEqual([udp.udpRequest, udp.udpExpectedResponse], ["ping", "pong"]);
+    assert.equal(accepted(hc({ protocol: "UDP", udpRequest: "ping" })).udpRequest, "ping");
+    assert.ok(!("udpRequest" in accepted(hc({ protocol: "UDP" }))), "unset payloads stay unset");
+    refused(hc({ udpRequest: "ping" }), "udpRequest", "only for UDP health checks", '(protocol is "TCP")');
+    const both = hc({ protocol: "TCP", udpRequest: "ping", udpExpectedResponse: "pong" }).failures.map((f) => f.property);
+    assert.deepEqual(both, ["udpRequest", "udpExpectedResponse"]);
+    refused(hc({ protocol: "UDP", udpExpectedResponse: "pong" }), "udpExpectedResponse", "needs udpRequest");
+  });
+
+  it("UDP payloads count UTF-8 bytes, not characters: 250 two-byte characters fit, 251 do not", () => {
+    assert.equal(accepted(hc({ protocol: "UDP", udpRequest: "é".repeat(250) })).udpRequest, "é".repeat(250));
+    refused(hc({ protocol: "UDP", udpRequest: "é".repeat(251) }), "udpRequest", "1 to 500 bytes (UTF-8)");
+    refused(hc({ protocol: "UDP", udpRequest: "ping", udpExpectedResponse: "负".repeat(167) }), "udpExpectedResponse", "500 bytes");
+  });
+
+  it("PROXY protocol is TCP only: a UDP service that asks for it fails at proxyProtocol", () => {
+    assert.equal(accepted(bs({ protocol: "UDP" })).proxyProtocol, "off");
+    assert.equal(accepted(bs({ protocol: "UDP", proxyProtocol: "off" })).proxyProtocol, "off");
+    for (const proxyProtocol of ["v1", "v2"]) {
+      refused(bs({ protocol: "UDP", proxyProtocol }), "proxyProtocol", 'must be "off" for a UDP backend service', "TCP only", `(got "${proxyProtocol}")`);
+    }
+  });
+
+  it("udpSessionTimeoutSeconds is for UDP services only, and stays unset unless given", () => {
+    assert.equal(accepted(bs({ protocol: "UDP", udpSessionTimeoutSeconds: 30 })).udpSessionTimeoutSeconds, 30);
+    assert.ok(!("udpSessionTimeoutSeconds" in accepted(bs({ protocol: "UDP" }))), "the node applies its default");
+    assert.ok(!("udpSessionTimeoutSeconds" in accepted(bs({}))), "a TCP service's normalized inputs do not change");
+    refused(bs({ udpSessionTimeoutSeconds: 30 }), "udpSessionTimeoutSeconds", "only for UDP backend services", "idleTimeoutSeconds");
+  });
+
+  it("protocol rules wait for unknown values at preview", () => {
+    const unknown = UNKNOWN;
+    accepted(hc({ protocol: unknown, udpRequest: "ping" }));
+    accepted(bs({ protocol: unknown, proxyProtocol: "v2", udpSessionTimeoutSeconds: 30 }));
+    accepted(bs({ protocol: "UDP", proxyProtocol: unknown }));
   });
 
   it("algorithm is IpHash (default) or QuintupleHash", () => {

@@ -25,8 +25,27 @@ import {
   type ProbeOutcome,
 } from "../../health/state";
 import { probeTcp } from "./prober";
+import { probeUdp, type UdpProbePayload } from "./udp-prober";
 
 export type { HealthState, MemberHealth, ProbeOutcome } from "../../health/state";
+
+/** How a target is probed: a TCP connect, or a UDP datagram (with an optional request and expected answer). */
+export type ProbeMethod = { readonly protocol: "TCP" } | ({ readonly protocol: "UDP" } & UdpProbePayload);
+
+export const TCP_PROBE: ProbeMethod = Object.freeze({ protocol: "TCP" });
+
+/** The default probe: the method's prober. */
+export function probeBy(method: ProbeMethod, host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<ProbeOutcome> {
+  return method.protocol === "UDP"
+    ? probeUdp(host, port, timeoutMs, method, undefined, signal)
+    : probeTcp(host, port, timeoutMs, undefined, signal);
+}
+
+/** A probe in flight answers for the target only if the target is still probed the same way. */
+function sameMethod(a: ProbeMethod, b: ProbeMethod): boolean {
+  if (a.protocol === "TCP" || b.protocol === "TCP") return a.protocol === b.protocol;
+  return a.request === b.request && a.expectedResponse === b.expectedResponse;
+}
 
 export interface ProbeTarget {
   /** Stable identity chosen by the caller, e.g. `${serviceId}|${address}|${port}`. */
@@ -34,6 +53,8 @@ export interface ProbeTarget {
   /** Where to probe (the member's address and the check port). */
   readonly host: string;
   readonly port: number;
+  /** Unset: a TCP connect. */
+  readonly method?: ProbeMethod;
   readonly timeoutMs: number;
   readonly intervalMs: number;
   readonly healthyThreshold: number;
@@ -42,11 +63,11 @@ export interface ProbeTarget {
 
 export interface HealthMonitorOptions {
   /**
-   * Performs one probe; default `probeTcp`. It receives an AbortSignal that fires when the
-   * target is removed or the monitor closes; a probe may ignore it (its result is then ignored).
-   * A rejection counts as a failed probe (`L4CON`).
+   * Performs one probe; default `probeBy` (`probeTcp` or `probeUdp` by the target's method). It
+   * receives an AbortSignal that fires when the target is removed or the monitor closes; a probe
+   * may ignore it (its result is then ignored). A rejection counts as a failed probe (`L4CON`).
    */
-  probe?: (host: string, port: number, timeoutMs: number, signal?: AbortSignal) => Promise<ProbeOutcome>;
+  probe?: (host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined, method: ProbeMethod) => Promise<ProbeOutcome>;
   /** Epoch milliseconds, for `lastProbe.at`; default `Date.now`. */
   now?: () => number;
   /** A number in [0, 1) for jitter; default `Math.random`. */
@@ -125,7 +146,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
 
   constructor(opts: HealthMonitorOptions = {}) {
     super();
-    this.probe = opts.probe ?? ((host, port, timeoutMs, signal) => probeTcp(host, port, timeoutMs, undefined, signal));
+    this.probe = opts.probe ?? ((host, port, timeoutMs, signal, method) => probeBy(method, host, port, timeoutMs, signal));
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.setTimer = opts.setTimer ?? defaultSetTimer;
@@ -139,7 +160,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
    * - missing key: its timer is cancelled, its in-flight probe aborted and its result ignored;
    * - kept key: parameters replaced in place, health and counters kept. New thresholds apply
    *   from the next result; a shorter interval shortens the current wait; a probe in flight to
-   *   a host/port that changed is discarded and the new address probed after one interval.
+   *   a host, port or probe method that changed is discarded and the new one probed after one interval.
    */
   setTargets(targets: readonly ProbeTarget[]): void {
     if (this.closed) return;
@@ -217,13 +238,14 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     const controller = new AbortController();
     entry.inFlight = controller;
     const { host, port, timeoutMs } = entry.target;
+    const method = entry.target.method ?? TCP_PROBE;
     // Promise.resolve().then: a probe that throws synchronously is a failed probe, not a crash.
     Promise.resolve()
-      .then(() => this.probe(host, port, timeoutMs, controller.signal))
+      .then(() => this.probe(host, port, timeoutMs, controller.signal, method))
       .then(
-        (outcome) => this.finish(entry, controller, host, port, outcome),
+        (outcome) => this.finish(entry, controller, host, port, method, outcome),
         (err: unknown) =>
-          this.finish(entry, controller, host, port, {
+          this.finish(entry, controller, host, port, method, {
             ok: false,
             code: "L4CON",
             description: `probe failed: ${err instanceof Error ? err.message : String(err)}`,
@@ -232,12 +254,12 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
       );
   }
 
-  private finish(entry: Entry, controller: AbortController, host: string, port: number, outcome: ProbeOutcome): void {
+  private finish(entry: Entry, controller: AbortController, host: string, port: number, method: ProbeMethod, outcome: ProbeOutcome): void {
     if (!this.isCurrent(entry) || entry.inFlight !== controller) return;
     entry.inFlight = undefined;
     const { target } = entry;
-    if (target.host !== host || target.port !== port) {
-      // The check address changed while this probe ran: its result says nothing about the new one.
+    if (target.host !== host || target.port !== port || !sameMethod(target.method ?? TCP_PROBE, method)) {
+      // The check address or method changed while this probe ran: its result says nothing about the new one.
       this.schedule(entry, nextDelayMs(target.intervalMs, this.random));
       return;
     }

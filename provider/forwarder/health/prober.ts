@@ -94,12 +94,12 @@ export function probeTcp(
 }
 
 /** setTimeout fires after 1 ms for NaN and overflows past 2^31-1 ms: keep the timeout meaningful. */
-function clampTimeout(timeoutMs: number): number {
+export function clampTimeout(timeoutMs: number): number {
   if (Number.isNaN(timeoutMs)) return 1;
   return Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(timeoutMs)));
 }
 
-function describeError(err: unknown): string {
+export function describeError(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
     return code !== undefined && !err.message.startsWith(code) ? `${code}: ${err.message}` : err.message;

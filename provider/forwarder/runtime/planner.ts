@@ -6,8 +6,9 @@
  * - A service's members are those of its bound server group. A virtual group member's port
  *   defaults to the service port; a high-availability group's members all use the service port
  *   and weigh the same (1).
- * - Health check: the service's `healthCheck`, or a TCP check with the defaults if unset. Probe
- *   port: the check's `port`, else the member's port. Every member is probed, disabled ones
+ * - Health check: the service's `healthCheck`, or a check with the defaults if unset, of the
+ *   service's protocol (a UDP service's members may have no TCP port). Probe port: the check's
+ *   `port`, else the member's port. Every member is probed, disabled ones
  *   too, so that a member that is enabled again takes traffic as soon as it is known to be up.
  * - Eligible = enabled and Healthy (Initial is not: a new member takes traffic after its first
  *   successful probe); with `healthCheckEnabled: false` every enabled member is eligible and
@@ -19,10 +20,10 @@
  *   it recovers. Disabling or removing a member changes the table itself (a configuration
  *   change, which moves a little more: Maglev's usual rebuild).
  */
-import type { BackendServiceSpec, HealthCheckSpec, ListenerSpec, ServerGroupSpec } from "../../model";
+import { UDP_SESSION_TIMEOUT_DEFAULT_SECONDS, type BackendServiceSpec, type HealthCheckSpec, type ListenerSpec, type ServerGroupSpec } from "../../model";
 import { memberKey } from "../../hashing";
 import type { ConfigSnapshot, Stored } from "../store/snapshot";
-import type { HealthState, ProbeTarget } from "../health/monitor";
+import type { HealthState, ProbeMethod, ProbeTarget } from "../health/monitor";
 import type { ListenerPlan, PlanMember, ServicePlan } from "../dataplane/plan";
 
 /** The defaults of the HealthCheck schema (provider/model/schemas.ts), for a service without a check. */
@@ -32,6 +33,8 @@ export const DEFAULT_HEALTH_CHECK = {
   unhealthyThreshold: 3,
   healthyThreshold: 3,
 } as const;
+
+type CheckTiming = Pick<HealthCheckSpec, "timeoutSeconds" | "intervalSeconds" | "unhealthyThreshold" | "healthyThreshold">;
 
 /** Weight of every member of a high-availability group. */
 export const HA_MEMBER_WEIGHT = 1;
@@ -44,6 +47,7 @@ export interface ResolvedMember extends PlanMember {
 }
 
 export interface ResolvedCheck {
+  readonly method: ProbeMethod;
   readonly timeoutMs: number;
   readonly intervalMs: number;
   readonly healthyThreshold: number;
@@ -76,10 +80,11 @@ export function resolveServices(config: ConfigSnapshot, healthTimeScale = 1): Re
 function resolveService(config: ConfigSnapshot, stored: Stored<BackendServiceSpec>, scale: number): ResolvedService {
   const spec = stored.spec;
   const group = spec.serverGroup === undefined ? undefined : config.serverGroups.get(spec.serverGroup);
-  const checkSpec: Pick<HealthCheckSpec, "timeoutSeconds" | "intervalSeconds" | "unhealthyThreshold" | "healthyThreshold" | "port"> =
+  const checkSpec: Partial<HealthCheckSpec> & CheckTiming =
     (spec.healthCheck === undefined ? undefined : config.healthChecks.get(spec.healthCheck)?.spec) ?? DEFAULT_HEALTH_CHECK;
   const check: ResolvedCheck | null = spec.healthCheckEnabled
     ? {
+        method: probeMethod(checkSpec, spec),
         timeoutMs: checkSpec.timeoutSeconds * 1000 * scale,
         intervalMs: checkSpec.intervalSeconds * 1000 * scale,
         healthyThreshold: checkSpec.healthyThreshold,
@@ -93,6 +98,15 @@ function resolveService(config: ConfigSnapshot, stored: Stored<BackendServiceSpe
     ...(group === undefined ? {} : { groupId: group.id }),
     members,
     check,
+  };
+}
+
+function probeMethod(check: Partial<HealthCheckSpec>, service: BackendServiceSpec): ProbeMethod {
+  if ((check.protocol ?? service.protocol) === "TCP") return { protocol: "TCP" };
+  return {
+    protocol: "UDP",
+    ...(check.udpRequest === undefined ? {} : { request: check.udpRequest }),
+    ...(check.udpExpectedResponse === undefined ? {} : { expectedResponse: check.udpExpectedResponse }),
   };
 }
 
@@ -155,9 +169,11 @@ export function planService(service: ResolvedService, health: HealthLookup): Pla
     failOpen,
     plan: {
       id: service.id,
+      protocol: spec.protocol,
       algorithm: spec.algorithm,
       proxyProtocol: spec.proxyProtocol,
       idleTimeoutMs: spec.idleTimeoutSeconds * 1000,
+      ...(spec.protocol === "UDP" ? { udpSessionTimeoutMs: (spec.udpSessionTimeoutSeconds ?? UDP_SESSION_TIMEOUT_DEFAULT_SECONDS) * 1000 } : {}),
       drainingTimeoutMs: spec.drainingTimeoutSeconds * 1000,
       table: enabled.map((m) => ({ key: m.key, address: m.address, port: m.port, weight: m.weight })),
       eligible: takingTraffic.map((m) => m.key),
@@ -169,6 +185,7 @@ export function planService(service: ResolvedService, health: HealthLookup): Pla
 export function planListeners(listeners: ReadonlyMap<string, Stored<ListenerSpec>>, services: ReadonlyMap<string, unknown>): ListenerPlan[] {
   return [...listeners.values()].map((l) => ({
     id: l.id,
+    protocol: l.spec.protocol,
     port: l.spec.port,
     ...(services.has(l.spec.backendService) ? { serviceId: l.spec.backendService } : {}),
   }));

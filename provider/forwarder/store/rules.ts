@@ -5,8 +5,9 @@ import { KIND_LABEL, objectsOf, withoutObject } from "./objects";
 
 /**
  * The rules that tie objects together, checked before a write reaches the runtime:
- * references must exist, a server group binds to one backend service, a listener port is unique
- * per node, an object in use cannot be deleted, and each kind has a limit. Every refusal names
+ * references must exist, a server group binds to one backend service, a listener's (protocol,
+ * port) is unique per node, a listener binds a service of its protocol, an object in use cannot be
+ * deleted, and each kind has a limit. Every refusal names
  * the other object, so the Pulumi provider can tell the user which resource holds it.
  *
  * Pure: (snapshot, write) -> nothing or an ApiError. The same rules check a restored state file.
@@ -75,6 +76,11 @@ function duplicateMember(group: string, spec: SpecOf["server-groups"], service: 
   return undefined;
 }
 
+function protocolMismatch(listener: string, listenerProtocol: string, service: string, serviceProtocol: string, path: string): ApiError {
+  const message = `listener ${listener} is ${listenerProtocol} but backend service ${service} is ${serviceProtocol}: a listener binds a backend service of its own protocol`;
+  return new ApiError("protocol_mismatch", message, [{ path, message }]);
+}
+
 /** References exist, a group binds to one service, ports are unique: everything but the limit. */
 function checkLinks<K extends Kind>(config: ConfigSnapshot, kind: K, id: string, spec: SpecOf[K]): void {
   const owner = `${KIND_LABEL[kind].one} ${id}`;
@@ -94,6 +100,11 @@ function checkLinks<K extends Kind>(config: ConfigSnapshot, kind: K, id: string,
       const duplicate = duplicateMember(group, config.serverGroups.get(group)!.spec, id, service.port);
       if (duplicate !== undefined) throw duplicate;
     }
+    // The provider replaces a service whose protocol changes, but a direct PUT could still flip it under its listeners.
+    for (const listenerId of referrers(config, "listeners", (l) => l.backendService === id && l.protocol !== service.protocol)) {
+      const listener = config.listeners.get(listenerId)!.spec;
+      throw protocolMismatch(listenerId, listener.protocol, id, service.protocol, "protocol");
+    }
   } else if (kind === "server-groups") {
     for (const [serviceId, service] of config.backendServices) {
       if (service.spec.serverGroup !== id) continue;
@@ -105,9 +116,13 @@ function checkLinks<K extends Kind>(config: ConfigSnapshot, kind: K, id: string,
     if (!config.backendServices.has(listener.backendService)) {
       throw missing(owner, "backendService", "backend-services", listener.backendService);
     }
-    const sharing = referrers(config, "listeners", (l) => l.port === listener.port, id);
+    const service = config.backendServices.get(listener.backendService)!.spec;
+    if (service.protocol !== listener.protocol) {
+      throw protocolMismatch(id, listener.protocol, listener.backendService, service.protocol, "backendService");
+    }
+    const sharing = referrers(config, "listeners", (l) => l.port === listener.port && l.protocol === listener.protocol, id);
     if (sharing.length > 0) {
-      const message = `port ${listener.port} is already used by listener ${sharing[0]}: a listener port is unique per load balancer`;
+      const message = `${listener.protocol} port ${listener.port} is already used by listener ${sharing[0]}: a listener's protocol and port are unique per load balancer`;
       throw new ApiError("duplicate_port", message, [{ path: "port", message }]);
     }
   }
