@@ -74,7 +74,7 @@ describe("UDP data plane with real DNS (nsd, dig)", function () {
   before(async function () {
     const missing = dnsToolsMissing();
     if (missing !== undefined) {
-      if (process.env.CI === "true") throw new Error(missing);
+      if (process.env.DNLB_REQUIRE_PEERS === "1") throw new Error(missing);
       this.skip();
     }
     ports = await freePorts(FORWARDER, 4);

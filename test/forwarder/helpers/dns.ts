@@ -14,7 +14,7 @@ import { findProgram, runProgram, tempDir } from "./processes";
 export const QUESTION = "who.dnlb.test";
 
 export function dnsToolsMissing(): string | undefined {
-  for (const program of ["nsd", "dig"]) if (findProgram(program) === undefined) return `${program} is not installed (.ci/run installs nsd and dnsutils)`;
+  for (const program of ["nsd", "dig"]) if (findProgram(program) === undefined) return `${program} is not installed (apt-get install nsd dnsutils; .ci/run does)`;
   return undefined;
 }
 
