@@ -9,6 +9,7 @@ import { strict as assert } from "node:assert";
 import { DataPlane, type DataPlaneEngine } from "../../provider/forwarder/dataplane/dataplane";
 import type { DataPlanePlan, ListenerPlan, PlanMember, ServicePlan } from "../../provider/forwarder/dataplane/plan";
 import { nativeRelayUnavailable } from "../../provider/forwarder/native/relay";
+import { WorkerPool } from "../../provider/forwarder/workers/pool";
 import { memberKey } from "../../provider/hashing";
 import { freePorts } from "../support/net";
 import { waitFor } from "../support/wait";
@@ -84,6 +85,29 @@ describe("UDP data plane with real DNS (nsd, dig)", function () {
 
   after(async () => {
     await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  it("serves a UDP listener from 2 worker processes sharing its port, and merges their datagram counters", async () => {
+    const pool = new WorkerPool({ workers: 2, listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, statsIntervalMs: 100 });
+    try {
+      const [a, b] = servers;
+      assert.deepEqual([...(await pool.apply(udpPlan(ports[2], udpService("dns", [member(a, 10), member(b, 10)]))))], []);
+      const answers = await askFromPorts("127.14.5.1", 400, ports[2], 100);
+      assert.equal(answers.length, 400);
+      const merged = await waitFor(
+        () => {
+          const l = pool.stats().listeners.find((x) => x.id === "dns");
+          return l?.udp?.datagramsOut === 400 ? l : undefined;
+        },
+        5000,
+        "both workers' stats to count the 400 answers",
+      );
+      assert.equal(merged.udp?.datagramsIn, 400);
+      const perWorker = pool.workerStats().map((w) => w.stats.listeners.find((x) => x.id === "dns")?.udp?.datagramsIn ?? 0);
+      assert.ok(perWorker.every((n) => n > 0), `each worker received datagrams: ${perWorker.join(", ")}`);
+    } finally {
+      await pool.close();
+    }
   });
 
   for (const engine of ENGINES) {
