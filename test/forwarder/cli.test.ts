@@ -4,7 +4,7 @@ import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { parseCli, parseHostPort } from "../../provider/forwarder/cli/arguments";
-import { defaultMaxConnections, openFilesLimit } from "../../provider/forwarder/cli/limits";
+import { defaultMaxConnections, defaultMaxUdpSessions, openFilesLimit } from "../../provider/forwarder/cli/limits";
 import { readToken } from "../../provider/forwarder/cli/token";
 import { echoServer, freePort, roundTrip } from "../support/net";
 import { waitFor } from "../support/wait";
@@ -386,6 +386,17 @@ describe("dnlb-forwarder command line parsing", () => {
     assert.equal(defaultMaxConnections(1_048_576, 2), 100_000);
     assert.equal(defaultMaxConnections(undefined, 2), 100_000);
     assert.throws(() => parseCli(["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x", "--max-connections-per-listener", "0"]), /from 1 to/);
+  });
+
+  it("derives the default UDP session limit from the open-files limit (one descriptor a session), and takes --max-udp-sessions", () => {
+    assert.equal(defaultMaxUdpSessions(20000), 19488);
+    assert.equal(defaultMaxUdpSessions(1_048_576), 100_000);
+    assert.equal(defaultMaxUdpSessions(undefined), 100_000);
+    const base = ["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x"];
+    const parsed = parseCli([...base, "--max-udp-sessions", "500"]);
+    assert.ok(parsed !== "help");
+    assert.equal(parsed.dataPlane.maxUdpSessions, 500);
+    assert.throws(() => parseCli([...base, "--max-udp-sessions", "0"]), /--max-udp-sessions must be an integer from 1 to/);
   });
 
   it("takes the token from exactly one place, and never echoes it", async () => {

@@ -180,6 +180,25 @@ describe("UDP data plane with real DNS (nsd, dig)", function () {
         }
       });
 
+      it("drains the sessions of a removed member for the draining timeout, then moves them", async () => {
+        dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, engine });
+        const [a, b] = servers;
+        const both = udpService("dns", [member(a, 10), member(b, 10)], { drainingTimeoutMs: 600 });
+        await dp.apply(udpPlan(ports[3], both));
+        const clients = await Promise.all(Array.from({ length: 40 }, () => DnsClient.open("127.14.6.1")));
+        try {
+          const first = await Promise.all(clients.map((cl) => cl.ask(FORWARDER, ports[3])));
+          assert.ok(first.includes("b") && first.includes("a"));
+          await dp.apply(udpPlan(ports[3], udpService("dns", [member(a, 10)], { drainingTimeoutMs: 600 })));
+          assert.deepEqual(await Promise.all(clients.map((cl) => cl.ask(FORWARDER, ports[3]))), first, "sessions keep their member while it drains");
+          await waitFor(() => dp.stats().members.every((m) => !m.draining), 3000, "the draining timeout to end");
+          const after = await Promise.all(clients.map((cl) => cl.ask(FORWARDER, ports[3])));
+          assert.deepEqual(new Set(after), new Set(["a"]));
+        } finally {
+          for (const cl of clients) cl.close();
+        }
+      });
+
       it("runs a TCP and a UDP listener on the same port at once", async () => {
         dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, engine });
         const [a, b] = servers;
