@@ -2,7 +2,7 @@
 import type { Logger } from "pino";
 import { formatHostPort } from "../model";
 import { parseCli } from "./cli/arguments";
-import { defaultMaxConnections } from "./cli/limits";
+import { defaultMaxConnections, defaultMaxUdpSessions } from "./cli/limits";
 import { openFilesLimit } from "./dataplane/descriptors";
 import { recordSeedFingerprint, resolveSeed, seedHistory } from "./cli/seed";
 import { readToken } from "./cli/token";
@@ -70,6 +70,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       logger.warn({ reason: engine.reason }, "the data plane uses Node's sockets (engine streams)");
     }
     const maxConnectionsPerListener = cli.dataPlane.maxConnectionsPerListener ?? defaultMaxConnections(openFilesLimit(), workers);
+    const maxUdpSessions = cli.dataPlane.maxUdpSessions ?? defaultMaxUdpSessions(openFilesLimit());
     const node = await ForwarderNode.start({
       admin: { ...cli.admin, token },
       stateDir: cli.stateDir,
@@ -83,6 +84,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         engine: engine.name,
         engineReason: engine.reason,
         maxConnectionsPerListener,
+        maxUdpSessions,
       },
     });
     handleSignals(node, logger, cli.graceMs);

@@ -47,6 +47,11 @@ export interface DataPlaneSettings {
    * of living until the idle timeout: nobody is left to receive an answer.
    */
   readonly abandonedTimeoutMs?: number;
+  /**
+   * UDP sessions open at once in this data-plane process, over all its listeners; a new session
+   * beyond it closes the oldest (counted as an eviction). Each session holds one descriptor.
+   */
+  readonly maxUdpSessions?: number;
   /** Idle-connection sweep period. */
   readonly sweepIntervalMs?: number;
   /** How often a listener that could not bind is retried. */
@@ -123,6 +128,9 @@ export const DEFAULTS = {
     /** 256 KiB (512 KiB of kernel memory per buffer): bulk throughput as with autotuning (docs/RELIABILITY.md). */
     socketBufferBytes: 256 * 1024,
     abandonedTimeoutMs: 10_000,
+    maxUdpSessions: 100_000,
+    /** A UDP service's session idle timeout when its plan carries none (the model's default). */
+    udpSessionTimeoutMs: 120_000,
     sweepIntervalMs: 250,
     bindRetryIntervalMs: 5000,
   },

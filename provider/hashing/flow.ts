@@ -5,13 +5,15 @@
  *
  * Flow keys (docs/DESIGN.md, "Forwarder behaviour"):
  * - IpHash: the client address.
- * - QuintupleHash: (TCP, client address, client port, local address, local port).
+ * - QuintupleHash: (protocol, client address, client port, local address, local port), the
+ *   protocol as its IP protocol number (TCP 6, UDP 17), so a TCP and a UDP flow of one client
+ *   to one port hash apart.
  *
  * Message layouts, FROZEN (changing them moves every flow, and nodes of two versions would
  * disagree during an upgrade):
  * - IpHash: the address bytes: 4 for IPv4 (and IPv4-mapped IPv6, so `::ffff:127.0.0.1` hashes as
  *   `127.0.0.1`), 16 for IPv6.
- * - QuintupleHash: [6 (IP protocol number of TCP)] [family flags: bit 0 client is IPv6, bit 1 local
+ * - QuintupleHash: [IP protocol number: 6 TCP, 17 UDP] [family flags: bit 0 client is IPv6, bit 1 local
  *   is IPv6] [client port, 2 bytes big-endian] [local port, 2 bytes big-endian] [client address]
  *   [local address].
  * Text that is not an IP literal (never the case for an address a socket reports) is not rejected:
@@ -25,7 +27,8 @@ import { createHash } from "node:crypto";
 import { writeAddressBytes } from "./ip";
 import { low53, sipHash24, sipKeyFromBytes, type SipKey } from "./siphash";
 
-const TCP_PROTOCOL_NUMBER = 6;
+/** IP protocol numbers (IANA), the first byte of a QuintupleHash message. */
+const PROTOCOL_NUMBERS = { TCP: 6, UDP: 17 } as const;
 const SEED_HEX = /^[0-9a-fA-F]{32}$/;
 
 /**
@@ -58,14 +61,14 @@ export class FlowHasher {
     return low53(this.out);
   }
 
-  /** QuintupleHash: keyed hash of (TCP, client address, client port, local address, local port), below 2^53. */
-  quintupleHash(clientIp: string, clientPort: number, localIp: string, localPort: number): number {
+  /** QuintupleHash: keyed hash of (protocol, client address, client port, local address, local port), below 2^53. */
+  quintupleHash(clientIp: string, clientPort: number, localIp: string, localPort: number, protocol: "TCP" | "UDP" = "TCP"): number {
     const m = this.message;
     const cp = clientPort & 0xffff;
     const lp = localPort & 0xffff;
     const clientLen = this.writeAddress(clientIp, 6);
     const localLen = this.writeAddress(localIp, 6 + clientLen);
-    m[0] = TCP_PROTOCOL_NUMBER;
+    m[0] = PROTOCOL_NUMBERS[protocol];
     m[1] = (clientLen === 16 ? 1 : 0) | (localLen === 16 ? 2 : 0);
     m[2] = cp >>> 8;
     m[3] = cp & 0xff;

@@ -4,7 +4,7 @@ import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { parseCli, parseHostPort } from "../../provider/forwarder/cli/arguments";
-import { defaultMaxConnections } from "../../provider/forwarder/cli/limits";
+import { defaultMaxConnections, defaultMaxUdpSessions } from "../../provider/forwarder/cli/limits";
 import { connectionBudget, openFilesLimit } from "../../provider/forwarder/dataplane/descriptors";
 import { readToken } from "../../provider/forwarder/cli/token";
 import { echoServer, freePort, roundTrip } from "../support/net";
@@ -404,6 +404,17 @@ describe("dnlb-forwarder command line parsing", () => {
     assert.equal(bufferOf(["--socket-buffer-bytes", "1048576"]), 1_048_576);
     assert.throws(() => bufferOf(["--socket-buffer-bytes", "100"]), /--socket-buffer-bytes must be 0 \(the kernel's autotuning\) or from 4096 to 1073741824 \(got "100"\)/);
     assert.throws(() => bufferOf(["--socket-buffer-bytes", "2gb"]), /--socket-buffer-bytes must be an integer/);
+  });
+
+  it("derives the default UDP session limit from the open-files limit (one descriptor a session), and takes --max-udp-sessions", () => {
+    assert.equal(defaultMaxUdpSessions(20000), 19488);
+    assert.equal(defaultMaxUdpSessions(1_048_576), 100_000);
+    assert.equal(defaultMaxUdpSessions(undefined), 100_000);
+    const base = ["--admin-listen", "127.0.5.4:1", "--state-dir", "/tmp/x"];
+    const parsed = parseCli([...base, "--max-udp-sessions", "500"]);
+    assert.ok(parsed !== "help");
+    assert.equal(parsed.dataPlane.maxUdpSessions, 500);
+    assert.throws(() => parseCli([...base, "--max-udp-sessions", "0"]), /--max-udp-sessions must be an integer from 1 to/);
   });
 
   it("takes the token from exactly one place, and never echoes it", async () => {

@@ -1,6 +1,7 @@
 /**
  * Listeners are unique by (protocol, port): a UDP listener's port is not a TCP port. The TCP data
- * plane must leave UDP listeners to the UDP one and never accept TCP connections on their ports.
+ * plane binds a UDP listener as UDP only (dgram, udp-listener.ts) and never accepts TCP connections
+ * on its port.
  */
 import { strict as assert } from "node:assert";
 import { freePort } from "../support/net";
@@ -51,7 +52,8 @@ for (const engine of ENGINES) describe(`data plane: TCP and UDP listeners (engin
     };
     assert.deepEqual(await dp.apply(plan), new Map());
     assert.equal((await tryIdentify({ host: FORWARDER, port })).error, "ECONNREFUSED");
-    assert.ok(!dp.stats().listeners.some((l) => l.id === "dns-udp"), "no TCP listener slot for the UDP listener");
+    const udp = dp.stats().listeners.find((l) => l.id === "dns-udp");
+    assert.deepEqual(udp?.udp, { datagramsIn: 0, datagramsOut: 0, evictions: 0 }, "the listener is a UDP one, with datagram counters");
   });
 
   it("serves the TCP listener of a port that a UDP listener shares", async () => {
@@ -65,6 +67,7 @@ for (const engine of ENGINES) describe(`data plane: TCP and UDP listeners (engin
     };
     assert.deepEqual(await dp.apply(plan), new Map());
     assert.equal(await identify({ host: FORWARDER, port }), "a");
-    assert.deepEqual(dp.stats().listeners.map((l) => [l.id, l.state]), [["web-tcp", "Listening"]]);
+    const states = dp.stats().listeners.map((l) => [l.id, l.state, l.udp === undefined ? "TCP" : "UDP"]);
+    assert.deepEqual(states.sort(), [["dns-udp", "Listening", "UDP"], ["web-tcp", "Listening", "TCP"]]);
   });
 });

@@ -137,7 +137,7 @@ describe("runtime model", () => {
     const [service] = resolveServices(config);
     const hasher = new FlowHasher(TEST_HASH_SEED);
     const clientHashes = Array.from({ length: CLIENTS }, (_, i) => hasher.ipHash(sourceAddress(i, 5)));
-    const settings = { idleTimeoutMs: 1000, drainingTimeoutMs: 1000 };
+    const settings = { idleTimeoutMs: 1000, udpSessionTimeoutMs: 1000, drainingTimeoutMs: 1000 };
     const buckets = new Map<string, MemberBucket>();
     const bucketOf = (key: string): MemberBucket => buckets.get(key) ?? buckets.set(key, new MemberBucket("s", key)).get(key) as MemberBucket;
 

@@ -106,6 +106,11 @@ describe("hashing/flow", () => {
         hasher.quintupleHash("192.0.2.7", 40000, "2001:db8::9", 443),
         sipPackage.hash_uint(key, Uint8Array.from([6, 2, 40000 >> 8, 40000 & 255, 1, 187, 192, 0, 2, 7, ...v6])),
       );
+      // [17 UDP]: a UDP flow of the same client to the same port hashes apart from the TCP one
+      assert.equal(
+        hasher.quintupleHash("192.0.2.7", 40000, "2001:db8::9", 53, "UDP"),
+        sipPackage.hash_uint(key, Uint8Array.from([17, 2, 40000 >> 8, 40000 & 255, 0, 53, 192, 0, 2, 7, ...v6])),
+      );
     });
 
     it("takes a 32-hex-digit seed as its 16 bytes, any other string through SHA-256", () => {

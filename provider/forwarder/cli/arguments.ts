@@ -37,6 +37,8 @@ export interface CliOptions {
     readonly maxConnectionsPerListener?: number;
     /** Unset: DEFAULTS.dataPlane.socketBufferBytes. */
     readonly socketBufferBytes?: number;
+    /** Unset: defaultMaxUdpSessions for this process's open-files limit (limits.ts). */
+    readonly maxUdpSessions?: number;
   };
 }
 
@@ -99,6 +101,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
         "bgp-bfd": { type: "boolean" },
         "bird-binary": { type: "string" },
         "withdraw-grace-seconds": { type: "string" },
+        "max-udp-sessions": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -155,6 +158,7 @@ export function parseCli(argv: readonly string[]): CliOptions | "help" {
       engine,
       maxConnectionsPerListener: integerFlag("--max-connections-per-listener", values["max-connections-per-listener"], 1, MAX_CONNECTIONS_LIMIT),
       socketBufferBytes: socketBufferFlag(values["socket-buffer-bytes"]),
+      maxUdpSessions: integerFlag("--max-udp-sessions", values["max-udp-sessions"], 1, MAX_CONNECTIONS_LIMIT),
     },
   };
 }

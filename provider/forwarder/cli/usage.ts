@@ -38,6 +38,9 @@ export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir
                                proxied connection (native engine), so a member that stops reading
                                pins a bounded amount of kernel memory per client; 0 leaves them to
                                the kernel's autotuning, else ${SOCKET_BUFFER_BYTES.min}-${SOCKET_BUFFER_BYTES.max} (default ${DEFAULTS.dataPlane.socketBufferBytes})
+  --max-udp-sessions N         UDP sessions each data-plane process holds; a new one beyond it
+                               closes the oldest (counted as evicted), 1-${MAX_CONNECTIONS_LIMIT} (default:
+                               what the open-files limit allows, one descriptor a session, at most ${DEFAULTS.dataPlane.maxUdpSessions})
   --log-level LEVEL            trace, debug, info, warn, error (default info)
 
 one VIP served by every node (routers spread flows over the nodes with ECMP):

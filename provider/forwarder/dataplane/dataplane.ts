@@ -28,6 +28,9 @@
  *   as rejected `limit`, so a flood never runs the process out of descriptors.
  * - A listener that cannot bind shows state Failed with the reason and is retried every
  *   `bindRetryIntervalMs` (default 5 s) until it binds. A failed bind leaves no server behind.
+ * - UDP listeners run on `dgram` with either engine; a datagram's session (client address and
+ *   port, listener) is picked like a connection and kept as one: udp-sessions.ts says when it
+ *   picks again and how the table stays bounded (`maxUdpSessions`).
  * - `prepare` opens the servers a plan's listeners would need, without changing anything that
  *   runs (a client that reaches one before it is applied is reset); `apply` takes them, `release`
  *   closes those it did not take. So a configuration write can learn that a port is in use before
@@ -48,10 +51,13 @@ import { proxyHeaderFor, type Flow, type FlowOwner } from "./flow";
 import { FlowList } from "./flow-list";
 import { ListenerSlot, listen, listenNative, type BoundSocket, type OpenServer } from "./listener";
 import { NativeFlow } from "./native-flow";
-import { EMPTY_PLAN, transportOf, type DataPlanePlan, type ListenerPlan } from "./plan";
+import { EMPTY_PLAN, transportOf, type DataPlanePlan, type ListenerPlan, type Transport } from "./plan";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
 import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
 import { StreamFlow } from "./stream-flow";
+import { listenUdp, type UdpServer } from "./udp-listener";
+import type { UdpSession } from "./udp-session";
+import { UdpSessionTable, type UdpSlot } from "./udp-sessions";
 
 export interface DataPlaneOptions extends DataPlaneSettings {
   /**
@@ -107,6 +113,7 @@ export class DataPlane implements FlowOwner {
   private readonly listenerDrains = new Set<NodeJS.Timeout>();
   /** Servers opened by `prepare` that no listener has taken yet, by listener id. */
   private readonly prepared = new Map<string, PreparedServer>();
+  private readonly udpSessions: UdpSessionTable;
 
   private readonly queue = new SerialQueue();
   private readonly sweepTimer: NodeJS.Timeout;
@@ -126,6 +133,15 @@ export class DataPlane implements FlowOwner {
     this.socketBufferBytes = socketBufferBytes(opts.socketBufferBytes ?? defaults.socketBufferBytes);
     this.abandonedTimeoutMs = positive(opts.abandonedTimeoutMs, defaults.abandonedTimeoutMs, "abandonedTimeoutMs");
     this.onEvent = opts.onEvent ?? (() => undefined);
+    const maxUdpSessions = positive(opts.maxUdpSessions, defaults.maxUdpSessions, "maxUdpSessions");
+    this.udpSessions = new UdpSessionTable(
+      {
+        flowOwner: this,
+        pickUdp: (slot, address, port, localAddress, localPort) => this.pick(slot, address, port, localAddress, localPort, "UDP"),
+        sessionOpened: (session) => this.sessionOpened(session),
+      },
+      maxUdpSessions,
+    );
     this.engine = opts.engine ?? defaultEngine();
     if (this.engine === "native") {
       this.relay = nativeRelay();
@@ -197,6 +213,7 @@ export class DataPlane implements FlowOwner {
       bytesIn: slot.totals.bytesIn + (live.get(slot)?.bytesIn ?? 0),
       bytesOut: slot.totals.bytesOut + (live.get(slot)?.bytesOut ?? 0),
       rejected: { ...slot.rejected },
+      ...(slot.udp === undefined ? {} : { udp: { ...slot.udp } }),
     }));
     const members: MemberStats[] = [];
     for (const byKey of this.buckets.values()) {
@@ -210,6 +227,7 @@ export class DataPlane implements FlowOwner {
           connectFailures: bucket.totals.connectFailures,
           bytesIn: bucket.totals.bytesIn + (live.get(bucket)?.bytesIn ?? 0),
           bytesOut: bucket.totals.bytesOut + (live.get(bucket)?.bytesOut ?? 0),
+          ...(bucket.udp === undefined ? {} : { udp: { ...bucket.udp } }),
         });
       }
     }
@@ -267,22 +285,23 @@ export class DataPlane implements FlowOwner {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     const failed = new Map<string, string>();
     await Promise.all(
-      listeners
-        .filter((l) => transportOf(l) === "TCP")
-        .map(async ({ id, port }) => {
-          const slot = this.listeners.get(id);
-          const listening = slot !== undefined && slot.server !== null && slot.port === port;
-          if (listening || this.prepared.get(id)?.port === port) return;
-          this.prepared.get(id)?.server.close();
-          this.prepared.delete(id);
-          const taker: PreparedServer["taker"] = {};
-          try {
-            const server = await this.openServer(id, port, () => taker.slot);
-            this.prepared.set(id, { port, server, taker });
-          } catch (err) {
-            failed.set(id, err instanceof Error ? err.message : String(err));
-          }
-        }),
+      listeners.map(async (plan) => {
+        const { id, port } = plan;
+        const protocol = transportOf(plan);
+        const slot = this.listeners.get(id);
+        const listening = slot !== undefined && slot.server !== null && slot.port === port && slot.protocol === protocol;
+        const prepared = this.prepared.get(id);
+        if (listening || (prepared?.port === port && prepared.protocol === protocol)) return;
+        prepared?.server.close();
+        this.prepared.delete(id);
+        const taker: PreparedServer["taker"] = {};
+        try {
+          const server = await this.openServer(id, port, protocol, () => taker.slot);
+          this.prepared.set(id, { port, protocol, server, taker });
+        } catch (err) {
+          failed.set(id, err instanceof Error ? err.message : String(err));
+        }
+      }),
     );
     return failed;
   }
@@ -295,7 +314,7 @@ export class DataPlane implements FlowOwner {
   /** Gives `slot` the server `prepare` opened for it, if there is one for its port. */
   private takePrepared(slot: ListenerSlot): boolean {
     const prepared = this.prepared.get(slot.id);
-    if (prepared === undefined || prepared.port !== slot.port) return false;
+    if (prepared === undefined || prepared.port !== slot.port || prepared.protocol !== slot.protocol) return false;
     this.prepared.delete(slot.id);
     prepared.taker.slot = slot;
     slot.server = prepared.server;
@@ -307,8 +326,7 @@ export class DataPlane implements FlowOwner {
   private async applyNow(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     this.applyServices(plan);
-    // This data plane carries TCP only; a UDP listener must not be bound as TCP on its port.
-    const toBind = this.applyListeners(plan.listeners.filter((l) => transportOf(l) === "TCP"));
+    const toBind = this.applyListeners(plan.listeners);
     await Promise.all(toBind.map((slot) => this.bind(slot)));
     return this.failedListeners();
   }
@@ -318,11 +336,13 @@ export class DataPlane implements FlowOwner {
     for (const service of plan.services) {
       seen.add(service.id);
       let settings = this.settings.get(service.id);
+      const udpSessionTimeoutMs = service.udpSessionTimeoutMs ?? DEFAULTS.dataPlane.udpSessionTimeoutMs;
       if (settings === undefined) {
-        settings = { idleTimeoutMs: service.idleTimeoutMs, drainingTimeoutMs: service.drainingTimeoutMs };
+        settings = { idleTimeoutMs: service.idleTimeoutMs, udpSessionTimeoutMs, drainingTimeoutMs: service.drainingTimeoutMs };
         this.settings.set(service.id, settings);
       } else {
         settings.idleTimeoutMs = service.idleTimeoutMs;
+        settings.udpSessionTimeoutMs = udpSessionTimeoutMs;
         settings.drainingTimeoutMs = service.drainingTimeoutMs;
       }
       const { route, built } = buildRoute(service, this.routes.get(service.id), settings, (key) => this.bucket(service.id, key));
@@ -350,7 +370,7 @@ export class DataPlane implements FlowOwner {
     const wanted = new Map(plans.map((p) => [p.id, p]));
     for (const slot of [...this.listeners.values()]) {
       const next = wanted.get(slot.id);
-      if (next === undefined) this.removeListener(slot);
+      if (next === undefined || transportOf(next) !== slot.protocol) this.removeListener(slot);
       else if (next.port !== slot.port) {
         slot.closeServer();
         slot.port = next.port;
@@ -360,7 +380,7 @@ export class DataPlane implements FlowOwner {
     for (const p of plans) {
       let slot = this.listeners.get(p.id);
       if (slot === undefined) {
-        slot = new ListenerSlot(p.id, p.port);
+        slot = new ListenerSlot(p.id, p.port, transportOf(p));
         this.listeners.set(p.id, slot);
       }
       slot.serviceId = p.serviceId;
@@ -392,7 +412,7 @@ export class DataPlane implements FlowOwner {
   private async bind(slot: ListenerSlot): Promise<void> {
     const port = slot.port;
     try {
-      const server = await this.openServer(slot.id, port, () => slot);
+      const server = await this.openServer(slot.id, port, slot.protocol, () => slot);
       if (this.listeners.get(slot.id) !== slot || slot.port !== port || this.closing !== undefined) {
         server.close(); // removed or moved while binding (cannot happen while applies are serialized)
         return;
@@ -408,9 +428,24 @@ export class DataPlane implements FlowOwner {
     }
   }
 
-  /** Opens a server whose clients go to `slotFor()`; while that is undefined (prepared, not applied), they are reset. */
-  private async openServer(id: string, port: number, slotFor: () => ListenerSlot | undefined): Promise<OpenServer> {
+  /**
+   * Opens a server whose clients go to `slotFor()`; while that is undefined (prepared, not
+   * applied), TCP clients are reset and UDP datagrams dropped.
+   */
+  private async openServer(id: string, port: number, protocol: Transport, slotFor: () => ListenerSlot | undefined): Promise<OpenServer> {
     const onError = (error: string): void => this.onEvent({ type: "listener-error", id, error });
+    if (protocol === "UDP") {
+      let server: UdpServer | undefined;
+      const onDatagram = (message: Buffer, clientAddress: string, clientPort: number): void => {
+        const slot = slotFor();
+        if (slot !== undefined && server !== undefined && slot.server === server) this.udpSessions.receive(slot as UdpSlot, server, message, clientAddress, clientPort);
+      };
+      // Workers each bind a UDP port with SO_REUSEPORT (the kernel keeps a client on one socket,
+      // so a session lives in one worker); TCP ports are bound once by the primary instead.
+      const sharedByWorkers = this.boundSocket !== undefined;
+      server = await listenUdp(this.listenAddress, port, onDatagram, (err) => onError(err.message), sharedByWorkers);
+      return server;
+    }
     const socket = await this.boundSocket?.(port);
     const relay = this.relay;
     if (relay === undefined) {
@@ -545,20 +580,28 @@ export class DataPlane implements FlowOwner {
   }
 
   /**
-   * Counts a new client and picks its member with the flow hash (the flow keeps it for its
-   * fallback candidates), or says why the client is refused.
+   * Counts a new client (a connection, or a UDP session) and picks its member with the flow
+   * hash (the flow keeps it for its fallback candidates), or says why the client is refused.
+   * UDP sessions are bounded by the session table (which evicts), not by the listener's limit.
    */
-  private pick(slot: ListenerSlot, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): Picked | RejectReason {
+  private pick(
+    slot: ListenerSlot,
+    remoteAddress: string,
+    remotePort: number,
+    localAddress: string,
+    localPort: number,
+    protocol: Transport = "TCP",
+  ): Picked | RejectReason {
     slot.totals.connections++;
     const route = slot.route;
     const table = route === null ? null : route.table;
     if (table === null || route === null) return "no_backend";
-    if (slot.active >= this.maxConnectionsPerListener) {
+    if (protocol === "TCP" && slot.active >= this.maxConnectionsPerListener) {
       this.holdWhileFull(slot, false);
       return "limit";
     }
-    if (this.flows.size >= this.maxConnections) return "limit";
-    const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort) : this.hasher.ipHash(remoteAddress);
+    if (protocol === "TCP" && this.flows.size >= this.maxConnections) return "limit";
+    const hash = route.quintuple ? this.hasher.quintupleHash(remoteAddress, remotePort, localAddress, localPort, protocol) : this.hasher.ipHash(remoteAddress);
     const member = table.lookup(hash);
     return member === undefined ? "no_backend" : { member, hash };
   }
@@ -588,6 +631,11 @@ export class DataPlane implements FlowOwner {
     slot.holdTimer.unref();
   }
 
+  private sessionOpened(session: UdpSession): void {
+    session.slot.active++;
+    this.flows.add(session);
+  }
+
   /** Closes idle connections and resets abandoned ones (see the header comment). */
   private sweep(): void {
     const now = Date.now();
@@ -599,7 +647,7 @@ export class DataPlane implements FlowOwner {
       if (activity !== flow.lastActivity) {
         flow.lastActivity = activity;
         flow.lastActiveAt = now;
-      } else if (now - flow.lastActiveAt >= flow.route.settings.idleTimeoutMs) {
+      } else if (now - flow.lastActiveAt >= flow.idleTimeoutMs()) {
         flow.destroy();
       } else if (now - flow.lastActiveAt >= this.abandonedTimeoutMs && now - flow.abandonCheckedAt >= recheckMs) {
         flow.abandonCheckedAt = now;
@@ -647,6 +695,7 @@ interface Picked {
 /** A server `prepare` opened; its clients go to `taker.slot` once an apply takes it. */
 interface PreparedServer {
   readonly port: number;
+  readonly protocol: Transport;
   readonly server: OpenServer;
   readonly taker: { slot?: ListenerSlot };
 }

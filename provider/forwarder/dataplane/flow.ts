@@ -67,6 +67,11 @@ export abstract class Flow {
   /** Bytes received from the member so far (forwarded to the client). */
   abstract bytesOut(): number;
 
+  /** How long the flow may go without activity before the sweep closes it. */
+  idleTimeoutMs(): number {
+    return this.route.settings.idleTimeoutMs;
+  }
+
   /** Bytes moved either way so far, for idle detection. */
   activity(): number {
     return this.bytesIn() + this.bytesOut();

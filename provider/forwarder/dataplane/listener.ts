@@ -1,5 +1,5 @@
 /**
- * One listener's TCP server and counters. The server is opened and closed by the data plane as
+ * One listener's server (a TCP server, or a UDP socket: udp-listener.ts) and counters. The server is opened and closed by the data plane as
  * listeners come and go; closing it stops new clients only (Node's `server.close()` and the
  * native relay's `closeListener` leave accepted sockets alone), so other listeners and open
  * connections are never touched.
@@ -7,8 +7,9 @@
 import * as net from "node:net";
 import type { NativeRelay, RelayListenerHandler } from "../native/relay";
 import type { FlowListener } from "./flow";
+import type { Transport } from "./plan";
 import type { ServiceRoute } from "./routes";
-import { emptyTotals, type ListenerState, type RejectReason, type TrafficTotals } from "./stats";
+import { emptyTotals, type ListenerState, type RejectReason, type TrafficTotals, type UdpListenerTotals } from "./stats";
 
 export class ListenerSlot implements FlowListener {
   readonly totals: TrafficTotals = emptyTotals();
@@ -24,11 +25,16 @@ export class ListenerSlot implements FlowListener {
   /** Where new clients go; null: no backend service (or the service is unknown). */
   route: ServiceRoute | null = null;
   serviceId: string | undefined = undefined;
+  /** UDP listeners only: datagram counters. */
+  readonly udp: UdpListenerTotals | undefined;
 
   constructor(
     readonly id: string,
     public port: number,
-  ) {}
+    readonly protocol: Transport = "TCP",
+  ) {
+    this.udp = protocol === "UDP" ? { datagramsIn: 0, datagramsOut: 0, evictions: 0 } : undefined;
+  }
 
   get state(): ListenerState {
     if (this.server === null) return "Failed";

@@ -8,9 +8,8 @@
  * health checking and the admin API stay in one control process.
  */
 
-import type { Transport } from "../../model";
-
-export type { Transport };
+/** The model's Transport, spelled here: the data plane does not import the model (docs/ARCHITECTURE.md). */
+export type Transport = "TCP" | "UDP";
 export type Algorithm = "IpHash" | "QuintupleHash";
 export type ProxyProtocolMode = "off" | "v1" | "v2";
 

@@ -10,11 +10,13 @@
 import { Maglev } from "../../hashing";
 import { FlowList } from "./flow-list";
 import type { PlanMember, ProxyProtocolMode, ServicePlan } from "./plan";
-import { emptyTotals, type TrafficTotals } from "./stats";
+import { emptyTotals, type DatagramTotals, type TrafficTotals } from "./stats";
 
 export class MemberBucket {
   readonly totals: TrafficTotals = emptyTotals();
-  /** Established connections to this member. */
+  /** Set when a UDP session first uses the member. */
+  udp: DatagramTotals | undefined = undefined;
+  /** Established connections (or UDP sessions) to this member. */
   readonly flows = new FlowList((flow) => flow.inBucket);
   /** False once the member is no longer retained (removed or disabled). */
   retained = true;
@@ -72,6 +74,8 @@ export interface RouteMember extends PlanMember {
 /** Per-service settings that apply to open connections too; updated in place by a new plan. */
 export interface ServiceSettings {
   idleTimeoutMs: number;
+  /** UDP sessions' idle timeout. */
+  udpSessionTimeoutMs: number;
   drainingTimeoutMs: number;
 }
 

@@ -28,6 +28,27 @@ export function emptyTotals(): TrafficTotals {
   return { connections: 0, connectFailures: 0, bytesIn: 0, bytesOut: 0 };
 }
 
+/**
+ * A UDP listener's or member's datagram counters. For UDP, the TrafficTotals fields count
+ * sessions: `connections` sessions opened, `active` sessions open, `connectFailures` sessions
+ * ended by an ICMP error from the member (ECONNREFUSED on the session's connected socket).
+ */
+export interface DatagramTotals {
+  /** Datagrams received from clients (and sent on to members). */
+  datagramsIn: number;
+  /** Datagrams sent to clients (received from members). */
+  datagramsOut: number;
+}
+
+export interface UdpListenerTotals extends DatagramTotals {
+  /** Sessions closed to make room for a new one because the session table was full. */
+  evictions: number;
+}
+
+export function emptyDatagramTotals(): DatagramTotals {
+  return { datagramsIn: 0, datagramsOut: 0 };
+}
+
 export interface ListenerStats extends TrafficTotals {
   readonly id: string;
   readonly port: number;
@@ -37,6 +58,8 @@ export interface ListenerStats extends TrafficTotals {
   /** Clients open now, including those whose backend connection is still being made. */
   readonly active: number;
   readonly rejected: Readonly<Record<RejectReason, number>>;
+  /** UDP listeners only. */
+  readonly udp?: Readonly<UdpListenerTotals>;
 }
 
 export interface MemberStats extends TrafficTotals {
@@ -46,6 +69,8 @@ export interface MemberStats extends TrafficTotals {
   readonly active: number;
   /** True while the member's connections are counting down to being closed. */
   readonly draining: boolean;
+  /** Members of UDP services only (once a session has used them). */
+  readonly udp?: Readonly<DatagramTotals>;
 }
 
 export interface ServiceStats {

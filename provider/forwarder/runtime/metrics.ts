@@ -50,6 +50,16 @@ function perMember(value: (m: MemberStats) => number): (read: Readers) => Sample
   return ({ stats }) => stats().members.map((m) => [{ service: m.serviceId, member: m.key }, value(m)]);
 }
 
+/** UDP listeners only. */
+function perUdpListener(value: (udp: NonNullable<ListenerStats["udp"]>, l: ListenerStats) => number): (read: Readers) => Sample[] {
+  return ({ stats }) => stats().listeners.flatMap((l) => (l.udp === undefined ? [] : [[{ listener: l.id }, value(l.udp, l)] as const]));
+}
+
+/** Members of UDP services that a session has used. */
+function perUdpMember(value: (udp: NonNullable<MemberStats["udp"]>, m: MemberStats) => number): (read: Readers) => Sample[] {
+  return ({ stats }) => stats().members.flatMap((m) => (m.udp === undefined ? [] : [[{ service: m.serviceId, member: m.key }, value(m.udp, m)] as const]));
+}
+
 /** Every planned member of every service, with `value` of it. */
 function perPlannedMember(value: (p: PlannedService, m: PlannedService["service"]["members"][number], source: MetricsSource) => boolean) {
   return ({ source }: Readers): Sample[] =>
@@ -119,6 +129,33 @@ const METRICS: readonly MetricSpec[] = [
     labels: MEMBER,
     samples: perPlannedMember((p, m) => p.eligible.has(m.key)),
   },
+  // UDP: the connection metrics above count a UDP listener's or member's sessions; these add datagrams and evictions
+  {
+    name: "dnlb_listener_udp_sessions_active",
+    help: "UDP sessions (client address and port) open on the listener now.",
+    type: "gauge",
+    labels: LISTENER,
+    samples: perUdpListener((_, l) => l.active),
+  },
+  { name: "dnlb_listener_udp_sessions_total", help: "UDP sessions opened on the listener.", type: "counter", labels: LISTENER, samples: perUdpListener((_, l) => l.connections) },
+  {
+    name: "dnlb_listener_udp_sessions_evicted_total",
+    help: "UDP sessions closed to make room for a new one because the session table was full (--max-udp-sessions).",
+    type: "counter",
+    labels: LISTENER,
+    samples: perUdpListener((u) => u.evictions),
+  },
+  { name: "dnlb_listener_udp_received_datagrams_total", help: "Datagrams received from clients.", type: "counter", labels: LISTENER, samples: perUdpListener((u) => u.datagramsIn) },
+  { name: "dnlb_listener_udp_sent_datagrams_total", help: "Datagrams sent to clients.", type: "counter", labels: LISTENER, samples: perUdpListener((u) => u.datagramsOut) },
+  { name: "dnlb_member_udp_sessions_active", help: "UDP sessions stuck to the member now.", type: "gauge", labels: MEMBER, samples: perUdpMember((_, m) => m.active) },
+  {
+    name: "dnlb_member_udp_received_datagrams_total",
+    help: "Datagrams from clients forwarded to the member.",
+    type: "counter",
+    labels: MEMBER,
+    samples: perUdpMember((u) => u.datagramsIn),
+  },
+  { name: "dnlb_member_udp_sent_datagrams_total", help: "Datagrams from the member forwarded to clients.", type: "counter", labels: MEMBER, samples: perUdpMember((u) => u.datagramsOut) },
   { name: TRANSITIONS, help: "Member health changes, by the state entered.", type: "counter", labels: ["service", "member", "to"] },
   // data-plane worker processes (--workers N)
   { name: WORKER_EXITS, help: "Data-plane worker processes that exited unexpectedly (each is restarted).", type: "counter", labels: [] },

@@ -3,7 +3,7 @@
  * last probe and open connections, every listener with its state, and the data-plane engine
  * with the reason it was chosen. Plain JSON.
  */
-import type { ListenerStats, MemberStats } from "../dataplane/stats";
+import type { DatagramTotals, ListenerStats, MemberStats, UdpListenerTotals } from "../dataplane/stats";
 import type { HealthState, MemberHealth } from "../health/monitor";
 import type { EngineChoice } from "./engine";
 import type { PlannedService } from "./planner";
@@ -28,7 +28,10 @@ export interface MemberStatus {
   };
   readonly consecutiveSuccesses: number;
   readonly consecutiveFailures: number;
+  /** Open connections; for a UDP service, open sessions. */
   readonly activeConnections: number;
+  /** UDP services only, once a session has used the member: datagrams each way. */
+  readonly udp?: DatagramTotals;
 }
 
 export interface BackendServiceStatus {
@@ -50,7 +53,10 @@ export interface ListenerStatus {
   readonly backendService: string;
   readonly state: ListenerStatusState;
   readonly error?: string;
+  /** Open connections; for a UDP listener, open sessions. */
   readonly activeConnections: number;
+  /** UDP listeners only: datagrams each way, and sessions evicted from a full session table. */
+  readonly udp?: UdpListenerTotals;
 }
 
 export interface StatusReport {
@@ -89,6 +95,7 @@ export function serviceStatus(
       consecutiveSuccesses: h?.consecutiveSuccesses ?? 0,
       consecutiveFailures: h?.consecutiveFailures ?? 0,
       activeConnections: memberStats.get(m.key)?.active ?? 0,
+      ...udpOf(memberStats.get(m.key)),
     };
   });
   return {
@@ -117,5 +124,10 @@ export function listenerStatus(
     state,
     ...(state === "Failed" ? { error: stats?.error ?? "not listening" } : {}),
     activeConnections: stats?.active ?? 0,
+    ...udpOf(stats),
   };
+}
+
+function udpOf<T>(stats: { readonly udp?: T } | undefined): { udp?: T } {
+  return stats?.udp === undefined ? {} : { udp: stats.udp };
 }

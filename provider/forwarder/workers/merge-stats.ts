@@ -14,7 +14,7 @@
  * listener or member that no live worker knows any more is dropped, as a single data plane drops
  * it.
  */
-import type { DataPlaneStats, ListenerStats, MemberStats, ServiceStats, TrafficTotals } from "../dataplane/stats";
+import type { DataPlaneStats, DatagramTotals, ListenerStats, MemberStats, ServiceStats, TrafficTotals, UdpListenerTotals } from "../dataplane/stats";
 
 export function mergeStats(live: readonly DataPlaneStats[], retired: DataPlaneStats = EMPTY_STATS): DataPlaneStats {
   const listeners = new Map<string, ListenerStats>();
@@ -74,8 +74,25 @@ function memberId(m: MemberStats): string {
 }
 
 function copyListener(l: ListenerStats): ListenerStats {
-  return { ...l, rejected: { ...l.rejected } };
+  return { ...l, rejected: { ...l.rejected }, ...(l.udp === undefined ? {} : { udp: { ...l.udp } }) };
 }
+
+/** Datagram counters add up; either side may have none (a worker no datagram has reached yet). */
+function addDatagrams<T extends DatagramTotals>(a: T | undefined, b: T | undefined, add: (a: T, b: T) => T): { udp?: T } {
+  if (a === undefined) return b === undefined ? {} : { udp: { ...b } };
+  return { udp: b === undefined ? { ...a } : add(a, b) };
+}
+
+const addListenerDatagrams = (a: UdpListenerTotals, b: UdpListenerTotals): UdpListenerTotals => ({
+  datagramsIn: a.datagramsIn + b.datagramsIn,
+  datagramsOut: a.datagramsOut + b.datagramsOut,
+  evictions: a.evictions + b.evictions,
+});
+
+const addMemberDatagrams = (a: DatagramTotals, b: DatagramTotals): DatagramTotals => ({
+  datagramsIn: a.datagramsIn + b.datagramsIn,
+  datagramsOut: a.datagramsOut + b.datagramsOut,
+});
 
 function addTotals(a: TrafficTotals, b: TrafficTotals): TrafficTotals {
   return {
@@ -103,6 +120,7 @@ function addListener(a: ListenerStats, b: ListenerStats, live: boolean): Listene
       limit: a.rejected.limit + b.rejected.limit,
       connect_failed: a.rejected.connect_failed + b.rejected.connect_failed,
     },
+    ...addDatagrams(a.udp, b.udp, addListenerDatagrams),
   };
 }
 
@@ -113,5 +131,6 @@ function addMember(a: MemberStats, b: MemberStats, live: boolean): MemberStats {
     active: a.active + (live ? b.active : 0),
     draining: a.draining || (live && b.draining),
     ...addTotals(a, b),
+    ...addDatagrams(a.udp, b.udp, addMemberDatagrams),
   };
 }
