@@ -136,7 +136,12 @@ export class Fields {
 
   /** A member's address: an IP literal that names one host (not 0.0.0.0, ::, multicast or broadcast). */
   memberAddress() {
-    return this.address("members are addressed by IP so that every node builds the same table").superRefine((address, refine) => {
+    return this.unicastAddress("members are addressed by IP so that every node builds the same table");
+  }
+
+  /** An IP literal that names one host (not 0.0.0.0, ::, multicast or broadcast). */
+  unicastAddress(whyNoHostname: string) {
+    return this.address(whyNoHostname).superRefine((address, refine) => {
       const reason = address === UNKNOWN ? undefined : nonUnicastReason(address);
       if (reason !== undefined) refine.addIssue({ code: "custom", message: `must be a unicast address (got ${describeValue(address)}): ${reason}` });
     });

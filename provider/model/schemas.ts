@@ -211,6 +211,87 @@ function listenerShape(f: Fields) {
   };
 }
 
+/** BGP AS numbers are 4 octets (RFC 6793); 0 is reserved. */
+export const MAX_ASN = 4_294_967_295;
+/** RFC 4271: a hold time is 0 (no keepalives) or at least 3 seconds. */
+export const DEFAULT_BGP_HOLD_TIME_SECONDS = 3;
+
+function holdTimeSeconds(f: Fields) {
+  const message = (issue: { input?: unknown }) => `must be 0 (no hold timer) or an integer from 3 to 65535 seconds (got ${describeValue(issue.input)})`;
+  return f.maybeUnknown(
+    z
+      .number({ error: message })
+      .int({ error: message })
+      .refine((n) => n === 0 || (n >= 3 && n <= 65535), { error: message }),
+  );
+}
+
+function vipShape(f: Fields) {
+  const peer = f.object("a BGP peer", {
+    address: f.unicastAddress("a BGP session is made to an IP"),
+    asn: f.integer(1, MAX_ASN),
+    bfd: f.boolean().optional().meta({ description: "BFD with this peer: a silent node is noticed in about 0.3 s. Default: false." }),
+    holdTimeSeconds: holdTimeSeconds(f).optional().meta({ description: `BGP hold time: 0 or 3-65535. Default: ${DEFAULT_BGP_HOLD_TIME_SECONDS}.` }),
+  });
+  return {
+    address: f
+      .unicastAddress("every node puts the VIP on its loopback and announces it as a host route")
+      .meta({ description: "The virtual IP every node serves its listeners on and announces over BGP." }),
+    bgp: f.object("the VIP's BGP", {
+      localAsn: f.integer(1, MAX_ASN).meta({ description: "The nodes' AS number." }),
+      peers: f.list(peer, 1, 16).superRefine(refinePeers).meta({ description: "The routers each node peers with." }),
+    }),
+  };
+}
+
+interface PeerLike {
+  readonly address?: unknown;
+  readonly bfd?: unknown;
+  readonly holdTimeSeconds?: unknown;
+}
+
+/**
+ * Peers unique by address; one hold time and one BFD setting for all of them, because a node
+ * runs one BIRD with one setting for every session (--bgp-hold-time, --bgp-bfd).
+ */
+function refinePeers(peers: readonly PeerLike[], refine: z.RefinementCtx): void {
+  if (!Array.isArray(peers)) return; // the unknown sentinel at preview
+  const seen = new Map<string, number>();
+  peers.forEach((peer, index) => {
+    if (typeof peer.address !== "string" || isUnknown(peer.address)) return;
+    const first = seen.get(peer.address);
+    if (first === undefined) seen.set(peer.address, index);
+    else refine.addIssue({ code: "custom", path: [index, "address"], message: `repeats peers[${first}] (${peer.address}): one session per router, peers must be unique by address` });
+  });
+  const defaults = { bfd: false, holdTimeSeconds: DEFAULT_BGP_HOLD_TIME_SECONDS };
+  for (const key of ["bfd", "holdTimeSeconds"] as const) {
+    const given = peers.map((p) => p[key] ?? defaults[key]);
+    if (given.some(isUnknown)) continue;
+    const differing = given.findIndex((value) => value !== given[0]);
+    if (differing > 0) {
+      refine.addIssue({
+        code: "custom",
+        path: [differing, key],
+        message: `is ${describeValue(given[differing])} where peers[0] has ${describeValue(given[0])}: a node runs one ${key} for all its BGP sessions, give every peer the same`,
+      });
+    }
+  }
+}
+
+/** The VIP's peers must be of its address family: a session carries the routes of its own family. */
+function refineVipFamily(vip: { address?: unknown; bgp?: { peers?: unknown } }, refine: z.RefinementCtx): void {
+  if (typeof vip !== "object" || typeof vip.address !== "string" || isUnknown(vip.address) || !Array.isArray(vip.bgp?.peers)) return;
+  const v6 = vip.address.includes(":");
+  (vip.bgp.peers as PeerLike[]).forEach((peer, index) => {
+    if (typeof peer.address !== "string" || isUnknown(peer.address) || peer.address.includes(":") === v6) return;
+    refine.addIssue({
+      code: "custom",
+      path: ["bgp", "peers", index, "address"],
+      message: `${describeValue(peer.address)} is not of the VIP's address family (address ${describeValue(vip.address)}): peer with the routers over the VIP's family`,
+    });
+  });
+}
+
 function loadBalancerShape(f: Fields) {
   const node = f.object("a node", {
     dockerHost: f.text("a Docker host such as ssh://ops@lb-1", { minLength: 1 }).optional().meta({ description: "Docker host, e.g. ssh://ops@lb-1; unset: the local engine." }),
@@ -253,6 +334,14 @@ function loadBalancerShape(f: Fields) {
       .integer(256, 1_048_576)
       .default(2048)
       .meta({ ...update, description: "Memory of each node container in MiB (past it the kernel stops the node and Docker restarts it). Default: 2048." }),
+    vip: f
+      .maybeUnknown(f.strictObject("the VIP", vipShape(f)).superRefine(refineVipFamily))
+      .optional()
+      .meta({
+        ...update,
+        description:
+          "One virtual IP served by every node: each node puts it on its loopback, binds its listeners to it and announces it over BGP while it can serve: `{ address, bgp: { localAsn, peers: [{ address, asn, bfd?, holdTimeSeconds? }] } }` (ASNs 1-4294967295; 1-16 peers unique by address, of the VIP's family, with one bfd and one holdTimeSeconds (0 or 3-65535, default 3) for all). Router side: examples/vip-bgp. Unset: each node serves its own address.",
+      }),
     adminToken: f.text("a token of at least 16 characters", { minLength: 16, secret: true }).optional().meta({ ...update, description: "Admin API bearer token; unset: generated secret." }),
     hashSeed: f
       .text("32 hex characters (0-9, a-f)", { pattern: /^[0-9a-f]{32}$/, secret: true })

@@ -9,6 +9,7 @@ import { dockerHostPlatform, FALLBACK_PLATFORM, isNodePlatform } from "./docker-
 import { packageRoot, stageForwarderContext } from "./load-balancer-image";
 import { dockerHosts, nodeConflicts, planNodes, type LoadBalancerNodeArgs, type PlannedNode } from "./load-balancer-nodes";
 import { GeneratedSecretsResource } from "./load-balancer-secrets";
+import { routerIdOf } from "./node-vip";
 
 export { LoadBalancerNodeArgs } from "./load-balancer-nodes";
 
@@ -53,6 +54,30 @@ export interface LoadBalancerArgs {
    * Docker restarts it. Default: 2048.
    */
   readonly memoryLimitMiB?: number;
+  /**
+   * One virtual IP served by every node, announced over BGP by each node's BIRD while the node can
+   * serve (router side: examples/vip-bgp). The router id of each node is its own address. The
+   * node containers then also get CAP_NET_ADMIN, to put the VIP on their loopback.
+   */
+  readonly vip?: LoadBalancerVipArgs;
+}
+
+export interface LoadBalancerVipArgs {
+  /** The virtual IP (a unicast address); every node binds its listeners to it. */
+  readonly address: string;
+  readonly bgp: {
+    /** The nodes' AS number (1-4294967295). */
+    readonly localAsn: number;
+    /** The routers each node peers with, unique by address, of the VIP's address family. */
+    readonly peers: readonly {
+      readonly address: string;
+      readonly asn: number;
+      /** BFD with the peer (a silent node leaves in about 0.3 s). Default: false; the same for every peer. */
+      readonly bfd?: boolean;
+      /** 0 or 3-65535. Default: 3; the same for every peer. */
+      readonly holdTimeSeconds?: number;
+    }[];
+  };
 }
 
 /** Every problem with a LoadBalancer's arguments, found before anything is created. */
@@ -80,7 +105,7 @@ type DeferrableArg = (typeof DEFERRABLE)[number];
  * that would be ignored.
  */
 export function validateLoadBalancerArgs(name: string, args: LoadBalancerArgs): { spec: LoadBalancerArgsSpec; nodes: PlannedNode[] } {
-  const raw: Record<string, unknown> = { nodes: args.nodes, networkMode: args.networkMode, platform: args.platform, memoryLimitMiB: args.memoryLimitMiB };
+  const raw: Record<string, unknown> = { nodes: args.nodes, networkMode: args.networkMode, platform: args.platform, memoryLimitMiB: args.memoryLimitMiB, vip: args.vip };
   for (const key of DEFERRABLE) if (isPlain(args[key])) raw[key] = args[key];
   for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key];
   const checked = checkLoadBalancerArgs(raw);
@@ -223,6 +248,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
         secretsVolume: `${nodeName}-secrets`,
         tls: tls !== undefined,
         memoryLimitMiB: checked.memoryLimitMiB,
+        ...(checked.vip === undefined ? {} : { vip: { spec: checked.vip, routerId: routerIdOf(node) } }),
         labels,
       });
       // The carrier's id as a label: new secrets make a new carrier, and so a new node that reads them.

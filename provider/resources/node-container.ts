@@ -7,6 +7,7 @@
  * reference and the secrets): a `pulumi.Output<string>` in the component, a string in the test.
  */
 import { formatHostPort } from "../model";
+import { nodeVipFlags, VIP_CAPABILITIES, type NodeVip } from "./node-vip";
 
 /** Where the node keeps its configuration inside the container (a named volume is mounted there). */
 export const NODE_STATE_DIR = "/var/lib/dnlb";
@@ -45,6 +46,8 @@ export interface NodeContainerInput<V> {
   /** The admin API serves HTTPS with the certificate and key in the secrets volume. */
   readonly tls: boolean;
   readonly memoryLimitMiB: number;
+  /** The VIP this node serves and announces; unset: the node serves its own address. */
+  readonly vip?: NodeVip;
   /** Labels to find the containers again (`docker ps --filter label=...`). */
   readonly labels?: Readonly<Record<string, string>>;
 }
@@ -201,6 +204,7 @@ export function nodeContainerSpec<V>(input: NodeContainerInput<V>): ContainerSpe
       "--hash-seed-file",
       SECRET_FILES.hashSeed,
       ...(input.tls ? ["--tls-cert-file", SECRET_FILES.tlsCertificate, "--tls-key-file", SECRET_FILES.tlsKey] : []),
+      ...(input.vip === undefined ? [] : nodeVipFlags(input.vip)),
     ],
     env: [],
     networkMode: "host",
@@ -224,7 +228,7 @@ export function nodeContainerSpec<V>(input: NodeContainerInput<V>): ContainerSpe
     // a non-root user cannot bind; Docker grants a non-root user no effective capability. So the
     // node runs as root holding only the capability to bind low ports, and nothing else.
     user: `${NODE_UID}:${NODE_GID}`,
-    capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
+    capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE", ...(input.vip === undefined ? [] : VIP_CAPABILITIES)] },
   };
 }
 

@@ -431,6 +431,79 @@ describe("LoadBalancer component (mocked engine)", function () {
     });
   });
 
+  describe("one VIP announced over BGP (vip)", function () {
+    const peers = [
+      { address: "10.0.1.1", asn: 65000 },
+      { address: "10.0.2.1", asn: 65000 },
+    ];
+    const vip = { address: "10.99.0.1", bgp: { localAsn: 65001, peers } };
+
+    function vipRejects(given: unknown, pattern: RegExp): void {
+      const before = mocks.registered.length;
+      assert.throws(
+        () => new LoadBalancer("bad-vip", { nodes: 1, vip: given as LoadBalancerArgs["vip"] }),
+        (err: unknown) => err instanceof LoadBalancerArgsError && pattern.test(err.message),
+        `vip ${JSON.stringify(given)} should be refused with ${pattern}`,
+      );
+      assert.equal(mocks.registered.length, before, "nothing was registered");
+    }
+
+    it("gives every node the VIP flags, its own address as router id, and CAP_NET_ADMIN besides NET_BIND_SERVICE", async function () {
+      const { lb } = deploy("edge", { nodes: [{ listenAddress: "127.0.1.21" }, { listenAddress: "127.0.1.22" }], vip: { ...vip, bgp: { ...vip.bgp, peers: peers.map((p) => ({ ...p, bfd: true, holdTimeSeconds: 9 })) } } });
+      await promiseOf(lb.connection);
+      for (const n of [1, 2]) {
+        const c = mocks.named(`edge-node-${n}`);
+        const command = c.inputs.command as string[];
+        assert.deepEqual(command.slice(command.indexOf("--vip")), [
+          ...["--vip", "10.99.0.1", "--bgp-local-asn", "65001", "--bgp-router-id", `127.0.1.2${n}`],
+          ...["--bgp-peer", "10.0.1.1:65000", "--bgp-peer", "10.0.2.1:65000", "--bgp-hold-time", "9", "--bgp-bfd"],
+        ]);
+        assert.deepEqual(c.inputs.capabilities, { drops: ["ALL"], adds: ["NET_BIND_SERVICE", "NET_ADMIN"] });
+      }
+    });
+
+    it("defaults the hold time to 3 s without BFD, and brackets an IPv6 peer", async function () {
+      const { lb } = deploy("edge6", { nodes: 1, vip: { address: "fd00:99::1", bgp: { localAsn: 4_200_000_000, peers: [{ address: "fd00:1::1", asn: 65000 }] } } });
+      await promiseOf(lb.connection);
+      const command = mocks.named("edge6-node-1").inputs.command as string[];
+      assert.deepEqual(command.slice(command.indexOf("--vip")), [
+        ...["--vip", "fd00:99::1", "--bgp-local-asn", "4200000000", "--bgp-router-id", "127.0.1.1"],
+        ...["--bgp-peer", "[fd00:1::1]:65000", "--bgp-hold-time", "3"],
+      ]);
+    });
+
+    it("adds no flag and no capability without a vip", async function () {
+      const { lb } = deploy("plain", { nodes: 1 });
+      await promiseOf(lb.connection);
+      const c = mocks.named("plain-node-1");
+      assert.ok(!(c.inputs.command as string[]).some((a) => a.startsWith("--vip") || a.startsWith("--bgp")));
+      assert.deepEqual(c.inputs.capabilities, { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] });
+    });
+
+    it("refuses ASNs, addresses, peers and hold times out of range before anything is created, naming the field", function () {
+      const withPeers = (list: unknown[]) => ({ ...vip, bgp: { ...vip.bgp, peers: list } });
+      vipRejects({ ...vip, bgp: { ...vip.bgp, localAsn: 0 } }, /vip\.bgp\.localAsn must be an integer from 1 to 4294967295 \(got 0\)/);
+      vipRejects({ ...vip, bgp: { ...vip.bgp, localAsn: 4_294_967_296 } }, /vip\.bgp\.localAsn must be an integer from 1 to 4294967295 \(got 4294967296\)/);
+      vipRejects(withPeers([{ address: "10.0.1.1", asn: 0 }]), /vip\.bgp\.peers\[0\]\.asn must be an integer from 1 to 4294967295 \(got 0\)/);
+      vipRejects({ ...vip, address: "224.0.0.5" }, /vip\.address must be a unicast address \(got "224\.0\.0\.5"\): a multicast address names a group/);
+      vipRejects({ ...vip, address: "0.0.0.0" }, /vip\.address must be a unicast address \(got "0\.0\.0\.0"\)/);
+      vipRejects({ ...vip, address: "vip.example" }, /vip\.address must be an IPv4 or IPv6 address, not a hostname/);
+      vipRejects(withPeers([peers[0], { ...peers[1], address: "10.0.1.1" }]), /vip\.bgp\.peers\[1\]\.address repeats peers\[0\] \(10\.0\.1\.1\): one session per router/);
+      vipRejects(withPeers([]), /vip\.bgp\.peers must be a list of 1 to 16 entries \(got 0 entries\)/);
+      for (const hold of [1, 2, 65536, 2.5]) {
+        vipRejects(withPeers([{ ...peers[0], holdTimeSeconds: hold }]), new RegExp(`vip\\.bgp\\.peers\\[0\\]\\.holdTimeSeconds must be 0 \\(no hold timer\\) or an integer from 3 to 65535 seconds \\(got ${hold}\\)`));
+      }
+      vipRejects(withPeers([peers[0], { ...peers[1], holdTimeSeconds: 9 }]), /vip\.bgp\.peers\[1\]\.holdTimeSeconds is 9 where peers\[0\] has 3: a node runs one holdTimeSeconds for all its BGP sessions/);
+      vipRejects(withPeers([{ ...peers[0], bfd: true }, peers[1]]), /vip\.bgp\.peers\[1\]\.bfd is false where peers\[0\] has true/);
+      vipRejects(withPeers([{ address: "fd00:1::1", asn: 65000 }]), /vip\.bgp\.peers\[0\]\.address "fd00:1::1" is not of the VIP's address family/);
+      vipRejects({ ...vip, bgp: { ...vip.bgp, routerId: "1.2.3.4" } }, /vip\.bgp\.routerId is not a field of the VIP's BGP \(allowed: localAsn, peers\)/);
+    });
+
+    it("accepts a hold time of 0 (no hold timer) and the largest ASN", function () {
+      assert.doesNotThrow(() => new LoadBalancer("zero-hold", { nodes: 1, vip: { address: "10.99.0.1", bgp: { localAsn: 4_294_967_295, peers: [{ address: "10.0.1.1", asn: 1, holdTimeSeconds: 0 }] } } }));
+    });
+  });
+
   it("uses the forwarder entrypoint the Dockerfile declares", function () {
     const dockerfile = fs.readFileSync(path.join(__dirname, "..", "..", "..", "provider", "forwarder", "Dockerfile"), "utf8");
     assert.ok(dockerfile.includes(`ENTRYPOINT ${JSON.stringify([...FORWARDER_ENTRYPOINT]).replace(/,/g, ", ")}`), "ENTRYPOINT differs");

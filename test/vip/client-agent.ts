@@ -6,6 +6,8 @@
  * - `{ id, op: "connect", host, port, sources, count, concurrency?, intervalMs? }` -> `{ id, results }`:
  *   `count` new connections from `sources` in turn, each reading the backend's
  *   `MEMBER VIA` line; with `intervalMs` one connection starts every interval instead.
+ * - `{ id, op: "bridge", socketPath, port }` -> `{ id }` once listening: every connection to the
+ *   Unix socket `socketPath` (reachable from any namespace) is piped to 127.0.0.1:`port` here.
  */
 import * as net from "node:net";
 import * as readline from "node:readline";
@@ -27,6 +29,13 @@ interface ConnectCommand {
   readonly count: number;
   readonly concurrency?: number;
   readonly intervalMs?: number;
+}
+
+interface BridgeCommand {
+  readonly id: number;
+  readonly op: "bridge";
+  readonly socketPath: string;
+  readonly port: number;
 }
 
 export interface ConnectResult {
@@ -90,10 +99,33 @@ async function http(c: HttpCommand): Promise<{ status: number; body: string }> {
   return { status: response.status, body: await response.text() };
 }
 
+function bridge(c: BridgeCommand): Promise<Record<string, never>> {
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect({ host: "127.0.0.1", port: c.port });
+    inbound.on("error", () => outbound.destroy());
+    outbound.on("error", () => inbound.destroy());
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(c.socketPath, () => resolve({}));
+  });
+}
+
+function perform(command: HttpCommand | ConnectCommand | BridgeCommand): Promise<object> {
+  switch (command.op) {
+    case "http":
+      return http(command);
+    case "connect":
+      return connectAll(command).then((results) => ({ results }));
+    case "bridge":
+      return bridge(command);
+  }
+}
+
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
-  const command = JSON.parse(line) as HttpCommand | ConnectCommand;
-  const work = command.op === "http" ? http(command) : connectAll(command).then((results) => ({ results }));
-  work.then(
+  const command = JSON.parse(line) as HttpCommand | ConnectCommand | BridgeCommand;
+  perform(command).then(
     (reply) => process.stdout.write(`${JSON.stringify({ id: command.id, ...reply })}\n`),
     (error: Error) => process.stdout.write(`${JSON.stringify({ id: command.id, error: error.message })}\n`),
   );

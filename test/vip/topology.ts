@@ -79,8 +79,8 @@ export class Topology {
   }
 
   /** Starts `command` in `ns`; the process is killed by PID in `destroy` if still running. */
-  spawn(ns: string, command: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-    const child = spawn("ip", ["netns", "exec", ns, ...command], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  spawn(ns: string, command: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): ChildProcess {
+    const child = spawn("ip", ["netns", "exec", ns, ...command], { cwd, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
     this.processes.add(child);
     child.once("exit", () => this.processes.delete(child));
     return child;

@@ -8,6 +8,11 @@ import { execFileSync, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { issueNodeCertificate, makeCertificateAuthority, type CertificateAuthority } from "../../provider/resources/admin-certificates";
+import { backendServiceProvider, listenerProvider, virtualServerGroupProvider } from "../../provider/resources";
+import { MiniEngine, type Goal } from "../engine/helpers/engine";
+import { ProviderHost } from "../engine/helpers/host";
+import { serializeProvider } from "../engine/helpers/serialize";
 import type { ConnectResult } from "./client-agent";
 import {
   BACKEND_SCRIPT,
@@ -28,6 +33,8 @@ const AGENT = path.resolve(__dirname, "client-agent.js");
 const TOKEN = "admin-token-for-vip-tests-0123456789";
 const SEED = "00112233445566778899aabbccddeeff";
 const LISTENER_PORT = 8080;
+/** The listener the providers create. */
+const WEIGHTED_PORT = 8081;
 const ADMIN_PORT = 9180;
 const WITHDRAW_GRACE_SECONDS = 1;
 const NODES = 2;
@@ -78,9 +85,14 @@ class Agent {
     return (await this.send({ op: "http", url, method, body })) as unknown as { status: number; body: string };
   }
 
-  async connect(count: number, options: { concurrency?: number; intervalMs?: number } = {}): Promise<ConnectResult[]> {
-    const reply = await this.send({ op: "connect", host: VIP, port: LISTENER_PORT, sources: CLIENT_SOURCES, count, ...options });
+  async connect(count: number, options: { concurrency?: number; intervalMs?: number; port?: number } = {}): Promise<ConnectResult[]> {
+    const reply = await this.send({ op: "connect", host: VIP, sources: CLIENT_SOURCES, count, ...options, port: options.port ?? LISTENER_PORT });
     return reply.results as ConnectResult[];
+  }
+
+  /** Pipes the Unix socket `socketPath` to 127.0.0.1:`port` in the agent's namespace. */
+  async bridge(socketPath: string, port: number): Promise<void> {
+    await this.send({ op: "bridge", socketPath, port });
   }
 }
 
@@ -120,6 +132,8 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
   let topology: Topology;
   let agent: Agent;
   let stateRoot: string;
+  /** Signs every node's admin certificate; the agent and the providers trust it. */
+  let ca: CertificateAuthority;
   const nodes = new Map<number, ForwarderNode>();
 
   before(async function () {
@@ -139,11 +153,15 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
       backend.stdout?.once("data", () => resolve());
       backend.once("exit", (code) => reject(new Error(`the backend exited (${code})`)));
     });
-    agent = new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: TOKEN }));
+    ca = makeCertificateAuthority();
+    const caFile = path.join(stateRoot, "ca.crt");
+    await fs.writeFile(caFile, ca.certificatePem);
+    // fetch trusts the CAs in NODE_EXTRA_CA_CERTS besides the system's.
+    agent = new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: TOKEN, NODE_EXTRA_CA_CERTS: caFile }));
     for (let k = 1; k <= NODES; k++) nodes.set(k, await startNode(k));
     // The same configuration on every node, through each node's admin API.
     for (let k = 1; k <= NODES; k++) {
-      const base = `http://${nodeAddress(k)}:${ADMIN_PORT}`;
+      const base = `https://${nodeAddress(k)}:${ADMIN_PORT}`;
       const writes: [string, unknown][] = [
         ["/v1/server-groups/g", { type: "virtual", name: "g", members: MEMBERS.map((m) => ({ address: m.address, port: MEMBER_PORT })) }],
         ["/v1/backend-services/web", { name: "web", port: MEMBER_PORT, serverGroup: "g", algorithm: "IpHash" }],
@@ -175,6 +193,12 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
   async function startNode(k: number): Promise<ForwarderNode> {
     const stateDir = path.join(stateRoot, `node${k}`);
     await fs.mkdir(stateDir, { recursive: true });
+    // HTTPS, as the providers require for a node off loopback; issued once, kept across restarts.
+    if (!(await fs.stat(path.join(stateDir, "admin.crt")).catch(() => undefined))) {
+      const issued = issueNodeCertificate(ca, { commonName: `node${k}`, ipAddresses: [nodeAddress(k)] });
+      await fs.writeFile(path.join(stateDir, "admin.key"), issued.privateKeyPem, { mode: 0o600 });
+      await fs.writeFile(path.join(stateDir, "admin.crt"), issued.certificatePem);
+    }
     const child = topology.spawn(
       topology.nodes[k - 1],
       [
@@ -183,8 +207,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
         ...["--admin-listen", `${nodeAddress(k)}:${ADMIN_PORT}`, "--state-dir", stateDir, "--node-name", `node${k}`, "--workers", k === WORKER_NODE ? "1" : "0"],
         ...["--vip", VIP, "--bgp-local-asn", String(NODE_ASN), "--bgp-router-id", nodeAddress(k), "--bgp-peer", `${routerAddress(k)}:${ROUTER_ASN}`],
         ...["--withdraw-grace-seconds", String(WITHDRAW_GRACE_SECONDS), "--shutdown-grace-seconds", "2"],
-        // The admin API is reached only inside the test's own namespaces: plain HTTP on purpose.
-        "--allow-plain-http",
+        ...["--tls-cert-file", path.join(stateDir, "admin.crt"), "--tls-key-file", path.join(stateDir, "admin.key")],
         ...(k === BFD_NODE ? ["--bgp-bfd"] : []),
       ],
       { DNLB_ADMIN_TOKEN: TOKEN, DNLB_HASH_SEED: SEED },
@@ -216,16 +239,16 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
   }
 
   async function listenerConnections(k: number): Promise<number> {
-    const reply = await agent.http(`http://${nodeAddress(k)}:${ADMIN_PORT}/metrics`);
+    const reply = await agent.http(`https://${nodeAddress(k)}:${ADMIN_PORT}/metrics`);
     const match = /^dnlb_listener_connections_total\{listener="web-l"\} (\d+)$/m.exec(reply.body);
     return match === null ? 0 : Number(match[1]);
   }
 
   async function status(k: number): Promise<{
-    backendServices?: { members: { eligible: boolean }[] }[];
+    backendServices?: { id: string; members: { eligible: boolean }[] }[];
     vip: { address: string; announced: boolean; reason: string; peers: { address: string; asn: number; state: string }[] };
   }> {
-    return JSON.parse((await agent.http(`http://${nodeAddress(k)}:${ADMIN_PORT}/v1/status`)).body);
+    return JSON.parse((await agent.http(`https://${nodeAddress(k)}:${ADMIN_PORT}/v1/status`)).body);
   }
 
   /** The PID of `forwarder`'s child whose command is `command` (its BIRD, or its data-plane worker). */
@@ -273,6 +296,58 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     assert.deepEqual(s.vip.peers, [{ address: routerAddress(1), asn: ROUTER_ASN, state: "Established" }]);
   });
 
+  it("a listener created through the providers in Pulumi's dynamic-provider host is served on the VIP by every node, and QuintupleHash shares follow the weights over both nodes", async () => {
+    // The host runs in the client namespace, where the nodes' admin APIs are routed; the test
+    // reaches its gRPC port through a Unix socket the agent bridges to it.
+    const host = await ProviderHost.start({
+      spawn: (command, cwd) => topology.spawn(topology.client, command, {}, cwd),
+      target: async (port) => {
+        const socketPath = path.join(stateRoot, "provider-host.sock");
+        await agent.bridge(socketPath, port);
+        return `unix:${socketPath}`;
+      },
+    });
+    try {
+      const engine = new MiniEngine(host);
+      const providers = { VirtualServerGroup: virtualServerGroupProvider, BackendService: backendServiceProvider, Listener: listenerProvider };
+      const serialized = new Map<string, string>();
+      for (const [type, provider] of Object.entries(providers)) serialized.set(type, await serializeProvider(provider));
+      const goal = (type: keyof typeof providers, name: string, props: Record<string, unknown>): Goal => ({ type, name, provider: serialized.get(type) as string, props });
+      const loadBalancer = { endpoints: [1, 2].map((k) => `https://${nodeAddress(k)}:${ADMIN_PORT}`), token: TOKEN, hashSeed: SEED, caCertificate: ca.certificatePem };
+      const weights = [1, 3];
+      const group = await engine.up(
+        goal("VirtualServerGroup", "weighted", { loadBalancer, members: MEMBERS.map((m, i) => ({ address: m.address, port: MEMBER_PORT, weight: weights[i] })) }),
+      );
+      const service = await engine.up(goal("BackendService", "weighted", { loadBalancer, port: MEMBER_PORT, serverGroup: group.state.id, algorithm: "QuintupleHash" }));
+      await engine.up(goal("Listener", "weighted", { loadBalancer, port: WEIGHTED_PORT, backendService: service.state.id }));
+      await timeUntil("the weighted service's members eligible on every node", 15_000, async () => {
+        for (let k = 1; k <= NODES; k++) {
+          const members = (await status(k)).backendServices?.find((b) => b.id === service.state.id)?.members ?? [];
+          if (members.length !== MEMBERS.length || !members.every((m) => m.eligible)) return false;
+        }
+        return true;
+      });
+
+      const results = await agent.connect(1000, { concurrency: 20, port: WEIGHTED_PORT });
+      const failed = results.filter((r) => r.error !== undefined);
+      assert.equal(failed.length, 0, `failed connections: ${JSON.stringify(failed.slice(0, 5))}`);
+      const perNode = countBy(results, (r) => r.via);
+      const perMember = countBy(results, (r) => r.member);
+      console.log(`      providers in the dynamic-provider host, QuintupleHash weights 1:3: per node: ${format(perNode)}; per member: ${format(perMember)}`);
+      for (let k = 1; k <= NODES; k++) assert.ok((perNode.get(nodeAddress(k)) ?? 0) >= 350, `node ${k} carried ${perNode.get(nodeAddress(k)) ?? 0} of 1000`);
+      // Each node builds the same weighted table, so the shares hold over both nodes together:
+      // within 5 points of the weights (3.6 standard deviations of a fair 1,000-draw sample).
+      const total = weights.reduce((a, b) => a + b, 0);
+      MEMBERS.forEach((m, i) => {
+        const share = ((perMember.get(m.name) ?? 0) / results.length) * 100;
+        const expected = (weights[i] / total) * 100;
+        assert.ok(Math.abs(share - expected) <= 5, `member ${m.name} took ${share.toFixed(1)}% (weight ${weights[i]} of ${total}: ${expected}%)`);
+      });
+    } finally {
+      await host.close();
+    }
+  });
+
   it("kill -9 of a forwarder: its route is gone within 1 s, its speaker with it, and new connections all succeed through the other node", async () => {
     const node1 = nodes.get(1) as ForwarderNode;
     childOf(node1, "bird");
@@ -282,8 +357,13 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     console.log(`      kill -9: route gone from the router after ${ms} ms (goal <= 1000)`);
     assert.ok(ms <= 1000, `the route went after ${ms} ms`);
     await node1.exit;
-    const left = execFileSync("ip", ["netns", "pids", topology.nodes[0]], { encoding: "utf8" }).trim();
-    assert.equal(left, "", "no process (BIRD) outlives the killed forwarder");
+    // BIRD gets SIGKILL when its parent dies (PR_SET_PDEATHSIG); under load it may take a few ms to be gone.
+    const left = () => execFileSync("ip", ["netns", "pids", topology.nodes[0]], { encoding: "utf8" }).trim();
+    const goneMs = await timeUntil("no process left in node 1's namespace", 1000, async () => left() === "").catch(() => undefined);
+    const survivors = left();
+    const described = survivors === "" ? "" : execFileSync("ps", ["-o", "pid=,stat=,args=", "-p", survivors.split(/\s+/).join(",")], { encoding: "utf8" }).trim();
+    assert.equal(described, "", "no process (BIRD) outlives the killed forwarder by 1 s");
+    console.log(`      kill -9: the node's namespace was empty ${goneMs} ms after the forwarder's exit`);
     const results = await agent.connect(200);
     assert.deepEqual(countBy(results, (r) => r.error ?? r.via), new Map([[nodeAddress(2), 200]]));
   });

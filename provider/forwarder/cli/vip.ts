@@ -1,5 +1,6 @@
 /** The VIP and BGP flags (--vip, --bgp-*, --bird-binary, --withdraw-grace-seconds) as VipOptions. */
 import { isIP } from "node:net";
+import { MAX_ASN } from "../../model";
 import { StartupError } from "../errors";
 import { DEFAULTS, type BgpPeer, type VipOptions } from "../options";
 
@@ -14,7 +15,7 @@ export interface VipFlags {
   readonly "withdraw-grace-seconds"?: string;
 }
 
-export const MAX_ASN = 4_294_967_295;
+export { MAX_ASN };
 
 function asn(flag: string, text: string): number {
   const value = Number(text);

@@ -39,6 +39,22 @@ function struct(props: Props): Struct {
   return Struct.fromJavaScript(props as Parameters<typeof Struct.fromJavaScript>[0]);
 }
 
+/**
+ * Where the host runs, when not as a child of the test on this namespace's loopback (the host
+ * listens on 127.0.0.1 only): `spawn` starts its command (inside a network namespace, say) and
+ * `target` turns the port it printed into a gRPC target the test can reach (a Unix socket
+ * bridged to that port).
+ */
+export interface HostPlacement {
+  readonly spawn: (command: readonly string[], cwd: string) => ChildProcess;
+  readonly target: (port: number) => Promise<string>;
+}
+
+const LOCAL: HostPlacement = {
+  spawn: (command, cwd) => spawn(command[0], command.slice(1), { cwd, stdio: ["ignore", "pipe", "pipe"] }),
+  target: async (port) => `127.0.0.1:${port}`,
+};
+
 export class ProviderHost {
   /** Everything the host wrote to stderr (it logs provider exceptions there). */
   stderr = "";
@@ -48,12 +64,9 @@ export class ProviderHost {
     private readonly client: ResourceProviderClient,
   ) {}
 
-  static async start(): Promise<ProviderHost> {
-    const child = spawn(process.execPath, [HOST_SCRIPT, "127.0.0.1:1"], {
-      // The host resolves the serialized provider's `require`s from its working directory.
-      cwd: PROJECT_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+  static async start(placement: HostPlacement = LOCAL): Promise<ProviderHost> {
+    // The host resolves the serialized provider's `require`s from its working directory.
+    const child = placement.spawn([process.execPath, HOST_SCRIPT, "127.0.0.1:1"], PROJECT_ROOT);
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const port = await new Promise<number>((resolve, reject) => {
@@ -72,7 +85,7 @@ export class ProviderHost {
         reject(new Error(`dynamic-provider host exited with ${code}; stderr: ${stderr}`));
       });
     });
-    const client = new ResourceProviderClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    const client = new ResourceProviderClient(await placement.target(port), grpc.credentials.createInsecure(), {
       "grpc.max_receive_message_length": MAX_MESSAGE,
       "grpc.max_send_message_length": MAX_MESSAGE,
     });
