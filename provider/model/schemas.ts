@@ -34,6 +34,10 @@ export interface SchemaContext {
 export const NODE_PLATFORMS = ["linux/amd64", "linux/arm64"] as const;
 export type NodePlatform = (typeof NODE_PLATFORMS)[number];
 
+/** When a node's admin API serves HTTPS: "auto" when its admin address is not loopback, "always" for every node. */
+export const ADMIN_TLS_MODES = ["auto", "always"] as const;
+export type AdminTlsMode = (typeof ADMIN_TLS_MODES)[number];
+
 const replace = { change: "replace" as ChangeKind };
 const update = { change: "update" as ChangeKind };
 
@@ -223,6 +227,16 @@ function loadBalancerShape(f: Fields) {
       .integer(256, 1_048_576)
       .default(2048)
       .meta({ ...update, description: "Memory of each node container in MiB (past it the kernel stops the node and Docker restarts it). Default: 2048." }),
+    // The admin token crosses the network to a node whose admin address is not loopback: such a
+    // node always serves HTTPS. "always" also puts loopback nodes behind TLS.
+    adminTls: f
+      .oneOf(ADMIN_TLS_MODES)
+      .default("auto")
+      .meta({
+        ...update,
+        description:
+          'When node admin APIs serve HTTPS: "auto" for every node whose admin address is not loopback, "always" for every node. Default: "auto".',
+      }),
     adminToken: f.text("a token of at least 16 characters", { minLength: 16, secret: true }).optional().meta({ ...update, description: "Admin API bearer token; unset: generated secret." }),
     hashSeed: f
       .text("32 hex characters (0-9, a-f)", { pattern: /^[0-9a-f]{32}$/, secret: true })
