@@ -1,8 +1,10 @@
 // Nodes on several Docker hosts, reached over ssh: how a load balancer outgrows one machine.
 // One node per host, its listeners on every address of its host and its admin API on the host's
 // management address only; the component builds the image on each host (an image built on one
-// engine is not on another) and reaches each admin API at <adminAddress>:9180, so the machine
-// running Pulumi must reach port 9180 of every host's management address.
+// engine is not on another) and reaches each admin API at https://<adminAddress>:9180, so the
+// machine running Pulumi must reach port 9180 of every host's management address. The admin APIs
+// serve HTTPS: the component keeps a private CA and a certificate per node in the state
+// (<lb>-admin-certificates), and the connection trusts that CA only (docs/SECURITY.md).
 //
 //   pulumi config set --path 'dockerHosts[0]' ssh://ops@lb-1.internal
 //   pulumi config set --path 'dockerHosts[1]' ssh://ops@lb-2.internal
@@ -39,5 +41,5 @@ const service = new dnlb.BackendService("edge-service", {
 });
 new dnlb.Listener("edge-listener", { loadBalancer: lb.connection, port: 8080, backendService: service.id });
 
-export const endpoints = lb.endpoints;
+export const endpoints = lb.endpoints; // https://10.0.0.11:9180, ...
 export const trafficShares = group.trafficShares;

@@ -32,8 +32,10 @@ export function quickstart(): QuickstartOutputs {
  * own token file, so it works whichever way the stack was deployed: `pulumi stack output` would
  * need that stack's directory, backend and passphrase, which differ between `pulumi up` here and
  * `npm run up`. `node` reads it because the image promises only Node.js, not `cat`.
+ * `caCertificateFile`: the admin CA's PEM, for a node that serves HTTPS.
  */
-export function statusCommand(containerName: string, endpoint: string): string {
+export function statusCommand(containerName: string, endpoint: string, caCertificateFile?: string): string {
   const readToken = `node -p "require('fs').readFileSync('${SECRET_FILES.adminToken}','utf8')"`;
-  return `curl -s -H "Authorization: Bearer $(docker exec ${containerName} ${readToken})" ${endpoint}/v1/status`;
+  const ca = caCertificateFile === undefined ? "" : ` --cacert ${caCertificateFile}`;
+  return `curl -s${ca} -H "Authorization: Bearer $(docker exec ${containerName} ${readToken})" ${endpoint}/v1/status`;
 }

@@ -43,6 +43,10 @@ export interface SchemaContext {
 export const NODE_PLATFORMS = ["linux/amd64", "linux/arm64"] as const;
 export type NodePlatform = (typeof NODE_PLATFORMS)[number];
 
+/** When a node's admin API serves HTTPS: "auto" when its admin address is not loopback, "always" for every node. */
+export const ADMIN_TLS_MODES = ["auto", "always"] as const;
+export type AdminTlsMode = (typeof ADMIN_TLS_MODES)[number];
+
 const replace = { change: "replace" as ChangeKind };
 const update = { change: "update" as ChangeKind };
 
@@ -341,6 +345,16 @@ function loadBalancerShape(f: Fields) {
         ...update,
         description:
           "One virtual IP served by every node: each node puts it on its loopback, binds its listeners to it and announces it over BGP while it can serve: `{ address, bgp: { localAsn, peers: [{ address, asn, bfd?, holdTimeSeconds? }] } }` (ASNs 1-4294967295; 1-16 peers unique by address, of the VIP's family, with one bfd and one holdTimeSeconds (0 or 3-65535, default 3) for all). Router side: examples/vip-bgp. Unset: each node serves its own address.",
+      }),
+    // The admin token crosses the network to a node whose admin address is not loopback: such a
+    // node always serves HTTPS. "always" also puts loopback nodes behind TLS.
+    adminTls: f
+      .oneOf(ADMIN_TLS_MODES)
+      .default("auto")
+      .meta({
+        ...update,
+        description:
+          'When node admin APIs serve HTTPS: "auto" for every node whose admin address is not loopback, "always" for every node. Default: "auto".',
       }),
     adminToken: f.text("a token of at least 16 characters", { minLength: 16, secret: true }).optional().meta({ ...update, description: "Admin API bearer token; unset: generated secret." }),
     hashSeed: f

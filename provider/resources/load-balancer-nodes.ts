@@ -1,5 +1,5 @@
 import { adminEndpoint, DEFAULT_ADMIN_PORT } from "./node-container";
-import { canonicalAddress, formatHostPort, type NodePlatform } from "../model";
+import { canonicalAddress, formatHostPort, type AdminTlsMode, type NodePlatform } from "../model";
 
 /** One node entry as users write it (every field optional). */
 export interface LoadBalancerNodeArgs {
@@ -30,7 +30,14 @@ export interface PlannedNode {
   readonly adminPort: number;
   /** The name the node's Docker host is reached by (remote hosts only). */
   readonly hostName?: string;
-  /** Admin API base URL, e.g. `http://127.0.1.1:9180`. */
+  /**
+   * Where Pulumi dials the admin API: the admin address, or for a wildcard one the host's name
+   * (loopback on the local engine). A TLS node's certificate names it.
+   */
+  readonly adminHost: string;
+  /** The admin API serves HTTPS (with a certificate from the LoadBalancer's private CA). */
+  readonly adminTls: boolean;
+  /** Admin API base URL, e.g. `http://127.0.1.1:9180` or `https://10.0.0.11:9180`. */
   readonly endpoint: string;
   /** Given for the node or the whole LoadBalancer; unset: what the Docker host reports. */
   readonly platform?: NodePlatform;
@@ -100,8 +107,15 @@ function adminAddressOf(entry: LoadBalancerNodeArgs, index: number, listenAddres
   };
 }
 
-/** Decides every node's addresses, port, endpoint and platform from the (validated) `nodes` and `platform` arguments. */
-export function planNodes(nodes: number | readonly LoadBalancerNodeArgs[], platform?: NodePlatform): { nodes: PlannedNode[]; failures: NodeFailure[] } {
+/**
+ * Decides every node's addresses, port, endpoint, TLS and platform from the (validated) `nodes`,
+ * `platform` and `adminTls` arguments.
+ */
+export function planNodes(
+  nodes: number | readonly LoadBalancerNodeArgs[],
+  platform?: NodePlatform,
+  adminTls: AdminTlsMode = "auto",
+): { nodes: PlannedNode[]; failures: NodeFailure[] } {
   const entries: readonly LoadBalancerNodeArgs[] = typeof nodes === "number" ? Array.from({ length: nodes }, () => ({})) : nodes;
   const planned: PlannedNode[] = [];
   const failures: NodeFailure[] = [];
@@ -115,7 +129,9 @@ export function planNodes(nodes: number | readonly LoadBalancerNodeArgs[], platf
       return;
     }
     const adminPort = entry.adminPort ?? DEFAULT_ADMIN_PORT;
-    const reachAt = isWildcard(adminAddress) ? (remote ?? (adminAddress === "::" ? "::1" : "127.0.0.1")) : adminAddress;
+    const adminHost = isWildcard(adminAddress) ? (remote ?? (adminAddress === "::" ? "::1" : "127.0.0.1")) : adminAddress;
+    // A wildcard binds the host's other addresses too: only a loopback bind keeps the token on the machine.
+    const tls = adminTls === "always" || !isLoopbackAddress(adminAddress);
     const nodePlatform = entry.platform ?? platform;
     planned.push({
       number,
@@ -124,7 +140,9 @@ export function planNodes(nodes: number | readonly LoadBalancerNodeArgs[], platf
       adminAddress,
       adminPort,
       ...(remote === undefined ? {} : { hostName: remote }),
-      endpoint: adminEndpoint(reachAt, adminPort),
+      adminHost,
+      adminTls: tls,
+      endpoint: adminEndpoint(adminHost, adminPort, tls),
       ...(nodePlatform === undefined ? {} : { platform: nodePlatform }),
     });
   });

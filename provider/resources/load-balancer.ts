@@ -4,7 +4,17 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ContainerSpec, nodeContainerSpec, nodeSecretsSpec, type NodeTlsFiles } from "./node-container";
-import { checkLoadBalancerArgs, NODE_PLATFORMS, type CheckFailure, type LoadBalancerArgsSpec, type LoadBalancerConnection, type NodePlatform } from "../model";
+import {
+  canonicalAddress,
+  checkLoadBalancerArgs,
+  NODE_PLATFORMS,
+  type AdminTlsMode,
+  type CheckFailure,
+  type LoadBalancerArgsSpec,
+  type LoadBalancerConnection,
+  type NodePlatform,
+} from "../model";
+import { AdminCertificates, type AdminCertificateNode } from "./admin-certificates-resource";
 import { dockerHostPlatform, FALLBACK_PLATFORM, isNodePlatform } from "./docker-platform";
 import { packageRoot, stageForwarderContext } from "./load-balancer-image";
 import { dockerHosts, nodeConflicts, planNodes, type LoadBalancerNodeArgs, type PlannedNode } from "./load-balancer-nodes";
@@ -49,6 +59,12 @@ export interface LoadBalancerArgs {
   readonly adminToken?: pulumi.Input<string>;
   /** Keyed hash seed (32 hex characters); unset: a generated secret, stable across runs. */
   readonly hashSeed?: pulumi.Input<string>;
+  /**
+   * Which nodes' admin APIs serve HTTPS, with certificates from a private CA the connection pins:
+   * `"auto"`, every node whose admin address is not loopback (the token would cross the network);
+   * `"always"`, every node. Default: "auto".
+   */
+  readonly adminTls?: AdminTlsMode;
   /**
    * Memory of each node container in MiB (256-1048576): past it the kernel stops the node and
    * Docker restarts it. Default: 2048.
@@ -105,7 +121,14 @@ type DeferrableArg = (typeof DEFERRABLE)[number];
  * that would be ignored.
  */
 export function validateLoadBalancerArgs(name: string, args: LoadBalancerArgs): { spec: LoadBalancerArgsSpec; nodes: PlannedNode[] } {
-  const raw: Record<string, unknown> = { nodes: args.nodes, networkMode: args.networkMode, platform: args.platform, memoryLimitMiB: args.memoryLimitMiB, vip: args.vip };
+  const raw: Record<string, unknown> = {
+    nodes: args.nodes,
+    networkMode: args.networkMode,
+    platform: args.platform,
+    memoryLimitMiB: args.memoryLimitMiB,
+    vip: args.vip,
+    adminTls: args.adminTls,
+  };
   for (const key of DEFERRABLE) if (isPlain(args[key])) raw[key] = args[key];
   for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key];
   const checked = checkLoadBalancerArgs(raw);
@@ -117,7 +140,7 @@ export function validateLoadBalancerArgs(name: string, args: LoadBalancerArgs): 
   }
   if (failures.length > 0) throw new LoadBalancerArgsError(name, failures);
   const spec = checked.inputs as LoadBalancerArgsSpec;
-  const { nodes, failures: unplanned } = planNodes(spec.nodes, spec.platform);
+  const { nodes, failures: unplanned } = planNodes(spec.nodes, spec.platform, spec.adminTls);
   if (unplanned.length > 0) throw new LoadBalancerArgsError(name, unplanned);
   const conflicts = nodeConflicts(nodes);
   if (conflicts.length > 0) throw new LoadBalancerArgsError(name, conflicts);
@@ -188,9 +211,12 @@ export function reportedPlatform(resourceName: string, dockerHost: string | unde
  * fresh node (with an empty state volume) receives the whole configuration.
  */
 export class LoadBalancer extends pulumi.ComponentResource {
-  /** What configuration resources take as `loadBalancer`: endpoints, token, seed, subnets, generation. Secret. */
+  /**
+   * What configuration resources take as `loadBalancer`: endpoints, token, seed, subnets,
+   * generation, and the CA of the nodes' admin certificates when a node serves HTTPS. Secret.
+   */
   public readonly connection!: pulumi.Output<LoadBalancerConnection>;
-  /** Admin API base URLs, e.g. `http://127.0.1.1:9180`. */
+  /** Admin API base URLs, e.g. `http://127.0.1.1:9180` (loopback) or `https://10.0.0.11:9180`. */
   public readonly endpoints!: pulumi.Output<string[]>;
   /** The forwarder image reference on the first node's Docker host (the examples run demo backends from it). */
   public readonly image!: pulumi.Output<string>;
@@ -211,17 +237,18 @@ export class LoadBalancer extends pulumi.ComponentResource {
 
     const secrets = this.tokenAndSeed(name, args);
     const hosts = this.hostResources(name, args, nodes);
+    const certificates = this.adminCertificates(name, nodes);
 
     const containers = nodes.map((node) => {
       const host = hosts.get(node.dockerHost)!;
       const childOpts = { parent: this, provider: host.provider };
-      const nodeName = `${name}-node-${node.number}`;
+      const nodeName = nodeContainerName(name, node);
       const labels = { "dnlb.load-balancer": name, "dnlb.node": String(node.number) };
       const volume = (suffix: string) =>
         new docker.Volume(`${nodeName}-${suffix}`, { name: `${nodeName}-${suffix}`, labels: [{ label: "dnlb.load-balancer", value: name }] }, childOpts);
       const stateVolume = volume("state");
       const secretsVolume = volume("secrets");
-      const tls = this.nodeTls(node);
+      const tls = certificates === undefined || !node.adminTls ? undefined : nodeTlsFiles(certificates, nodeName);
       const carrierSpec = nodeSecretsSpec<pulumi.Output<string>>({
         nodeContainerName: nodeName,
         image: host.image,
@@ -265,18 +292,19 @@ export class LoadBalancer extends pulumi.ComponentResource {
     const subnets = args.subnets === undefined ? undefined : validatedLater(name, "subnets", args.subnets);
 
     this.endpoints = pulumi.output(endpoints);
-    this.containerNames = pulumi.output(nodes.map((n) => `${name}-node-${n.number}`));
+    this.containerNames = pulumi.output(nodes.map((n) => nodeContainerName(name, n)));
     this.image = hosts.get(nodes[0].dockerHost)!.image;
     this.platforms = pulumi.all(nodes.map((n) => hosts.get(n.dockerHost)!.platform));
     this.engines = pulumi.output(nodes.map(() => REQUIRED_ENGINE));
     this.connection = pulumi.secret(
-      pulumi.all([secrets.token, secrets.hashSeed, subnets, generation]).apply(
-        ([token, hashSeed, knownSubnets, gen]): LoadBalancerConnection => ({
+      pulumi.all([secrets.token, secrets.hashSeed, subnets, generation, certificates?.caCertificate]).apply(
+        ([token, hashSeed, knownSubnets, gen, caCertificate]): LoadBalancerConnection => ({
           endpoints,
           token,
           hashSeed,
           ...(knownSubnets === undefined ? {} : { subnets: knownSubnets }),
           generation: gen,
+          ...(caCertificate === undefined ? {} : { caCertificate }),
         }),
       ),
     );
@@ -300,12 +328,13 @@ export class LoadBalancer extends pulumi.ComponentResource {
   }
 
   /**
-   * The admin API's certificate and key for a node, or undefined: the node serves plain HTTP on
-   * its admin address. Every node's admin API is plain HTTP, on loopback for local nodes and on
-   * the management address of remote ones.
+   * The private CA and a certificate per node that serves HTTPS, or undefined when none does
+   * (every admin API on loopback): then nothing is issued and the connection carries no CA.
    */
-  private nodeTls(_node: PlannedNode): NodeTlsFiles<pulumi.Output<string>> | undefined {
-    return undefined;
+  private adminCertificates(name: string, nodes: readonly PlannedNode[]): AdminCertificates | undefined {
+    const tlsNodes = nodes.filter((n) => n.adminTls);
+    if (tlsNodes.length === 0) return undefined;
+    return new AdminCertificates(`${name}-admin-certificates`, { nodes: tlsNodes.map((n) => certificateSubject(name, n)) }, { parent: this });
   }
 
   /** One provider per remote Docker host and one image per host: an image built on one engine is not on another. */
@@ -353,6 +382,33 @@ export class LoadBalancer extends pulumi.ComponentResource {
     }
     return result;
   }
+}
+
+/** The container name of a LoadBalancer's node: also the key of its certificate. */
+function nodeContainerName(lbName: string, node: PlannedNode): string {
+  return `${lbName}-node-${node.number}`;
+}
+
+/**
+ * What a node's certificate names: the address Pulumi dials and, on a remote host named by a
+ * host name, that name too.
+ */
+export function certificateSubject(lbName: string, node: PlannedNode): AdminCertificateNode {
+  const named = node.hostName !== undefined && canonicalAddress(node.hostName) === undefined && node.hostName !== node.adminHost;
+  return { name: nodeContainerName(lbName, node), adminAddress: node.adminHost, ...(named ? { hostNames: [node.hostName!] } : {}) };
+}
+
+/** One node's certificate and key from the LoadBalancer's AdminCertificates; the key stays secret. */
+function nodeTlsFiles(certificates: AdminCertificates, nodeName: string): NodeTlsFiles<pulumi.Output<string>> {
+  const pick = (byNode: Record<string, string>, what: string) => {
+    const pem = byNode[nodeName];
+    if (pem === undefined) throw new Error(`AdminCertificates has no ${what} for ${nodeName} (it has ${Object.keys(byNode).join(", ") || "none"})`);
+    return pem;
+  };
+  return {
+    certificatePem: certificates.certificates.apply((byNode) => pick(byNode, "certificate")),
+    privateKeyPem: pulumi.secret(certificates.privateKeys.apply((byNode) => pick(byNode, "private key"))),
+  };
 }
 
 /**

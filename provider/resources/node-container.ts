@@ -143,9 +143,9 @@ export interface ContainerSpec<V> {
 
 const LOG_OPTIONS = { "max-size": "10m", "max-file": "3" } as const;
 
-/** The admin API base URL Pulumi and the tests use for a node. */
-export function adminEndpoint(address: string, port: number): string {
-  return `http://${formatHostPort(address, port)}`;
+/** The admin API base URL Pulumi and the tests use for a node; `tls`: the node serves HTTPS. */
+export function adminEndpoint(address: string, port: number, tls: boolean): string {
+  return `${tls ? "https" : "http"}://${formatHostPort(address, port)}`;
 }
 
 /** The address a local probe reaches when the node binds a wildcard. */

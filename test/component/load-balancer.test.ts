@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
+import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { FORWARDER_ENTRYPOINT, NODE_SECRETS_DIR, NODE_STATE_DIR, SECRET_FILES } from "../../provider/resources/node-container";
@@ -12,6 +13,7 @@ import {
   LoadBalancerArgsError,
 } from "../../provider/resources/load-balancer";
 import { SECRET_SIG, SECRET_SIG_KEY } from "../../provider/resources/secrets";
+import { checkConnection } from "../../provider/model";
 import { promiseOf } from "../support/pulumi";
 import { assertArgsRefused, Child, recordChildren, RecordingMocks } from "./mocks";
 
@@ -39,6 +41,7 @@ describe("LoadBalancer component (mocked engine)", function () {
   beforeEach(function () {
     mocks.registered.length = 0;
     mocks.containerEpoch = 1;
+    mocks.certificateState.clear();
   });
 
   function deploy(name: string, args: LoadBalancerArgs): { lb: LoadBalancer; children: Child[] } {
@@ -319,7 +322,7 @@ describe("LoadBalancer component (mocked engine)", function () {
         ],
       });
       const conn = await promiseOf(lb.connection);
-      assert.deepEqual(conn.endpoints, ["http://10.0.0.10:9180", "http://10.0.0.11:9200", "http://10.0.0.12:9201", "http://127.0.1.4:9180"]);
+      assert.deepEqual(conn.endpoints, ["https://10.0.0.10:9180", "https://10.0.0.11:9200", "https://10.0.0.12:9201", "http://127.0.1.4:9180"]);
       const providers = mocks.ofType(DOCKER_PROVIDER);
       assert.deepEqual(
         providers.map((p) => [p.name, p.inputs.host]),
@@ -358,11 +361,11 @@ describe("LoadBalancer component (mocked engine)", function () {
 
     it("defaults to the host's IP when dockerHost names the host by IP, never to every address", async function () {
       const { lb } = deploy("byip", { nodes: [{ dockerHost: "ssh://ops@10.0.0.21" }, { dockerHost: "tcp://[fd00::22]:2375" }] });
-      assert.deepEqual((await promiseOf(lb.connection)).endpoints, ["http://10.0.0.21:9180", "http://[fd00::22]:9180"]);
+      assert.deepEqual((await promiseOf(lb.connection)).endpoints, ["https://10.0.0.21:9180", "https://[fd00::22]:9180"]);
       assert.equal(adminListen("byip-node-1"), "10.0.0.21:9180");
       assert.equal(adminListen("byip-node-2"), "[fd00::22]:9180");
       const hc = mocks.named("byip-node-1").inputs.healthcheck as { tests: string[] };
-      assert.ok(hc.tests.join(" ").includes("http://10.0.0.21:9180/healthz"), "Docker's probe asks the admin address");
+      assert.ok(hc.tests.join(" ").includes("https://10.0.0.21:9180/healthz"), "Docker's probe asks the admin address");
     });
 
     it("keeps a local node's admin API on loopback when its listeners bind another address", async function () {
@@ -377,8 +380,132 @@ describe("LoadBalancer component (mocked engine)", function () {
 
     it("binds the address given, for /metrics too (the admin server serves it)", async function () {
       const { lb } = deploy("given", { nodes: [{ dockerHost: "ssh://ops@lb-1", adminAddress: "fd00::10", listenAddress: "203.0.113.5" }] });
-      assert.deepEqual((await promiseOf(lb.connection)).endpoints, ["http://[fd00::10]:9180"]);
+      assert.deepEqual((await promiseOf(lb.connection)).endpoints, ["https://[fd00::10]:9180"]);
       assert.equal(adminListen("given-node-1"), "[fd00::10]:9180");
+    });
+  });
+
+  describe("the admin plane over TLS", function () {
+    const ADMIN_CERTIFICATES = "pulumi-nodejs:dynamic/dnlb:AdminCertificates";
+    const TLS_FLAGS = ["--tls-cert-file", SECRET_FILES.tlsCertificate, "--tls-key-file", SECRET_FILES.tlsKey];
+
+    function commandOf(name: string): string[] {
+      return mocks.named(name).inputs.command as string[];
+    }
+
+    function hasTlsFlags(name: string): boolean {
+      return commandOf(name).join(" ").includes(TLS_FLAGS.join(" "));
+    }
+
+    /** The node's certificate as its carrier wrote it, checked against the connection's CA. */
+    function certificateOf(nodeName: string, caPem: string): X509Certificate {
+      const files = uploadsOf(carrierOf(nodeName).inputs);
+      const certificate = new X509Certificate(files.get(SECRET_FILES.tlsCertificate)!.content);
+      assert.ok(certificate.verify(new X509Certificate(caPem).publicKey), `${nodeName}'s certificate is not signed by the connection's CA`);
+      return certificate;
+    }
+
+    it("serves every remote node's admin API over HTTPS with a certificate the connection's CA signed, and keeps loopback nodes on HTTP", async function () {
+      const { lb } = deploy("mixed", {
+        nodes: [{ dockerHost: "ssh://ops@lb-1.internal", adminAddress: "10.0.0.31" }, { dockerHost: "ssh://ops@10.0.0.32" }, {}],
+      });
+      const conn = await promiseOf(lb.connection);
+      assert.deepEqual(conn.endpoints, ["https://10.0.0.31:9180", "https://10.0.0.32:9180", "http://127.0.1.3:9180"]);
+      assert.deepEqual(await promiseOf(lb.endpoints), conn.endpoints);
+      assert.match(conn.caCertificate ?? "", /^-----BEGIN CERTIFICATE-----/);
+      assert.deepEqual(checkConnection(conn).failures, [], "the providers' check accepts the connection");
+
+      for (const [node, address] of [["mixed-node-1", "10.0.0.31"], ["mixed-node-2", "10.0.0.32"]] as const) {
+        assert.ok(hasTlsFlags(node), `${node} starts without the TLS flags: ${commandOf(node).join(" ")}`);
+        const hc = mocks.named(node).inputs.healthcheck as { tests: string[] };
+        assert.ok(hc.tests.join(" ").includes(`https://${address}:9180/healthz`), hc.tests.join(" "));
+        const certificate = certificateOf(node, conn.caCertificate!);
+        assert.equal(certificate.checkIP(address), address, `${node}'s certificate does not name ${address}: ${certificate.subjectAltName}`);
+        assert.equal(certificate.checkIP("10.0.0.99"), undefined);
+      }
+      // The host's name is in the certificate too, for a client that dials it by name.
+      assert.equal(certificateOf("mixed-node-1", conn.caCertificate!).checkHost("lb-1.internal"), "lb-1.internal");
+
+      assert.ok(!hasTlsFlags("mixed-node-3"), "a loopback node serves plain HTTP under auto");
+      assert.deepEqual([...uploadsOf(carrierOf("mixed-node-3").inputs).keys()], [SECRET_FILES.adminToken, SECRET_FILES.hashSeed]);
+    });
+
+    it("issues every certificate from one AdminCertificates child naming each TLS node's address and host name", async function () {
+      const { lb, children } = deploy("mixed", {
+        nodes: [{ dockerHost: "ssh://ops@lb-1.internal", adminAddress: "10.0.0.31" }, { dockerHost: "ssh://ops@10.0.0.32" }, {}],
+      });
+      await promiseOf(lb.connection);
+      const issued = mocks.ofType(ADMIN_CERTIFICATES);
+      assert.deepEqual(
+        issued.map((r) => r.name),
+        ["mixed-admin-certificates"],
+      );
+      assert.deepEqual(issued[0].inputs.nodes, [
+        { name: "mixed-node-1", adminAddress: "10.0.0.31", hostNames: ["lb-1.internal"] },
+        { name: "mixed-node-2", adminAddress: "10.0.0.32" },
+      ]);
+      const child = children.find((c) => c.name === "mixed-admin-certificates")!;
+      assert.equal(child.opts.parent, lb);
+      assert.ok((child.opts as pulumi.CustomResourceOptions).additionalSecretOutputs?.includes("privateKeys"), "node keys must be secret outputs in the state");
+      assert.ok((child.opts as pulumi.CustomResourceOptions).additionalSecretOutputs?.includes("caPrivateKey"));
+    });
+
+    it("uploads the certificate and key 0600 root:root through the carrier, the key as a secret", async function () {
+      const { lb, children } = deploy("remote", { nodes: [{ dockerHost: "ssh://ops@10.0.0.41" }] });
+      await promiseOf(lb.connection);
+      const files = uploadsOf(carrierOf("remote-node-1").inputs);
+      assert.deepEqual([...files.keys()], [SECRET_FILES.adminToken, SECRET_FILES.hashSeed, SECRET_FILES.tlsCertificate, SECRET_FILES.tlsKey]);
+      for (const file of files.values()) assert.deepEqual([file.permissions, file.owner, file.group], ["0600", "0", "0"], file.file);
+      assert.match(files.get(SECRET_FILES.tlsKey)!.content, /^-----BEGIN RSA PRIVATE KEY-----/);
+      const carrier = childrenOf(children, CONTAINER).find((c) => c.name === "remote-node-1-secrets")!;
+      const uploads = carrier.props.uploads as { file: string; content: pulumi.Output<string> }[];
+      const key = uploads.find((u) => u.file === SECRET_FILES.tlsKey)!;
+      assert.equal(await pulumi.isSecret(key.content), true, "the TLS key is not a secret output");
+      // The node container itself takes no file and no environment: the key is only in the secrets volume.
+      const node = mocks.named("remote-node-1");
+      assert.deepEqual(node.inputs.uploads, []);
+      assert.ok(!JSON.stringify(node.inputs).includes("PRIVATE KEY"), "the key is in the node container's inputs");
+    });
+
+    it('serves loopback nodes over HTTPS too with adminTls "always", and refuses other modes naming them', async function () {
+      const { lb } = deploy("strict", { nodes: 2, adminTls: "always" });
+      const conn = await promiseOf(lb.connection);
+      assert.deepEqual(conn.endpoints, ["https://127.0.1.1:9180", "https://127.0.1.2:9180"]);
+      for (const n of [1, 2]) {
+        assert.ok(hasTlsFlags(`strict-node-${n}`));
+        assert.equal(certificateOf(`strict-node-${n}`, conn.caCertificate!).checkIP(`127.0.1.${n}`), `127.0.1.${n}`);
+      }
+      assert.throws(
+        () => new LoadBalancer("bad", { adminTls: "sometimes" as "always" }),
+        (err: unknown) => err instanceof LoadBalancerArgsError && err.message.includes('adminTls must be one of "auto", "always" (got "sometimes")'),
+      );
+    });
+
+    it("issues nothing and pins no CA when every admin API is on loopback", async function () {
+      const { lb } = deploy("local", { nodes: 2 });
+      const conn = await promiseOf(lb.connection);
+      assert.equal(mocks.ofType(ADMIN_CERTIFICATES).length, 0);
+      assert.equal(conn.caCertificate, undefined);
+      assert.ok(!hasTlsFlags("local-node-1"));
+    });
+
+    it("issues a new certificate for a node whose address changes, and keeps the CA and the other nodes' certificates", async function () {
+      const nodes = (second: string) => [{ dockerHost: "ssh://ops@10.0.0.51" }, { dockerHost: "ssh://ops@lb-2.internal", adminAddress: second }];
+      const first = await promiseOf(deploy("rot", { nodes: nodes("10.0.0.52") }).lb.connection);
+      const before = new Map([1, 2].map((n) => [n, uploadsOf(carrierOf(`rot-node-${n}`).inputs)]));
+      mocks.registered.length = 0;
+      const second = await promiseOf(deploy("rot", { nodes: nodes("10.0.0.62") }).lb.connection);
+      const after = new Map([1, 2].map((n) => [n, uploadsOf(carrierOf(`rot-node-${n}`).inputs)]));
+
+      assert.equal(second.caCertificate, first.caCertificate, "the CA outlives a node's address change");
+      assert.deepEqual(second.endpoints, ["https://10.0.0.51:9180", "https://10.0.0.62:9180"]);
+      for (const file of [SECRET_FILES.tlsCertificate, SECRET_FILES.tlsKey]) {
+        assert.equal(after.get(1)!.get(file)!.content, before.get(1)!.get(file)!.content, `node 1's ${file} changed`);
+        assert.notEqual(after.get(2)!.get(file)!.content, before.get(2)!.get(file)!.content, `node 2's ${file} was not issued again`);
+      }
+      const renewed = certificateOf("rot-node-2", second.caCertificate!);
+      assert.equal(renewed.checkIP("10.0.0.62"), "10.0.0.62");
+      assert.equal(renewed.checkIP("10.0.0.52"), undefined, "the new certificate still names the old address");
     });
   });
 

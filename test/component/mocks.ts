@@ -1,6 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { strict as assert } from "node:assert";
 import { LoadBalancerArgsError } from "../../provider/resources/load-balancer";
+import {
+  adminCertificatesProvider,
+  type AdminCertificatesInputs,
+  type AdminCertificatesOutputs,
+} from "../../provider/resources/admin-certificates-resource";
 
 export interface Registered {
   readonly type: string;
@@ -12,14 +17,44 @@ export interface Registered {
 
 /**
  * A mocked engine that records every resource registered, and answers with the outputs the real
- * providers would compute (image digests, container ids, generated secrets).
+ * providers would compute (image digests, container ids, generated secrets). Admin certificates
+ * come from the real dynamic provider: created on a name's first registration, updated from the
+ * stored outputs on the next, as a second `pulumi up` would.
  */
 export class RecordingMocks implements pulumi.runtime.Mocks {
   public readonly registered: Registered[] = [];
   /** Changes container ids, as a replacement would. */
   public containerEpoch = 1;
+  /** The stored outputs of each AdminCertificates resource, by name: what the next run updates from. */
+  public readonly certificateState = new Map<string, { id: string; outs: AdminCertificatesOutputs }>();
 
-  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+  async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
+    if (args.type === "pulumi-nodejs:dynamic/dnlb:AdminCertificates") return this.adminCertificates(args);
+    return this.record(args);
+  }
+
+  private async adminCertificates(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
+    const news = { nodes: (args.inputs as AdminCertificatesInputs).nodes };
+    const failures = (await adminCertificatesProvider.check!({} as AdminCertificatesInputs, news)).failures ?? [];
+    if (failures.length > 0) throw new Error(`AdminCertificates ${args.name} failed check: ${JSON.stringify(failures)}`);
+    const stored = this.certificateState.get(args.name);
+    let id: string;
+    let outs: AdminCertificatesOutputs;
+    if (stored === undefined) {
+      const created = await adminCertificatesProvider.create!(news);
+      id = created.id;
+      outs = created.outs as AdminCertificatesOutputs;
+    } else {
+      id = stored.id;
+      const diff = await adminCertificatesProvider.diff!(id, stored.outs, news);
+      outs = diff.changes ? ((await adminCertificatesProvider.update!(id, stored.outs, news)).outs as AdminCertificatesOutputs) : stored.outs;
+    }
+    this.certificateState.set(args.name, { id, outs });
+    this.registered.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown>, provider: args.provider, id });
+    return { id, state: { ...args.inputs, ...outs } };
+  }
+
+  private record(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
     const inputs = args.inputs as Record<string, unknown>;
     let id = `${args.name}-id`;
     let state: Record<string, unknown> = { ...inputs };

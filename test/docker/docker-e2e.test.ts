@@ -3,7 +3,9 @@ import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import { request } from "undici";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Agent, request } from "undici";
 import { demoBackendContainerSpec, nodeContainerSpec, nodeSecretsSpec, SECRET_FILES, type ContainerSpec } from "../../provider/resources/node-container";
 import { statusCommand } from "../../examples/quickstart/program";
 import type { LoadBalancerConnection } from "../../provider/model";
@@ -14,6 +16,7 @@ import {
   virtualServerGroupProvider,
 } from "../../provider/resources";
 import { stageForwarderContext } from "../../provider/resources/load-balancer-image";
+import { issueNodeCertificate, makeCertificateAuthority } from "../../provider/resources/admin-certificates";
 import { buildBaseImage, buildBuilderImage } from "./base-image";
 import { DockerEngine, dockerCli } from "./engine";
 import { shares, tally, type Tally } from "./traffic";
@@ -22,7 +25,9 @@ import { shares, tally, type Tally } from "./traffic";
  * The whole product on a real Docker engine: the forwarder image built from the real Dockerfile
  * (on builder and base images made without any registry; the relay compiled in the image build),
  * two nodes (with their secrets carriers) and three demo backends run from the same container
- * specs the LoadBalancer component deploys, configured through the providers.
+ * specs the LoadBalancer component deploys, configured through the providers. The nodes serve
+ * their admin API over HTTPS, as the component's nodes do with `adminTls: "always"`: certificates
+ * from a private CA, handed over by the carriers, and a connection that pins the CA.
  *
  * Runs only with DNLB_DOCKER_E2E=1 (test/docker/run.sh sets it after starting a Docker engine).
  * Addresses: nodes 127.0.1.1-2, backends 127.0.7.1-3; ports 25080 (listener), 25081 (backends),
@@ -86,6 +91,11 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
   const engine = new DockerEngine();
   const token = randomBytes(24).toString("base64url");
   const hashSeed = randomBytes(16).toString("hex");
+  const ca = makeCertificateAuthority();
+  const nodeCertificates = NODES.map((address, i) => issueNodeCertificate(ca, { commonName: `node-${i + 1}`, ipAddresses: [address] }));
+  /** The client side of the admin API: trusts the run's CA only. */
+  const admin = new Agent({ connect: { ca: ca.certificatePem } });
+  const caFile = path.join(os.tmpdir(), `dnlb-e2e-${RUN}-ca.pem`);
   const nodeIds: string[] = [];
   const backendIds = new Map<string, string>();
   const volumes = NODES.map((_, i) => `dnlb-e2e-${RUN}-node-${i + 1}-state`);
@@ -96,9 +106,13 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
   let listenerId = "";
 
   async function status(endpoint: string): Promise<{ backendServices: { members: MemberView[] }[]; listeners: { id: string; state: string }[] }> {
-    const res = await request(`${endpoint}/v1/status`, { headers: { authorization: `Bearer ${token}` }, headersTimeout: 3000, bodyTimeout: 3000 });
+    const res = await adminGet(endpoint, "/v1/status");
     if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}: ${await res.body.text()}`);
     return (await res.body.json()) as { backendServices: { members: MemberView[] }[]; listeners: { id: string; state: string }[] };
+  }
+
+  function adminGet(endpoint: string, route: string) {
+    return request(`${endpoint}${route}`, { dispatcher: admin, headers: { authorization: `Bearer ${token}` }, headersTimeout: 3000, bodyTimeout: 3000 });
   }
 
   async function members(endpoint: string): Promise<MemberView[]> {
@@ -155,7 +169,16 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     for (const [i, address] of NODES.entries()) {
       const containerName = `dnlb-e2e-${RUN}-node-${i + 1}`;
       // The carrier writes the secret files into the volume the node then mounts read-only.
-      await runContainer(nodeSecretsSpec({ nodeContainerName: containerName, image: FORWARDER_IMAGE, secretsVolume: secretsVolumes[i], adminToken: token, hashSeed }));
+      await runContainer(
+        nodeSecretsSpec({
+          nodeContainerName: containerName,
+          image: FORWARDER_IMAGE,
+          secretsVolume: secretsVolumes[i],
+          adminToken: token,
+          hashSeed,
+          tls: nodeCertificates[i],
+        }),
+      );
       const spec = nodeContainerSpec({
         containerName,
         image: FORWARDER_IMAGE,
@@ -164,12 +187,12 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
         adminPort: ADMIN_PORT,
         stateVolume: volumes[i],
         secretsVolume: secretsVolumes[i],
-        tls: false,
+        tls: true,
         memoryLimitMiB: 512,
       });
       nodeIds.push(await runContainer(spec));
     }
-    connection = { endpoints: NODES.map((a) => `http://${a}:${ADMIN_PORT}`), token, hashSeed };
+    connection = { endpoints: NODES.map((a) => `https://${a}:${ADMIN_PORT}`), token, hashSeed, caCertificate: ca.certificatePem };
     // Docker's own healthcheck (the spec's /healthz probe) must pass, as `docker.Container` waits for it.
     for (const id of nodeIds) {
       await until("a node container to be healthy", 60_000, async () => {
@@ -190,6 +213,8 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     await engine.removeImageTree(BUILDER_IMAGE);
     const still = await engine.containersLabelled(`${LABEL}=${RUN}`);
     await engine.close();
+    await admin.close();
+    fs.rmSync(caFile, { force: true });
     assert.equal(still.length, 0, "containers left behind");
   });
 
@@ -200,31 +225,55 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
       assert.match(logs, /"engine":"native"/, `the node's ready line names its engine: ${logs.slice(-1500)}`);
     }
     for (const endpoint of connection.endpoints) {
-      const res = await request(`${endpoint}/v1/status`, { headers: { authorization: `Bearer ${token}` }, headersTimeout: 3000, bodyTimeout: 3000 });
+      const res = await adminGet(endpoint, "/v1/status");
       const body = (await res.body.json()) as { engine?: { name: string; reason: string } };
       assert.equal(body.engine?.name, "native", `${endpoint}/v1/status: ${JSON.stringify(body.engine)}`);
       assert.equal(body.engine?.reason, "the native relay loads (/opt/dnlb/dist/provider/forwarder/native/dnlb_relay.node)");
     }
   });
 
-  it("keeps the token and the seed out of every container's configuration: the nodes read them from 0600 files", async function () {
+  it("keeps the token, the seed and the TLS keys out of every container's configuration: the nodes read them from 0600 files", async function () {
     assert.equal(allIds.length, BACKENDS.length + 2 * NODES.length, "backends, carriers and nodes");
+    // A PEM key's base64 body, without the line breaks JSON would escape.
+    const keyBodies = nodeCertificates.map((c) => c.privateKeyPem.replace(/-----[^-]+-----|\s/g, "").slice(0, 64));
     for (const id of allIds) {
       const inspected = await engine.inspectText(id);
       assert.ok(!inspected.includes(token), `the admin token is in docker inspect of ${id}`);
       assert.ok(!inspected.includes(hashSeed), `the hash seed is in docker inspect of ${id}`);
+      assert.ok(!inspected.includes("PRIVATE KEY"), `a private key is in docker inspect of ${id}`);
+      for (const body of keyBodies) assert.ok(!inspected.includes(body), `a node's TLS key is in docker inspect of ${id}`);
     }
+    const secretFiles = [SECRET_FILES.adminToken, SECRET_FILES.hashSeed, SECRET_FILES.tlsCertificate, SECRET_FILES.tlsKey];
     for (const id of nodeIds) {
       const files = JSON.parse(
         await execNode(
           id,
-          `const fs=require("fs");console.log(JSON.stringify([${JSON.stringify(SECRET_FILES.adminToken)},${JSON.stringify(SECRET_FILES.hashSeed)}].map(f=>{const s=fs.statSync(f);return {mode:s.mode&0o777,uid:s.uid,gid:s.gid}})))`,
+          `const fs=require("fs");console.log(JSON.stringify(${JSON.stringify(secretFiles)}.map(f=>{const s=fs.statSync(f);return {mode:s.mode&0o777,uid:s.uid,gid:s.gid}})))`,
         ),
       ) as { mode: number; uid: number; gid: number }[];
-      assert.deepEqual(files, [{ mode: 0o600, uid: 0, gid: 0 }, { mode: 0o600, uid: 0, gid: 0 }]);
+      assert.deepEqual(files, secretFiles.map(() => ({ mode: 0o600, uid: 0, gid: 0 })));
       // The node's own environment holds no secret either (the files are the only copy it got).
       const environ = await execNode(id, 'process.stdout.write(require("fs").readFileSync("/proc/1/environ","utf8"))');
       assert.ok(!environ.includes(token) && !environ.includes(hashSeed), "a secret is in the node's environment");
+    }
+  });
+
+  it("serves the admin API over HTTPS only, with a certificate the connection's CA verifies", async function () {
+    for (const [i, endpoint] of connection.endpoints.entries()) {
+      const plain = await request(endpoint.replace(/^https:/, "http:") + "/healthz", { headersTimeout: 3000, bodyTimeout: 3000 }).then(
+        async (res) => `HTTP ${res.statusCode}: ${await res.body.text()}`,
+        (err: Error) => err,
+      );
+      assert.ok(plain instanceof Error, `${NODES[i]} answered plain HTTP: ${String(plain)}`);
+      // Without the CA, the host's trust store refuses the node's certificate.
+      const untrusted = await request(`${endpoint}/healthz`, { headersTimeout: 3000, bodyTimeout: 3000 }).then(
+        () => undefined,
+        (err: Error & { code?: string }) => err.code,
+      );
+      assert.match(String(untrusted), /SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/, `${endpoint} without the CA: ${String(untrusted)}`);
+      const res = await adminGet(endpoint, "/healthz");
+      await res.body.text();
+      assert.equal(res.statusCode, 200);
     }
   });
 
@@ -244,7 +293,7 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
       assert.equal(secretWrite, "EROFS", "the node can change its own token file");
     }
     for (const endpoint of connection.endpoints) {
-      const res = await request(`${endpoint}/v1/status`, { headers: { authorization: `Bearer ${token}` }, headersTimeout: 3000, bodyTimeout: 3000 });
+      const res = await adminGet(endpoint, "/v1/status");
       await res.body.text();
       assert.equal(res.statusCode, 200, `${endpoint} refuses the token it read from its file`);
     }
@@ -252,8 +301,9 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
 
   it("answers the quickstart's status command, which reads the token from the node's file", async function () {
     const name = `dnlb-e2e-${RUN}-node-1`;
+    fs.writeFileSync(caFile, ca.certificatePem);
     const output = await new Promise<string>((resolve, reject) =>
-      execFile("bash", ["-c", statusCommand(name, connection.endpoints[0])], { timeout: 20_000 }, (err, stdout, stderr) =>
+      execFile("bash", ["-c", statusCommand(name, connection.endpoints[0], caFile)], { timeout: 20_000 }, (err, stdout, stderr) =>
         err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout),
       ),
     );
