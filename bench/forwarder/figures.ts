@@ -1,18 +1,21 @@
 /**
- * The figures the forwarder benchmark reports, their goals (issue 4, as ratios to HAProxy in the
- * same run), and the Markdown tables it prints: median with the range of the repeats, and ratios
- * of medians to HAProxy and to a direct connection.
+ * The figures the forwarder benchmark reports, their goals (as ratios to the peer proxy in the
+ * same run: HAProxy for TCP, nginx stream for UDP, which HAProxy does not proxy), and the Markdown
+ * tables it prints: median with the range of the repeats, and ratios of medians to the peer and to
+ * a direct connection.
  */
 
-export type Target = "direct" | "haproxy" | "forwarder";
-export const TARGETS: readonly Target[] = ["direct", "haproxy", "forwarder"];
+export type Target = "direct" | "haproxy" | "nginx" | "forwarder";
+export const TARGETS: readonly Target[] = ["direct", "haproxy", "nginx", "forwarder"];
+/** The proxy each part compares the forwarder with. */
+export type Peer = "haproxy" | "nginx";
 
 export interface Figure {
   readonly id: string;
   readonly label: string;
   readonly unit: string;
   readonly higherIsBetter: boolean;
-  /** Goal for forwarder / HAProxy (a floor when higher is better, else a ceiling). */
+  /** Goal for forwarder / peer (a floor when higher is better, else a ceiling). */
   readonly goal?: number;
   /** Digits after the decimal point. */
   readonly digits: number;
@@ -38,6 +41,17 @@ export const FIGURES: readonly Figure[] = [
   { id: "rssPerIdle", label: "  RSS added per idle connection", unit: "KiB", higherIsBetter: false, digits: 1, proxyOnly: true },
 ];
 
+/** The UDP part: DNS queries (one datagram each way) and iperf3 -u (one way), against nginx stream. */
+export const UDP_FIGURES: readonly Figure[] = [
+  { id: "dnsRate", label: "DNS queries (dnsperf)", unit: "queries/s", higherIsBetter: true, goal: 1.0, digits: 0 },
+  { id: "dnsP99", label: "  latency p99", unit: "ms", higherIsBetter: false, digits: 2 },
+  { id: "dnsLost", label: "  queries lost", unit: "%", higherIsBetter: false, digits: 2 },
+  { id: "cpuPerDnsDatagram", label: "proxy CPU per datagram, DNS", unit: "us", higherIsBetter: false, goal: 1.0, digits: 1, proxyOnly: true },
+  { id: "udpBulk", label: "UDP bulk (iperf3 -u -b 0)", unit: "Gbit/s", higherIsBetter: true, digits: 2 },
+  { id: "udpBulkLost", label: "  datagrams lost", unit: "%", higherIsBetter: false, digits: 1 },
+  { id: "cpuPerBulkDatagram", label: "proxy CPU per datagram received, bulk", unit: "us", higherIsBetter: false, goal: 1.0, digits: 1, proxyOnly: true },
+];
+
 /** Figures compared between the all-cores and the one-core configuration (goal: >= 1.8x). */
 export const SCALING_FIGURES = ["connRate", "kaRate", "redis", "redisP16", "bulk4"] as const;
 export const SCALING_GOAL = 1.8;
@@ -46,7 +60,7 @@ export const SCALING_GOAL = 1.8;
 export type Samples = Record<Target, Record<string, number[]>>;
 
 export function emptySamples(): Samples {
-  return { direct: {}, haproxy: {}, forwarder: {} };
+  return { direct: {}, haproxy: {}, nginx: {}, forwarder: {} };
 }
 
 export function record(samples: Samples, target: Target, id: string, value: number): void {
@@ -91,20 +105,23 @@ function goalCell(figure: Figure, r: number): string {
   return `${op} ${figure.goal}x: ${met ? "met" : "**not met**"}`;
 }
 
-export function resultTable(samples: Samples, names: Record<Target, string>): string {
+const PEER_LABELS: Record<Peer, string> = { haproxy: "HAProxy", nginx: "nginx" };
+
+export function resultTable(samples: Samples, names: Record<Target, string>, peer: Peer = "haproxy", figures: readonly Figure[] = FIGURES): string {
+  const p = PEER_LABELS[peer];
   const lines = [
-    `| figure | unit | ${names.direct} | ${names.haproxy} | ${names.forwarder} | fwd / HAProxy | fwd / direct | HAProxy / direct | goal (fwd / HAProxy) |`,
+    `| figure | unit | ${names.direct} | ${names[peer]} | ${names.forwarder} | fwd / ${p} | fwd / direct | ${p} / direct | goal (fwd / ${p}) |`,
     "|---|---|---|---|---|---|---|---|---|",
   ];
-  for (const f of FIGURES) {
+  for (const f of figures) {
     const d = samples.direct[f.id];
-    const h = samples.haproxy[f.id];
+    const h = samples[peer][f.id];
     const w = samples.forwarder[f.id];
-    const vsHaproxy = ratio(w, h);
+    const vsPeer = ratio(w, h);
     lines.push(
-      `| ${f.label} | ${f.unit} | ${f.proxyOnly ? "-" : cell(d, f.digits)} | ${cell(h, f.digits)} | ${cell(w, f.digits)} | ${ratioCell(vsHaproxy)} | ${
+      `| ${f.label} | ${f.unit} | ${f.proxyOnly ? "-" : cell(d, f.digits)} | ${cell(h, f.digits)} | ${cell(w, f.digits)} | ${ratioCell(vsPeer)} | ${
         f.proxyOnly ? "-" : ratioCell(ratio(w, d))
-      } | ${f.proxyOnly ? "-" : ratioCell(ratio(h, d))} | ${goalCell(f, vsHaproxy)} |`,
+      } | ${f.proxyOnly ? "-" : ratioCell(ratio(h, d))} | ${goalCell(f, vsPeer)} |`,
     );
   }
   return lines.join("\n");

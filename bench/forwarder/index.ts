@@ -9,29 +9,48 @@
  *   - the proxy's CPU time per connection, per request and per GB, from /proc (utime + stime,
  *     workers included), so that a load generator that saturates first does not hide the cost;
  *   - the proxy's RSS holding thousands of idle connections.
+ * A UDP part (bench/forwarder/udp.ts) compares the forwarder with nginx stream (`listen ... udp`,
+ * one worker) and a direct path: dnsperf queries/s and p99 against one NSD server, iperf3 -u
+ * throughput at a fixed datagram size, and the proxy's CPU per datagram.
  * Two configurations: one core (proxy pinned on CPU 0, load and backends on CPU 1; HAProxy
  * `nbthread 1` vs one forwarder worker) and all cores (nothing pinned; `nbthread N` vs
  * `--workers N`). Every figure is measured `--repeat` times (targets in rotating order) and
  * printed as median (min-max) with ratios of medians.
  *
- * Run: npm run bench:forwarder [-- --quick] (options: --help). Prints Markdown tables
- * (docs/BENCHMARKS.md, section Forwarder). Needs haproxy, nginx, wrk, iperf3, redis-server,
- * redis-benchmark, redis-cli and taskset. Every process it starts is stopped when it ends, when
+ * Run: npm run bench:forwarder [-- --quick] [-- --udp-only] (options: --help). Prints Markdown
+ * tables (docs/BENCHMARKS.md, section Forwarder). Needs the tools in TOOLS for the parts it runs. Every process it starts is stopped when it ends, when
  * it is interrupted, and when the run's deadline passes.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { delay } from "../../test/support/wait";
 import { BACKEND_HOST, PORTS, startBackends, type Backends } from "./backends";
-import { emptySamples, record, resultTable, scalingTable, TARGETS, type Samples, type Target } from "./figures";
-import { runIperf, runRedis, runWrk, type LoadSettings } from "./load";
+import { emptySamples, record, resultTable, scalingTable, TARGETS, UDP_FIGURES, type Samples, type Target } from "./figures";
+import { runDnsperf, runIperf, runRedis, runWrk, type LoadSettings } from "./load";
 import { cpuSeconds, openFilesLimit, Processes, rssBytes, type Started } from "./processes";
 import { forwarderSupportsWorkers, PROXY_MAXCONN, startForwarder, startHaproxy, type Proxy } from "./proxies";
+import {
+  DATAGRAM_BYTES,
+  measureUdp,
+  NGINX_STREAM_MODULE,
+  startNginxStream,
+  startUdpBackends,
+  UDP_PORTS,
+  UDP_SERVICES,
+  waitForDns,
+  type UdpBackends,
+} from "./udp";
 
-const TOOLS = ["haproxy", "nginx", "wrk", "iperf3", "redis-server", "redis-benchmark", "redis-cli", "taskset"];
+type Part = "tcp" | "udp";
+const PARTS: readonly Part[] = ["tcp", "udp"];
+const TOOLS: Record<Part, readonly string[]> = {
+  tcp: ["haproxy", "nginx", "wrk", "iperf3", "redis-server", "redis-benchmark", "redis-cli", "taskset"],
+  udp: ["nginx", "nsd", "dnsperf", "iperf3", "taskset"],
+};
+const INSTALL = "apt-get install haproxy nginx libnginx-mod-stream nsd dnsperf wrk iperf3 redis-server redis-tools util-linux";
 const IDLE_SOURCES = ["127.0.12.1", "127.0.12.2", "127.0.12.3", "127.0.12.4"];
 const PAUSE_MS = 300;
 
@@ -42,6 +61,7 @@ interface Options {
   readonly repeat: number;
   readonly seconds: number;
   readonly configs: readonly ConfigName[];
+  readonly parts: readonly Part[];
   readonly targets: readonly Target[];
   readonly idle: number;
   readonly redisRequests: number;
@@ -55,11 +75,15 @@ interface Options {
 
 const HELP = `usage: node dist/bench/forwarder/index.js [options]
 
-  --quick                 one repeat, 2 s runs, 2000 idle connections (about 2 minutes)
+  --quick                 one repeat, 2 s runs, 2000 idle connections (about 2 minutes;
+                          about 1 minute with --udp-only)
+  --parts LIST            tcp,udp (default both)
+  --udp-only              the same as --parts udp
   --repeat N              repeats of every figure (default 3)
   --seconds S             duration of each wrk and iperf3 run (default 3)
   --configs LIST          one-core,all-cores (default both)
-  --targets LIST          direct,haproxy,forwarder (default all three)
+  --targets LIST          direct,haproxy,nginx,forwarder (default all; HAProxy is the TCP
+                          part's peer, nginx stream the UDP part's)
   --idle N                idle connections for the memory figure (default 10000, capped by
                           the open-files limit: a proxied connection holds two descriptors)
   --json FILE             also write every sample as JSON
@@ -78,6 +102,8 @@ function parseOptions(argv: readonly string[]): Options | "help" {
       repeat: { type: "string" },
       seconds: { type: "string" },
       configs: { type: "string", default: "one-core,all-cores" },
+      parts: { type: "string", default: PARTS.join(",") },
+      "udp-only": { type: "boolean", default: false },
       targets: { type: "string", default: TARGETS.join(",") },
       idle: { type: "string" },
       json: { type: "string" },
@@ -98,6 +124,8 @@ function parseOptions(argv: readonly string[]): Options | "help" {
   };
   const configs = values.configs.split(",").filter((c) => c !== "");
   for (const c of configs) if (c !== "one-core" && c !== "all-cores") throw new Error(`--configs: unknown configuration ${c}`);
+  const parts = values["udp-only"] ? ["udp"] : values.parts.split(",").filter((p) => p !== "");
+  for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part ${p} (allowed: ${PARTS.join(", ")})`);
   const targets = values.targets.split(",").filter((t) => t !== "");
   for (const t of targets) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`--targets: unknown target ${t}`);
   // A proxied idle connection holds two descriptors in the proxy; keep a margin for everything else.
@@ -107,6 +135,7 @@ function parseOptions(argv: readonly string[]): Options | "help" {
     repeat: int(values.repeat, quick ? 1 : 3, "repeat", 1),
     seconds: int(values.seconds, quick ? 2 : 3, "seconds", 1),
     configs: configs as ConfigName[],
+    parts: PARTS.filter((p) => parts.includes(p)),
     targets: TARGETS.filter((t) => targets.includes(t)),
     idle: Math.min(int(values.idle, quick ? 2000 : 10_000, "idle", 1), idleCap),
     redisRequests: quick ? 10_000 : 30_000,
@@ -156,9 +185,13 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  const missing = TOOLS.filter((tool) => !onPath(tool));
+  const missing = [...new Set(opts.parts.flatMap((part) => TOOLS[part]))].filter((tool) => !onPath(tool));
   if (missing.length > 0) {
-    process.stderr.write(`missing tools: ${missing.join(", ")} (apt-get install haproxy nginx wrk iperf3 redis-server redis-tools util-linux)\n`);
+    process.stderr.write(`missing tools: ${missing.join(", ")} (${INSTALL})\n`);
+    process.exit(2);
+  }
+  if (opts.parts.includes("udp") && !existsSync(NGINX_STREAM_MODULE)) {
+    process.stderr.write(`nginx's stream module is missing: ${NGINX_STREAM_MODULE} (apt-get install libnginx-mod-stream)\n`);
     process.exit(2);
   }
   const cores = os.cpus().length;
@@ -189,7 +222,9 @@ async function main(): Promise<void> {
   const mainJs = resolve(__dirname, "../../provider/forwarder/main.js");
   const started = Date.now();
   const results = new Map<ConfigName, Samples>();
+  const udpResults = new Map<ConfigName, Samples>();
   let backends: Backends | undefined;
+  let udpBackends: UdpBackends | undefined;
   try {
     const ctx: Context = {
       opts,
@@ -203,12 +238,22 @@ async function main(): Promise<void> {
     printHeader(ctx, cores);
     for (const name of opts.configs) {
       const config = configOf(name, cores);
-      if (backends === undefined) backends = await startBackends(procs, dir, config.loadCpus);
-      else pin(backends, config.loadCpus, cores);
-      const { samples, names } = await runConfig(ctx, config);
-      results.set(name, samples);
       console.log(`\n### ${config.title}\n`);
-      console.log(resultTable(samples, names));
+      if (opts.parts.includes("tcp")) {
+        if (backends === undefined) backends = await startBackends(procs, dir, config.loadCpus);
+        else pin([backends.nginx, backends.redis, backends.iperf], config.loadCpus, cores);
+        const { samples, names } = await runConfig(ctx, config);
+        results.set(name, samples);
+        console.log(resultTable(samples, names));
+      }
+      if (opts.parts.includes("udp")) {
+        if (udpBackends === undefined) udpBackends = await startUdpBackends(procs, dir, config.loadCpus);
+        else pin([udpBackends.nsd, udpBackends.iperf], config.loadCpus, cores);
+        const { samples, names } = await runUdpConfig(ctx, config, udpBackends);
+        udpResults.set(name, samples);
+        console.log(`\nUDP (${DATAGRAM_BYTES}-byte datagrams for iperf3 -u):\n`);
+        console.log(resultTable(samples, names, "nginx", UDP_FIGURES));
+      }
     }
     const one = results.get("one-core");
     const all = results.get("all-cores");
@@ -216,7 +261,7 @@ async function main(): Promise<void> {
       console.log(`\n### Scaling: all cores over one core\n`);
       console.log(scalingTable(one, all));
     }
-    if (opts.json !== undefined) writeFileSync(opts.json, JSON.stringify({ options: opts, results: Object.fromEntries(results) }, null, 2));
+    if (opts.json !== undefined) writeFileSync(opts.json, JSON.stringify({ options: opts, results: Object.fromEntries(results), udp: Object.fromEntries(udpResults) }, null, 2));
     console.log(`\nWall time: ${Math.round((Date.now() - started) / 1000)} s.`);
   } finally {
     await cleanup();
@@ -251,34 +296,55 @@ function onPath(tool: string): boolean {
 }
 
 /** Moves the backends (every thread) to `cpus`, or to every CPU. */
-function pin(backends: Backends, cpus: string | undefined, cores: number): void {
+function pin(backends: readonly Started[], cpus: string | undefined, cores: number): void {
   const list = cpus ?? `0-${cores - 1}`;
-  for (const p of [backends.nginx, backends.redis, backends.iperf]) {
+  for (const p of backends) {
     execFileSync("taskset", ["-a", "-p", "-c", list, String(p.pid)], { stdio: "ignore" });
   }
+}
+
+function targetNames(ctx: Context, config: Config): Record<Target, string> {
+  const workers = ctx.workers ? config.threads : undefined;
+  return {
+    direct: "direct",
+    haproxy: `HAProxy nbthread ${config.threads}`,
+    nginx: `nginx stream, ${config.threads} worker${config.threads === 1 ? "" : "s"}`,
+    forwarder: [workers === undefined ? "forwarder (1 process)" : `forwarder --workers ${workers}`, ...ctx.opts.forwarderArgs].join(" "),
+  };
+}
+
+/** `targets` in a different order each repeat, so that no target always runs first (or last). */
+function rotated(targets: readonly Target[], rep: number): Target[] {
+  return targets.map((_, i) => targets[(i + rep) % targets.length]);
+}
+
+/** Runs one measurement; a failure is logged and leaves its figures missing. */
+async function step(ctx: Context, what: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    ctx.log(`  ${what} failed: ${(error as Error).message.slice(0, 500)}`);
+  }
+  await delay(PAUSE_MS);
+}
+
+function loadSettings(ctx: Context, config: Config): LoadSettings {
+  return { cpus: config.loadCpus, seconds: ctx.opts.seconds, wrkThreads: config.loadCpus === undefined ? 2 : 1, wrkConnections: 32 };
 }
 
 async function runConfig(ctx: Context, config: Config): Promise<{ samples: Samples; names: Record<Target, string> }> {
   const { opts, procs, dir } = ctx;
   const samples = emptySamples();
   const workers = ctx.workers ? config.threads : undefined;
-  const names: Record<Target, string> = {
-    direct: "direct",
-    haproxy: `HAProxy nbthread ${config.threads}`,
-    forwarder: [workers === undefined ? "forwarder (1 process)" : `forwarder --workers ${workers}`, ...opts.forwarderArgs].join(" "),
-  };
+  const names = targetNames(ctx, config);
+  const targets = opts.targets.filter((t) => t !== "nginx");
   const proxies = new Map<Target, Proxy>();
   try {
     if (opts.targets.includes("haproxy")) proxies.set("haproxy", await startHaproxy(procs, dir, config.threads, config.proxyCpus));
     if (opts.targets.includes("forwarder")) {
       proxies.set("forwarder", await startForwarder(procs, dir, ctx.mainJs, workers, config.proxyCpus, opts.forwarderNodeArgs, opts.forwarderArgs));
     }
-    const settings: LoadSettings = {
-      cpus: config.loadCpus,
-      seconds: opts.seconds,
-      wrkThreads: config.loadCpus === undefined ? 2 : 1,
-      wrkConnections: 32,
-    };
+    const settings = loadSettings(ctx, config);
     const baselineRss = new Map([...proxies].map(([target, proxy]) => [target, rssBytes(proxy.process.pid)]));
     // Memory first, while the proxies have only just started: a garbage-collected heap that
     // load has grown would hide what the connections themselves cost.
@@ -296,12 +362,43 @@ async function runConfig(ctx: Context, config: Config): Promise<{ samples: Sampl
       await runWrk(procs, proxy.host, { ...settings, seconds: 1 }, false).catch(() => undefined);
     }
     for (let rep = 0; rep < opts.repeat; rep++) {
-      // Rotate the order, so that no target always runs first (or last) in a repeat.
-      const order = opts.targets.map((_, i) => opts.targets[(i + rep) % opts.targets.length]);
-      for (const target of order) {
+      for (const target of rotated(targets, rep)) {
         ctx.log(`${config.name}: repeat ${rep + 1}/${opts.repeat}, ${names[target]}`);
         const proxy = proxies.get(target);
         await measure(ctx, samples, target, proxy?.host ?? BACKEND_HOST, proxy?.process, settings);
+      }
+    }
+  } finally {
+    for (const proxy of proxies.values()) await procs.stop(proxy.process);
+  }
+  return { samples, names };
+}
+
+async function runUdpConfig(ctx: Context, config: Config, backends: UdpBackends): Promise<{ samples: Samples; names: Record<Target, string> }> {
+  const { opts, procs, dir } = ctx;
+  const samples = emptySamples();
+  const workers = ctx.workers ? config.threads : undefined;
+  const names = targetNames(ctx, config);
+  const targets = opts.targets.filter((t) => t !== "haproxy");
+  const settings = loadSettings(ctx, config);
+  const logFile = join(dir, "dnsperf.log");
+  const proxies = new Map<Target, Proxy>();
+  try {
+    if (targets.includes("nginx")) proxies.set("nginx", await startNginxStream(procs, dir, config.threads, config.proxyCpus));
+    if (targets.includes("forwarder")) {
+      const forwarder = await startForwarder(procs, dir, ctx.mainJs, workers, config.proxyCpus, opts.forwarderNodeArgs, opts.forwarderArgs, UDP_SERVICES);
+      await waitForDns(forwarder.host, () => `the forwarder does not forward DNS: ${forwarder.process.output().slice(-2000)}`);
+      proxies.set("forwarder", forwarder);
+    }
+    for (const [target, proxy] of proxies) {
+      ctx.log(`${config.name}: UDP warming up ${names[target]}`);
+      await runDnsperf(procs, proxy.host, UDP_PORTS.dns, { ...settings, seconds: 1 }, backends.queryFile, logFile).catch(() => undefined);
+    }
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      for (const target of rotated(targets, rep)) {
+        ctx.log(`${config.name}: UDP repeat ${rep + 1}/${opts.repeat}, ${names[target]}`);
+        const proxy = proxies.get(target);
+        await measureUdp(procs, samples, target, proxy?.host ?? BACKEND_HOST, proxy?.process, settings, backends, logFile, (what, run) => step(ctx, what, run));
       }
     }
   } finally {
@@ -314,25 +411,17 @@ async function runConfig(ctx: Context, config: Config): Promise<{ samples: Sampl
 async function measure(ctx: Context, samples: Samples, target: Target, host: string, proxy: Started | undefined, settings: LoadSettings): Promise<void> {
   const { procs, opts } = ctx;
   const cpu = (): number => (proxy === undefined ? NaN : cpuSeconds(proxy.pid));
-  const step = async (what: string, run: () => Promise<void>): Promise<void> => {
-    try {
-      await run();
-    } catch (error) {
-      ctx.log(`  ${what} failed: ${(error as Error).message.slice(0, 500)}`);
-    }
-    await delay(PAUSE_MS);
-  };
-  await step("iperf3 -P 1", async () => {
+  await step(ctx, "iperf3 -P 1", async () => {
     const r = await runIperf(procs, host, settings, 1);
     record(samples, target, "bulk1", r.gbitPerSecond);
   });
-  await step("iperf3 -P 4", async () => {
+  await step(ctx, "iperf3 -P 4", async () => {
     const before = cpu();
     const r = await runIperf(procs, host, settings, 4);
     record(samples, target, "bulk4", r.gbitPerSecond);
     record(samples, target, "cpuPerGB", ((cpu() - before) * 1000) / (r.bytes / 1e9));
   });
-  await step("wrk Connection: close", async () => {
+  await step(ctx, "wrk Connection: close", async () => {
     const before = cpu();
     const r = await runWrk(procs, host, settings, true);
     const used = cpu() - before;
@@ -342,7 +431,7 @@ async function measure(ctx: Context, samples: Samples, target: Target, host: str
     record(samples, target, "connP99", r.p99Ms);
     record(samples, target, "cpuPerConn", (used * 1e6) / r.requests);
   });
-  await step("wrk keep-alive", async () => {
+  await step(ctx, "wrk keep-alive", async () => {
     const before = cpu();
     const r = await runWrk(procs, host, settings, false);
     const used = cpu() - before;
@@ -351,12 +440,12 @@ async function measure(ctx: Context, samples: Samples, target: Target, host: str
     record(samples, target, "kaP99", r.p99Ms);
     record(samples, target, "cpuPerReq", (used * 1e6) / r.requests);
   });
-  await step("redis-benchmark", async () => {
+  await step(ctx, "redis-benchmark", async () => {
     const r = await runRedis(procs, host, settings, opts.redisRequests, 1);
     record(samples, target, "redis", r.opsPerSecond);
     record(samples, target, "redisP99", r.p99Ms);
   });
-  await step("redis-benchmark -P 16", async () => {
+  await step(ctx, "redis-benchmark -P 16", async () => {
     const r = await runRedis(procs, host, settings, opts.redisRequests * 8, 16);
     record(samples, target, "redisP16", r.opsPerSecond);
   });

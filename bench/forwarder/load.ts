@@ -3,6 +3,7 @@
  * parsers of their output. Each run is bounded: the tool's own duration plus a margin, after
  * which it is killed and the figure is reported as missing.
  */
+import { readFileSync } from "node:fs";
 import { PORTS } from "./backends";
 import type { Processes } from "./processes";
 
@@ -115,4 +116,86 @@ export function parseRedis(output: string, requestsPerTest: number): RedisResult
   if (set === undefined || get === undefined) throw new Error(`cannot read redis-benchmark's output:\n${output.slice(0, 2000)}`);
   const seconds = requestsPerTest / set[0] + requestsPerTest / get[0];
   return { opsPerSecond: (2 * requestsPerTest) / seconds, operations: 2 * requestsPerTest, p99Ms: get[5] };
+}
+
+export interface DnsResult {
+  readonly completed: number;
+  readonly queriesPerSecond: number;
+  /** Share of the queries sent that got no answer within dnsperf's timeout, in percent. */
+  readonly lostPercent: number;
+  readonly p99Ms: number;
+}
+
+/**
+ * dnsperf against `host:port` for `settings.seconds`: `clients` sockets, 100 queries in flight,
+ * no rate limit, each query from `queryFile`. dnsperf prints no percentiles, so `-v` reports
+ * every query's latency, written to `logFile` (the output kept in memory is bounded).
+ */
+export async function runDnsperf(
+  procs: Processes,
+  host: string,
+  port: number,
+  settings: LoadSettings,
+  queryFile: string,
+  logFile: string,
+): Promise<DnsResult> {
+  const command = ["dnsperf", "-s", host, "-p", String(port), "-d", queryFile, "-l", String(settings.seconds), "-c", "20", "-q", "100", "-t", "2", "-v"];
+  const { output } = await procs.run("dnsperf", "sh", ["-c", `exec "$@" > "${logFile}"`, "sh", ...command], {
+    cpus: settings.cpus,
+    timeoutMs: (settings.seconds + 15) * 1000,
+  });
+  return parseDnsperf(readFileSync(logFile, "utf8"), output);
+}
+
+export function parseDnsperf(log: string, stderr = ""): DnsResult {
+  const sent = /Queries sent:\s+(\d+)/.exec(log);
+  const completed = /Queries completed:\s+(\d+)/.exec(log);
+  const rate = /Queries per second:\s+([\d.]+)/.exec(log);
+  if (!sent || !completed || !rate) throw new Error(`cannot read dnsperf's output:\n${log.slice(-2000)}${stderr.slice(-1000)}`);
+  // "> NOERROR who.dnlb.test TXT 0.000123": one line per answered query, latency in seconds.
+  const latencies: number[] = [];
+  for (const match of log.matchAll(/^> \S+ .* ([\d.]+)$/gm)) latencies.push(Number(match[1]) * 1000);
+  latencies.sort((a, b) => a - b);
+  const p99 = latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))];
+  const sentCount = Number(sent[1]);
+  return {
+    completed: Number(completed[1]),
+    queriesPerSecond: Number(rate[1]),
+    lostPercent: sentCount === 0 ? NaN : (100 * (sentCount - Number(completed[1]))) / sentCount,
+    p99Ms: p99,
+  };
+}
+
+export interface UdpBulkResult {
+  /** Received by the iperf3 server, over the run. */
+  readonly gbitPerSecond: number;
+  readonly datagramsReceived: number;
+  readonly lostPercent: number;
+}
+
+/** iperf3 -u to `host:port`: datagrams of `datagramBytes`, as fast as the client can send. */
+export async function runIperfUdp(procs: Processes, host: string, port: number, settings: LoadSettings, datagramBytes: number): Promise<UdpBulkResult> {
+  const args = ["-c", host, "-p", String(port), "-u", "-b", "0", "-l", String(datagramBytes), "-t", String(settings.seconds), "-J"];
+  const { output } = await procs.run("iperf3 -u", "iperf3", args, { cpus: settings.cpus, timeoutMs: (settings.seconds + 20) * 1000 });
+  return parseIperfUdp(output, datagramBytes);
+}
+
+export function parseIperfUdp(output: string, datagramBytes: number): UdpBulkResult {
+  type Sum = { seconds?: number; packets?: number; lost_packets?: number };
+  let report: { error?: string; end?: { sum?: Sum } };
+  try {
+    report = JSON.parse(output.slice(output.indexOf("{"))) as typeof report;
+  } catch {
+    throw new Error(`cannot read iperf3's output:\n${output.slice(0, 2000)}`);
+  }
+  const sum = report.end?.sum;
+  if (report.error !== undefined || sum?.packets === undefined || sum.lost_packets === undefined || sum.seconds === undefined) {
+    throw new Error(`iperf3 -u failed: ${report.error ?? output.slice(0, 2000)}`);
+  }
+  const received = sum.packets - sum.lost_packets;
+  return {
+    gbitPerSecond: (received * datagramBytes * 8) / sum.seconds / 1e9,
+    datagramsReceived: received,
+    lostPercent: sum.packets === 0 ? NaN : (100 * sum.lost_packets) / sum.packets,
+  };
 }

@@ -18,6 +18,15 @@ const SEED = "00112233445566778899aabbccddeeff";
 /** The most connections a proxy holds at once: the idle test's count plus margin. */
 export const PROXY_MAXCONN = 9_900;
 
+/** A port the forwarder forwards to the same port on BACKEND_HOST: its own group, service and listener. */
+export interface ForwardedService {
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: "TCP" | "UDP";
+}
+
+export const TCP_SERVICES: readonly ForwardedService[] = (Object.keys(PORTS) as Service[]).map((name) => ({ name, port: PORTS[name], protocol: "TCP" }));
+
 export interface Proxy {
   readonly name: string;
   readonly host: string;
@@ -72,6 +81,7 @@ export async function startForwarder(
   cpus: string | undefined,
   nodeArgs: readonly string[] = [],
   forwarderArgs: readonly string[] = [],
+  services: readonly ForwardedService[] = TCP_SERVICES,
 ): Promise<Proxy> {
   const stateDir = join(dir, `forwarder-state-${workers ?? "single"}`);
   mkdirSync(stateDir, { recursive: true });
@@ -84,23 +94,17 @@ export async function startForwarder(
   const child = procs.start(name, process.execPath, args, { cpus, env });
   const describe = (): string => `the forwarder did not start: ${child.output().slice(-2000)}`;
   await waitForPort(FORWARDER_HOST, FORWARDER_ADMIN_PORT, 20_000, describe);
-  await configureForwarder(`http://${admin}`);
-  await waitForPorts(FORWARDER_HOST, describe);
+  await configureForwarder(`http://${admin}`, services);
+  for (const service of services) if (service.protocol === "TCP") await waitForPort(FORWARDER_HOST, service.port, 20_000, describe);
   return { name, host: FORWARDER_HOST, process: child };
 }
 
-/** One virtual group, backend service and listener per service port, health checking off. */
-async function configureForwarder(base: string): Promise<void> {
-  for (const service of Object.keys(PORTS) as Service[]) {
-    const port = PORTS[service];
-    await put(base, `server-groups/${service}`, { name: service, type: "virtual", members: [{ address: BACKEND_HOST, port }] });
-    await put(base, `backend-services/${service}`, {
-      name: service,
-      port,
-      serverGroup: service,
-      healthCheckEnabled: false,
-    });
-    await put(base, `listeners/${service}`, { name: service, port, backendService: service });
+/** One virtual group, backend service and listener per service, health checking off. */
+async function configureForwarder(base: string, services: readonly ForwardedService[]): Promise<void> {
+  for (const { name, port, protocol } of services) {
+    await put(base, `server-groups/${name}`, { name, type: "virtual", members: [{ address: BACKEND_HOST, port }] });
+    await put(base, `backend-services/${name}`, { name, protocol, port, serverGroup: name, healthCheckEnabled: false });
+    await put(base, `listeners/${name}`, { name, protocol, port, backendService: name });
   }
 }
 
@@ -116,5 +120,5 @@ async function put(base: string, path: string, body: unknown): Promise<void> {
 }
 
 async function waitForPorts(host: string, describe: () => string): Promise<void> {
-  for (const service of Object.keys(PORTS) as Service[]) await waitForPort(host, PORTS[service], 20_000, describe);
+  for (const { port } of TCP_SERVICES) await waitForPort(host, port, 20_000, describe);
 }

@@ -28,39 +28,7 @@ export class NsdServer {
   ) {}
 
   static async start(name: string, host: string, port: number): Promise<NsdServer> {
-    const dir = tempDir(`dnlb-nsd-${name}-`);
-    writeFileSync(
-      path.join(dir, "dnlb.test.zone"),
-      ["$ORIGIN dnlb.test.", "$TTL 60", "@ IN SOA ns admin 1 3600 600 86400 60", "@ IN NS ns", "ns IN A 127.0.0.1", `who IN TXT "${name}"`, ""].join("\n"),
-    );
-    const conf = path.join(dir, "nsd.conf");
-    writeFileSync(
-      conf,
-      [
-        "server:",
-        `  ip-address: ${host}@${port}`,
-        '  username: ""',
-        '  chroot: ""',
-        `  zonesdir: "${dir}"`,
-        `  pidfile: "${dir}/nsd.pid"`,
-        '  database: ""',
-        `  xfrdfile: "${dir}/xfrd.state"`,
-        `  zonelistfile: "${dir}/zone.list"`,
-        `  logfile: "${dir}/nsd.log"`,
-        "  server-count: 1",
-        "  verbosity: 0",
-        // Response rate limiting (on by default: 200 answers/s per source /24) would drop answers
-        // to the forwarder, whose every session comes from one address.
-        "  rrl-ratelimit: 0",
-        "  rrl-whitelist-ratelimit: 0",
-        "remote-control:",
-        "  control-enable: no",
-        "zone:",
-        '  name: "dnlb.test"',
-        '  zonefile: "dnlb.test.zone"',
-        "",
-      ].join("\n"),
-    );
+    const conf = writeNsdConfig(tempDir(`dnlb-nsd-${name}-`), host, port, name);
     const child = spawn(findProgram("nsd") as string, ["-d", "-c", conf], { stdio: "ignore" });
     const server = new NsdServer(name, host, port, child);
     const client = await DnsClient.open("127.0.0.1");
@@ -85,6 +53,46 @@ export class NsdServer {
       child.kill("SIGTERM");
     });
   }
+}
+
+/**
+ * Writes an NSD configuration and zone into `dir`: one server process on `host:port` answering
+ * QUESTION with `answer`. Returns the configuration's path.
+ */
+export function writeNsdConfig(dir: string, host: string, port: number, answer: string): string {
+  writeFileSync(
+    path.join(dir, "dnlb.test.zone"),
+    ["$ORIGIN dnlb.test.", "$TTL 60", "@ IN SOA ns admin 1 3600 600 86400 60", "@ IN NS ns", "ns IN A 127.0.0.1", `who IN TXT "${answer}"`, ""].join("\n"),
+  );
+  const conf = path.join(dir, "nsd.conf");
+  writeFileSync(
+    conf,
+    [
+      "server:",
+      `  ip-address: ${host}@${port}`,
+      '  username: ""',
+      '  chroot: ""',
+      `  zonesdir: "${dir}"`,
+      `  pidfile: "${dir}/nsd.pid"`,
+      '  database: ""',
+      `  xfrdfile: "${dir}/xfrd.state"`,
+      `  zonelistfile: "${dir}/zone.list"`,
+      `  logfile: "${dir}/nsd.log"`,
+      "  server-count: 1",
+      "  verbosity: 0",
+      // Response rate limiting (on by default: 200 answers/s per source /24) would drop answers
+      // to the forwarder, whose every session comes from one address.
+      "  rrl-ratelimit: 0",
+      "  rrl-whitelist-ratelimit: 0",
+      "remote-control:",
+      "  control-enable: no",
+      "zone:",
+      '  name: "dnlb.test"',
+      '  zonefile: "dnlb.test.zone"',
+      "",
+    ].join("\n"),
+  );
+  return conf;
 }
 
 /** `dig` through `host:port` (UDP, or TCP with `tcp`); the answer's text, or undefined when none came. */
