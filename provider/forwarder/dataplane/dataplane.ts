@@ -61,11 +61,11 @@ import { UdpSessionTable, type UdpSlot } from "./udp-sessions";
 
 export interface DataPlaneOptions extends DataPlaneSettings {
   /**
-   * Where listening sockets come from when another process binds them (a worker's primary, which
-   * hands every worker the same socket); rejects with the reason the port cannot be bound.
-   * Default: the data plane binds its ports itself.
+   * Where listening sockets, TCP and UDP, come from when another process binds them (a worker's
+   * primary, which hands every worker the same socket); rejects with the reason the port cannot be
+   * bound. Default: the data plane binds its ports itself.
    */
-  readonly boundSocket?: (port: number) => Promise<BoundSocket>;
+  readonly boundSocket?: (port: number, transport: Transport) => Promise<BoundSocket>;
   /** Notable events, for logs. */
   readonly onEvent?: (event: DataPlaneEvent) => void;
 }
@@ -95,7 +95,7 @@ export class DataPlane implements FlowOwner {
   private readonly maxConnections: number;
   private readonly abandonedTimeoutMs: number;
   private readonly listenAddress: string;
-  private readonly boundSocket: ((port: number) => Promise<BoundSocket>) | undefined;
+  private readonly boundSocket: ((port: number, transport: Transport) => Promise<BoundSocket>) | undefined;
   private readonly hasher: FlowHasher;
   private readonly onEvent: (event: DataPlaneEvent) => void;
   /** Set for the native engine. */
@@ -440,13 +440,11 @@ export class DataPlane implements FlowOwner {
         const slot = slotFor();
         if (slot !== undefined && server !== undefined && slot.server === server) this.udpSessions.receive(slot as UdpSlot, server, message, clientAddress, clientPort);
       };
-      // Workers each bind a UDP port with SO_REUSEPORT (the kernel keeps a client on one socket,
-      // so a session lives in one worker); TCP ports are bound once by the primary instead.
-      const sharedByWorkers = this.boundSocket !== undefined;
-      server = await listenUdp(this.listenAddress, port, onDatagram, (err) => onError(err.message), sharedByWorkers);
+      const shared = await this.boundSocket?.(port, "UDP");
+      server = await listenUdp(this.listenAddress, port, onDatagram, (err) => onError(err.message), shared);
       return server;
     }
-    const socket = await this.boundSocket?.(port);
+    const socket = await this.boundSocket?.(port, "TCP");
     const relay = this.relay;
     if (relay === undefined) {
       const onConnection = (client: net.Socket): void => {

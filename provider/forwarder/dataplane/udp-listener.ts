@@ -5,7 +5,7 @@
  */
 import * as dgram from "node:dgram";
 import { isIPv6 } from "node:net";
-import { describeBindError, type OpenServer } from "./listener";
+import { describeBindError, type BoundSocket, type OpenServer } from "./listener";
 
 export type DatagramHandler = (message: Buffer, clientAddress: string, clientPort: number) => void;
 
@@ -33,24 +33,28 @@ export class UdpServer implements OpenServer {
 }
 
 /**
- * Binds UDP on `host:port` (with SO_REUSEPORT for the node's worker processes, where the kernel
- * keeps one client address and port on one socket, so a session lives in one worker). Rejects
- * with the same messages as a TCP bind; a failed bind leaves nothing open.
+ * Binds UDP on `host:port`, never with SO_REUSEPORT (a process of the same user could join the
+ * port and take a share of the datagrams), or receives on `shared`: the UDP socket the node's
+ * primary bound on that port and handed to every worker (workers/bound-sockets.ts). Rejects with
+ * the same messages as a TCP bind; a failed bind leaves nothing open.
  */
-export function listenUdp(host: string, port: number, onDatagram: DatagramHandler, onError: (err: Error) => void, reusePort = false): Promise<UdpServer> {
+export function listenUdp(host: string, port: number, onDatagram: DatagramHandler, onError: (err: Error) => void, shared?: BoundSocket): Promise<UdpServer> {
   return new Promise<UdpServer>((resolve, reject) => {
-    const socket = dgram.createSocket({ type: isIPv6(host) ? "udp6" : "udp4", ...(reusePort ? { reusePort: true } : {}) });
+    const socket = dgram.createSocket(isIPv6(host) ? "udp6" : "udp4");
     const failed = (err: NodeJS.ErrnoException): void => {
       socket.close();
       reject(new Error(describeBindError(err, host, port)));
     };
     socket.once("error", failed);
-    socket.bind({ address: host, port }, () => {
+    const bound = (): void => {
       socket.off("error", failed);
       socket.on("error", onError);
       socket.on("message", (message, remote) => onDatagram(message, remote.address, remote.port));
-      const bound = socket.address();
-      resolve(new UdpServer(socket, bound.address, bound.port));
-    });
+      const address = socket.address();
+      resolve(new UdpServer(socket, address.address, address.port));
+    };
+    // dgram takes a bound handle in place of a port (as its cluster support does) and reads from it.
+    if (shared !== undefined) socket.bind(shared as unknown as number, bound);
+    else socket.bind({ address: host, port }, bound);
   });
 }

@@ -10,12 +10,12 @@
  * Around a configuration write, `prepare` (answered with `prepared`) and `release` drive
  * DataPlane.prepare and DataPlane.release.
  *
- * A worker asks for each listener port's socket with `socket-request`; the primary answers each
- * request with one `socket` message, carrying the socket it bound as the message's handle, or
- * the reason it cannot bind the port (workers/bound-sockets.ts).
+ * A worker asks for each listener port's socket (TCP or UDP) with `socket-request`; the primary
+ * answers each request with one `socket` message, carrying the socket it bound as the message's
+ * handle, or the reason it cannot bind the port (workers/bound-sockets.ts).
  */
 import type { DataPlaneEvent } from "../dataplane/dataplane";
-import type { DataPlanePlan, ListenerPlan } from "../dataplane/plan";
+import type { DataPlanePlan, ListenerPlan, Transport } from "../dataplane/plan";
 import type { DataPlaneStats } from "../dataplane/stats";
 import type { DataPlaneSettings } from "../options";
 
@@ -32,7 +32,7 @@ export type ToWorker =
   | { readonly type: "release" }
   | { readonly type: "close"; readonly graceMs: number }
   /** Sent with the bound socket as handle; without one when `error` says why there is none. */
-  | { readonly type: "socket"; readonly port: number; readonly error?: string };
+  | { readonly type: "socket"; readonly transport: Transport; readonly port: number; readonly error?: string };
 
 /** A worker process's own resource use, reported with its stats. */
 export interface WorkerUsage {
@@ -58,4 +58,4 @@ export type FromWorker =
   | { readonly type: "apply-failed"; readonly seq: number; readonly error: string }
   | { readonly type: "stats"; readonly stats: DataPlaneStats; readonly usage: WorkerUsage }
   | { readonly type: "event"; readonly event: DataPlaneEvent }
-  | { readonly type: "socket-request"; readonly port: number };
+  | { readonly type: "socket-request"; readonly transport: Transport; readonly port: number };

@@ -26,11 +26,11 @@ import * as path from "node:path";
 import type { DataPlaneEvent } from "../dataplane/dataplane";
 import type { DataPlaneHandle } from "../dataplane/handle";
 import type { BoundSocket } from "../dataplane/listener";
-import { EMPTY_PLAN, type DataPlanePlan, type ListenerPlan } from "../dataplane/plan";
+import { EMPTY_PLAN, transportOf, type DataPlanePlan, type ListenerPlan, type Transport } from "../dataplane/plan";
 import type { DataPlaneStats } from "../dataplane/stats";
 import type { DataPlaneSettings } from "../options";
 import { SerialQueue } from "../serial-queue";
-import { BoundSockets } from "./bound-sockets";
+import { BoundSockets, socketKey } from "./bound-sockets";
 import { EMPTY_STATS, mergeStats, retire } from "./merge-stats";
 import type { FromWorker, ToWorker, WorkerSettings, WorkerUsage } from "./messages";
 
@@ -133,8 +133,8 @@ export class WorkerPool implements DataPlaneHandle {
   private readonly failures: number[];
   private retired: DataPlaneStats = EMPTY_STATS;
   private plan: DataPlanePlan = EMPTY_PLAN;
-  /** Ports of a configuration write between prepare and release (see DataPlane.prepare). */
-  private preparedPorts: ReadonlySet<number> = new Set();
+  /** Sockets (socketKey) of a configuration write between prepare and release (see DataPlane.prepare). */
+  private preparedPorts: ReadonlySet<string> = new Set();
   private seq = 0;
   private readonly queue = new SerialQueue();
   private readonly sockets: BoundSockets;
@@ -176,7 +176,7 @@ export class WorkerPool implements DataPlaneHandle {
   prepare(listeners: readonly ListenerPlan[]): Promise<ReadonlyMap<string, string>> {
     return this.queue.run(() => {
       if (this.closing !== undefined) throw new Error("the data plane is closed");
-      this.preparedPorts = new Set(listeners.map((l) => l.port));
+      this.preparedPorts = new Set(listeners.map(listenerSocketKey));
       return this.askAll((seq) => ({ type: "prepare", seq, listeners }), "prepare the listeners");
     });
   }
@@ -295,27 +295,27 @@ export class WorkerPool implements DataPlaneHandle {
         this.onEvent(message.event, slot.index);
         break;
       case "socket-request":
-        this.sendSocket(slot, message.port);
+        this.sendSocket(slot, message.transport, message.port);
         break;
       case "ready":
         break; // handled by the slot
     }
   }
 
-  /** The ports of the running plan and of a write being prepared: their sockets stay bound. */
-  private portsInUse(): ReadonlySet<number> {
-    return new Set([...this.plan.listeners.map((l) => l.port), ...this.preparedPorts]);
+  /** The sockets (socketKey) of the running plan and of a write being prepared: they stay bound. */
+  private portsInUse(): ReadonlySet<string> {
+    return new Set([...this.plan.listeners.map(listenerSocketKey), ...this.preparedPorts]);
   }
 
-  private sendSocket(slot: WorkerSlot, port: number): void {
+  private sendSocket(slot: WorkerSlot, transport: Transport, port: number): void {
     const socket =
       this.closing !== undefined
         ? "the node is shutting down"
-        : this.portsInUse().has(port)
-          ? this.sockets.socket(port)
-          : `port ${port} is no longer in the node's configuration`;
-    if (typeof socket === "string") slot.send({ type: "socket", port, error: socket });
-    else slot.send({ type: "socket", port }, socket);
+        : this.portsInUse().has(socketKey(transport, port))
+          ? this.sockets.socket(transport, port)
+          : `${transport} port ${port} is no longer in the node's configuration`;
+    if (typeof socket === "string") slot.send({ type: "socket", transport, port, error: socket });
+    else slot.send({ type: "socket", transport, port }, socket);
   }
 
   private exited(slot: WorkerSlot, code: number | null, signal: NodeJS.Signals | null): void {
@@ -351,6 +351,10 @@ export class WorkerPool implements DataPlaneHandle {
       }),
     );
   }
+}
+
+function listenerSocketKey(listener: ListenerPlan): string {
+  return socketKey(transportOf(listener), listener.port);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

@@ -10,6 +10,8 @@
  */
 import { DataPlane } from "../dataplane/dataplane";
 import type { BoundSocket } from "../dataplane/listener";
+import type { Transport } from "../dataplane/plan";
+import { socketKey } from "./bound-sockets";
 import type { FromWorker, ToWorker, WorkerSettings } from "./messages";
 
 function send(message: FromWorker): void {
@@ -19,27 +21,30 @@ function send(message: FromWorker): void {
 
 /** Asks the primary for listener ports' sockets; each request is answered by one `socket` message, in order. */
 class SocketRequests {
-  private readonly waiting = new Map<number, { resolve: (socket: BoundSocket) => void; reject: (error: Error) => void }[]>();
+  /** By socketKey. */
+  private readonly waiting = new Map<string, { resolve: (socket: BoundSocket) => void; reject: (error: Error) => void }[]>();
 
-  request(port: number): Promise<BoundSocket> {
+  request(transport: Transport, port: number): Promise<BoundSocket> {
     return new Promise<BoundSocket>((resolve, reject) => {
-      const queue = this.waiting.get(port) ?? [];
+      const key = socketKey(transport, port);
+      const queue = this.waiting.get(key) ?? [];
       queue.push({ resolve, reject });
-      this.waiting.set(port, queue);
-      send({ type: "socket-request", port });
+      this.waiting.set(key, queue);
+      send({ type: "socket-request", transport, port });
     });
   }
 
-  answered(port: number, error: string | undefined, handle: BoundSocket | undefined): void {
-    const queue = this.waiting.get(port);
+  answered(transport: Transport, port: number, error: string | undefined, handle: BoundSocket | undefined): void {
+    const key = socketKey(transport, port);
+    const queue = this.waiting.get(key);
     const waiter = queue?.shift();
-    if (queue?.length === 0) this.waiting.delete(port);
+    if (queue?.length === 0) this.waiting.delete(key);
     if (waiter === undefined) {
       handle?.close(); // nobody asked (cannot happen: one answer per request)
       return;
     }
     if (handle !== undefined) waiter.resolve(handle);
-    else waiter.reject(new Error(error ?? `the primary sent no socket for port ${port}`));
+    else waiter.reject(new Error(error ?? `the primary sent no ${transport} socket for port ${port}`));
   }
 }
 
@@ -48,7 +53,7 @@ function start(settings: WorkerSettings): void {
   const sockets = new SocketRequests();
   const dataplane = new DataPlane({
     ...dataPlaneSettings,
-    boundSocket: (port) => sockets.request(port),
+    boundSocket: (port, transport) => sockets.request(transport, port),
     onEvent: (event) => send({ type: "event", event }),
   });
   const usage = (): { rssBytes: number; cpuSeconds: number } => {
@@ -67,7 +72,7 @@ function start(settings: WorkerSettings): void {
   process.on("message", (message: ToWorker, handle: BoundSocket | undefined) => {
     switch (message.type) {
       case "socket":
-        sockets.answered(message.port, message.error, handle);
+        sockets.answered(message.transport, message.port, message.error, handle);
         break;
       case "plan":
         dataplane.apply(message.plan).then(

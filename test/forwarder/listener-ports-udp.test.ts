@@ -1,0 +1,224 @@
+/**
+ * A UDP listener's port is the node's alone, as a TCP one is (listener-ports.test.ts): a UDP port
+ * another process holds, even with SO_REUSEPORT, is refused (409 port_in_use), and no other
+ * process can join a UDP port the node listens on, with the data plane in the main process or in
+ * workers. With workers, each datagram goes to whichever worker reads it first; a client's
+ * datagrams reach the member its flow hashes to whatever worker read them.
+ *
+ * Addresses: forwarder 127.0.19.5, members 127.0.19.6-8, clients 127.0.19.9.
+ */
+import { strict as assert } from "node:assert";
+import { spawn, type ChildProcess } from "node:child_process";
+import * as dgram from "node:dgram";
+import { freePort } from "../support/net";
+import { waitFor } from "../support/wait";
+import { call, startNode, type TestNode } from "./admin-fixture";
+
+const FORWARDER = "127.0.19.5";
+const MEMBER_HOSTS = ["127.0.19.6", "127.0.19.7", "127.0.19.8"];
+const CLIENT = "127.0.19.9";
+
+/**
+ * Another program on the same host: binds UDP `port` with SO_REUSEPORT, answering every datagram
+ * "intruder". It prints "bound", or the error's code when it cannot bind.
+ */
+const REUSE_PORT_PROGRAM = `
+const dgram = require("node:dgram");
+const socket = dgram.createSocket({ type: "udp4", reusePort: true });
+socket.on("message", (message, remote) => socket.send("intruder", remote.port, remote.address));
+socket.on("error", (error) => { process.stdout.write(error.code + "\\n"); process.exit(0); });
+socket.bind({ address: process.argv[1], port: Number(process.argv[2]) }, () => process.stdout.write("bound\\n"));
+`;
+
+class OtherProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    /** "bound", or why it could not bind ("EADDRINUSE"). */
+    readonly outcome: string,
+  ) {}
+
+  static async start(host: string, port: number): Promise<OtherProcess> {
+    const child = spawn(process.execPath, ["-e", REUSE_PORT_PROGRAM, host, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+    let output = "";
+    child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    await Promise.race([waitFor(() => output.includes("\n"), 10_000, "the other program to bind or fail"), exited]);
+    return new OtherProcess(child, output.trim());
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    this.child.kill("SIGTERM");
+    await exited;
+  }
+}
+
+/** A UDP member answering every datagram with its name; remembers the source ports it heard from. */
+class UdpMember {
+  readonly sourcePorts = new Set<number>();
+
+  private constructor(
+    private readonly socket: dgram.Socket,
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  static start(host: string, name: string): Promise<UdpMember> {
+    return new Promise((resolve, reject) => {
+      const socket = dgram.createSocket("udp4");
+      socket.once("error", reject);
+      socket.bind({ address: host, port: 0 }, () => {
+        const member = new UdpMember(socket, host, socket.address().port);
+        socket.on("message", (_message, remote) => {
+          member.sourcePorts.add(remote.port);
+          socket.send(name, remote.port, remote.address);
+        });
+        resolve(member);
+      });
+    });
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+/** One client port asking one datagram at a time; each answer's text, or "lost" after `timeoutMs`. */
+class UdpClient {
+  private waiting: ((answer: string) => void) | undefined;
+
+  private constructor(private readonly socket: dgram.Socket) {
+    socket.on("message", (message) => this.waiting?.(message.toString()));
+  }
+
+  static open(address: string): Promise<UdpClient> {
+    return new Promise((resolve, reject) => {
+      const socket = dgram.createSocket("udp4");
+      socket.once("error", reject);
+      socket.bind({ address, port: 0 }, () => resolve(new UdpClient(socket)));
+    });
+  }
+
+  ask(host: string, port: number, timeoutMs = 2000): Promise<string> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        resolve("lost");
+      }, timeoutMs);
+      this.waiting = (answer) => {
+        clearTimeout(timer);
+        this.waiting = undefined;
+        resolve(answer);
+      };
+      this.socket.send("who", port, host);
+    });
+  }
+
+  /** `count` questions in turn, after a first answer shows the listener serves. */
+  async askMany(host: string, port: number, count: number): Promise<string[]> {
+    await waitFor(async () => (await this.ask(host, port, 500)) !== "lost", 10_000, `the UDP listener on ${host}:${port} to answer`);
+    const answers: string[] = [];
+    for (let i = 0; i < count; i++) answers.push(await this.ask(host, port));
+    return answers;
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+function tally(answers: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const a of answers) counts.set(a, (counts.get(a) ?? 0) + 1);
+  return counts;
+}
+
+for (const workers of [0, 2]) {
+  describe(`a UDP listener's port is the node's alone (${workers} workers)`, function () {
+    this.timeout(60_000);
+    let members: UdpMember[];
+    let t: TestNode | undefined;
+    let other: OtherProcess | undefined;
+    let client: UdpClient | undefined;
+
+    before(async () => {
+      members = await Promise.all(MEMBER_HOSTS.map((host, i) => UdpMember.start(host, `member-${i + 1}`)));
+    });
+
+    afterEach(async () => {
+      client?.close();
+      client = undefined;
+      await other?.stop();
+      other = undefined;
+      await t?.node.close({ graceMs: 0 });
+      t = undefined;
+    });
+
+    after(() => {
+      for (const m of members) m.close();
+    });
+
+    /** A UDP service over the first `memberCount` members, hashing by client address. */
+    async function nodeWithService(memberCount: number): Promise<TestNode> {
+      const node = await startNode({ label: "udp-ports", dataPlane: { listenAddress: FORWARDER, workers } });
+      const group = { type: "virtual", name: "g", members: members.slice(0, memberCount).map((m) => ({ address: m.host, port: m.port })) };
+      assert.equal((await call(node.url, "PUT", "/v1/server-groups/g", { body: group })).status, 201);
+      const service = { name: "dns", protocol: "UDP", port: 53, serverGroup: "g", algorithm: "IpHash" };
+      assert.equal((await call(node.url, "PUT", "/v1/backend-services/dns", { body: service })).status, 201);
+      return node;
+    }
+
+    function putListener(node: TestNode, port: number): ReturnType<typeof call> {
+      return call(node.url, "PUT", "/v1/listeners/l", { body: { name: "l", protocol: "UDP", port, backendService: "dns" } });
+    }
+
+    it("answers 409 port_in_use for a UDP port another process holds with SO_REUSEPORT", async () => {
+      const port = await freePort(FORWARDER);
+      other = await OtherProcess.start(FORWARDER, port);
+      assert.equal(other.outcome, "bound");
+      t = await nodeWithService(1);
+      const reply = await putListener(t, port);
+      console.log(`      UDP listener PUT on a port held with SO_REUSEPORT: ${reply.status} ${String(reply.json?.error?.code)}`);
+      assert.equal(reply.status, 409);
+      assert.equal(reply.json.error.code, "port_in_use");
+      assert.match(reply.json.error.message, new RegExp(`127\\.0\\.19\\.5:${port}: port ${port} on 127\\.0\\.19\\.5 is in use`));
+    });
+
+    it("lets no other process join its UDP port with SO_REUSEPORT: all of 20 datagrams are answered by the node's member", async () => {
+      t = await nodeWithService(1);
+      const port = await freePort(FORWARDER);
+      assert.equal((await putListener(t, port)).status, 201);
+      other = await OtherProcess.start(FORWARDER, port);
+      client = await UdpClient.open(CLIENT);
+      const answers = await client.askMany(FORWARDER, port, 20);
+      console.log(`      another process binding the node's UDP port with SO_REUSEPORT: ${other.outcome}; answers: ${JSON.stringify(Object.fromEntries(tally(answers)))}`);
+      assert.equal(other.outcome, "EADDRINUSE");
+      assert.deepEqual(tally(answers), new Map([["member-1", 20]]));
+    });
+
+    it("answers all of 20 datagrams of one client from one member with IpHash over 3 Healthy members", async () => {
+      t = await nodeWithService(3);
+      const port = await freePort(FORWARDER);
+      assert.equal((await putListener(t, port)).status, 201);
+      // While members turn Healthy the table changes, and two workers opening the client's
+      // sessions on either side of a change would send it to two members.
+      const url = t.url;
+      const healthy = async (): Promise<boolean> => {
+        const status = await call(url, "GET", "/v1/status");
+        const service = (status.json.backendServices as { id: string; members: { health: string }[] }[]).find((s) => s.id === "dns");
+        return service?.members.length === 3 && service.members.every((m) => m.health === "Healthy");
+      };
+      await waitFor(healthy, 30_000, "the 3 members to be Healthy");
+      for (const m of members) m.sourcePorts.clear();
+      client = await UdpClient.open(CLIENT);
+      const answers = await client.askMany(FORWARDER, port, 20);
+      const sessions = members.map((m) => m.sourcePorts.size);
+      console.log(`      answers: ${JSON.stringify(Object.fromEntries(tally(answers)))}; sessions (source ports) each member saw: ${sessions.join(", ")}`);
+      assert.equal(tally(answers).size, 1, `one member answered: ${JSON.stringify(Object.fromEntries(tally(answers)))}`);
+      assert.ok(!answers.includes("lost"));
+      // One session per worker at most: each worker that read some of the client's datagrams opened its own.
+      assert.ok(sessions.reduce((a, b) => a + b, 0) <= Math.max(1, workers), `sessions: ${sessions.join(", ")}`);
+    });
+  });
+}
