@@ -15,7 +15,8 @@ import * as path from "node:path";
  *
  * The native relay is not taken from here: a `dnlb_relay.node` built on the machine running
  * `pulumi up` is for that machine's platform. The context carries relay.c and its build script
- * instead, and the Dockerfile compiles the relay for the image's platform.
+ * instead, and the Dockerfile compiles the relay for the image's platform (and the launcher of
+ * the VIP's programs, speaker/launcher.c, likewise).
  *
  * No npm package is downloaded: the image holds the code that runs the Pulumi program.
  */
@@ -23,6 +24,9 @@ import * as path from "node:path";
 export const PACKAGE_NAME = "pulumi-dnlb";
 /** The relay's C source, which the Dockerfile compiles (relative to the package root, as in the context). */
 export const RELAY_SOURCE = path.join("provider", "forwarder", "native", "relay.c");
+/** The launcher of the VIP's programs, which the Dockerfile's speaker stage compiles (provider/forwarder/speaker/gather.ts). */
+export const SPEAKER_LAUNCHER_SOURCE = path.join("provider", "forwarder", "speaker", "launcher.c");
+const C_SOURCES = [RELAY_SOURCE, SPEAKER_LAUNCHER_SOURCE];
 /** Runtime dependencies that are for the Pulumi program only, never for the node. */
 const PROGRAM_ONLY = /^@pulumi\//;
 
@@ -172,13 +176,13 @@ export function stageForwarderContext(root: string = packageRoot(), target: stri
   if (!fs.existsSync(path.join(dist, "forwarder", "main.js"))) {
     throw new Error(`cannot build the forwarder image: ${dist}/forwarder/main.js is missing; run npm run build first`);
   }
-  for (const file of [dockerfile, path.join(root, RELAY_SOURCE)]) {
+  for (const file of [dockerfile, ...C_SOURCES.map((source) => path.join(root, source))]) {
     if (!fs.existsSync(file)) throw new Error(`cannot build the forwarder image: ${file} is missing (the package is incomplete; reinstall it)`);
   }
   const packages = runtimePackages(root);
   const sources: [string, string][] = [
     [dist, path.join("dist", "provider")],
-    [path.join(root, RELAY_SOURCE), RELAY_SOURCE],
+    ...C_SOURCES.map((source): [string, string] => [path.join(root, source), source]),
     [path.join(root, "package.json"), "package.json"],
     [dockerfile, "Dockerfile"],
     ...packages.map((p): [string, string] => [p.source, p.placement]),
@@ -194,8 +198,10 @@ export function stageForwarderContext(root: string = packageRoot(), target: stri
   fs.rmSync(scratch, { recursive: true, force: true });
   fs.mkdirSync(scratch, { recursive: true });
   fs.cpSync(dist, path.join(scratch, "dist", "provider"), { recursive: true, filter: (from) => !isNativeAddon(from) });
-  fs.mkdirSync(path.dirname(path.join(scratch, RELAY_SOURCE)), { recursive: true });
-  fs.copyFileSync(path.join(root, RELAY_SOURCE), path.join(scratch, RELAY_SOURCE));
+  for (const source of C_SOURCES) {
+    fs.mkdirSync(path.dirname(path.join(scratch, source)), { recursive: true });
+    fs.copyFileSync(path.join(root, source), path.join(scratch, source));
+  }
   fs.copyFileSync(path.join(root, "package.json"), path.join(scratch, "package.json"));
   fs.copyFileSync(dockerfile, path.join(scratch, "Dockerfile"));
   for (const pkg of packages) copyPackage(pkg.source, path.join(scratch, pkg.placement));

@@ -33,6 +33,7 @@ function fixture(): string {
   write(path.join(root, "provider", "forwarder", "Dockerfile"), "FROM scratch\n");
   write(path.join(root, "provider", "forwarder", "native", "relay.c"), "int relay;\n");
   write(path.join(root, "dist", "provider", "forwarder", "native", "build.js"), "// compiles relay.c\n");
+  write(path.join(root, "provider", "forwarder", "speaker", "launcher.c"), "int launcher;\n");
   // What `npm run build` leaves on the machine running Pulumi: a relay for that machine only.
   write(path.join(root, "dist", "provider", "forwarder", "native", "dnlb_relay.node"), "\x7fELF for this host\n");
   pkg(path.join(root, "node_modules", "a"), "a", "1.0.0", { b: "1" });
@@ -84,6 +85,11 @@ describe("forwarder image build context", function () {
     write(path.join(root, "dist", "provider", "forwarder", "native", "dnlb_relay.node"), "\x7fELF rebuilt, larger\n");
     stageForwarderContext(root, target);
     assert.equal(fs.statSync(marker).mtimeMs, before);
+  });
+
+  it("carries the launcher of the VIP's programs, which the image's speaker stage compiles", function () {
+    stageForwarderContext(root, target);
+    assert.equal(fs.readFileSync(path.join(target, "provider", "forwarder", "speaker", "launcher.c"), "utf8"), "int launcher;\n");
   });
 
   it("says where relay.c is missing: the image cannot be built without it", function () {

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { nodeIncludeDir } from "../../provider/forwarder/native/build";
+import { SPEAKER_PROGRAMS } from "../../provider/forwarder/speaker/gather";
 import { dockerCli } from "./engine";
 
 /**
@@ -13,7 +14,9 @@ import { dockerCli } from "./engine";
  *   shell and no package manager, which also proves the runtime stage needs neither.
  * - BUILDER_IMAGE: the same, plus Node's headers and this machine's C compiler (the Debian
  *   packages owning gcc, cc1, as, ld and the C library's headers, with their libraries), so the
- *   Dockerfile's relay stage runs the package's build script as it does on node:22-bookworm.
+ *   Dockerfile's relay stage runs the package's build script as it does on node:22-bookworm; and
+ *   this machine's bird, birdc, ip and setpriv with their libraries, so the speaker stage finds
+ *   them instead of installing them with apt-get (which this image lacks).
  */
 
 /** The libraries the dynamic loader needs for `binary`, as absolute paths. */
@@ -139,6 +142,11 @@ export async function buildBuilderImage(tag: string, nodeBinary: string = proces
       ["/usr/bin/ld", execFileSync("sh", ["-c", "command -v ld"], { encoding: "utf8" }).trim()],
     ]) {
       rootfs.putProgram(target, name);
+    }
+    for (const [program, pkg] of SPEAKER_PROGRAMS) {
+      const found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map((dir) => path.join(dir, program)).find((file) => fs.existsSync(file));
+      if (found === undefined) throw new Error(`${program} is not installed on this machine (Debian ${pkg}): the node image's speaker stage needs it`);
+      rootfs.putProgram(found);
     }
     await rootfs.importAs(tag);
   } finally {

@@ -232,6 +232,19 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     }
   });
 
+  it("carries the VIP's programs in the node image, each running with its own libraries", async function () {
+    const [id] = nodeIds;
+    // BIRD prints its version on stderr.
+    const bird = await new Promise<string>((resolve, reject) =>
+      execFile("docker", ["exec", id, "bird", "--version"], (error, stdout, stderr) => (error ? reject(error) : resolve(stdout + stderr))),
+    );
+    assert.match(bird, /BIRD version 2\./);
+    assert.match(await dockerCli(["exec", id, "ip", "-V"]), /iproute2/);
+    assert.match(await dockerCli(["exec", id, "setpriv", "--version"]), /util-linux/);
+    // birdc has no --version: without a BIRD to talk to it says so, which it can only do once loaded.
+    await assert.rejects(dockerCli(["exec", id, "birdc", "-s", "/tmp/no-bird.ctl", "show", "status"]), /Unable to connect to server control socket/);
+  });
+
   it("keeps the token, the seed and the TLS keys out of every container's configuration: the nodes read them from 0600 files", async function () {
     assert.equal(allIds.length, BACKENDS.length + 2 * NODES.length, "backends, carriers and nodes");
     // A PEM key's base64 body, without the line breaks JSON would escape.
