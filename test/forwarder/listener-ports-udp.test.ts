@@ -8,9 +8,9 @@
  * Addresses: forwarder 127.0.19.5, members 127.0.19.6-8, clients 127.0.19.9.
  */
 import { strict as assert } from "node:assert";
-import { spawn, type ChildProcess } from "node:child_process";
 import * as dgram from "node:dgram";
 import { freePort } from "../support/net";
+import { OtherProcess } from "../support/other-process";
 import { waitFor } from "../support/wait";
 import { call, startNode, type TestNode } from "./admin-fixture";
 
@@ -29,30 +29,6 @@ socket.on("message", (message, remote) => socket.send("intruder", remote.port, r
 socket.on("error", (error) => { process.stdout.write(error.code + "\\n"); process.exit(0); });
 socket.bind({ address: process.argv[1], port: Number(process.argv[2]) }, () => process.stdout.write("bound\\n"));
 `;
-
-class OtherProcess {
-  private constructor(
-    private readonly child: ChildProcess,
-    /** "bound", or why it could not bind ("EADDRINUSE"). */
-    readonly outcome: string,
-  ) {}
-
-  static async start(host: string, port: number): Promise<OtherProcess> {
-    const child = spawn(process.execPath, ["-e", REUSE_PORT_PROGRAM, host, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    await Promise.race([waitFor(() => output.includes("\n"), 10_000, "the other program to bind or fail"), exited]);
-    return new OtherProcess(child, output.trim());
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
-    this.child.kill("SIGTERM");
-    await exited;
-  }
-}
 
 /** A UDP member answering every datagram with its name; remembers the source ports it heard from. */
 class UdpMember {
@@ -175,7 +151,7 @@ for (const workers of [0, 2]) {
 
     it("answers 409 port_in_use for a UDP port another process holds with SO_REUSEPORT", async () => {
       const port = await freePort(FORWARDER);
-      other = await OtherProcess.start(FORWARDER, port);
+      other = await OtherProcess.start(REUSE_PORT_PROGRAM, FORWARDER, port);
       assert.equal(other.outcome, "bound");
       t = await nodeWithService(1);
       const reply = await putListener(t, port);
@@ -189,7 +165,7 @@ for (const workers of [0, 2]) {
       t = await nodeWithService(1);
       const port = await freePort(FORWARDER);
       assert.equal((await putListener(t, port)).status, 201);
-      other = await OtherProcess.start(FORWARDER, port);
+      other = await OtherProcess.start(REUSE_PORT_PROGRAM, FORWARDER, port);
       client = await UdpClient.open(CLIENT);
       const answers = await client.askMany(FORWARDER, port, 20);
       console.log(`      another process binding the node's UDP port with SO_REUSEPORT: ${other.outcome}; answers: ${JSON.stringify(Object.fromEntries(tally(answers)))}`);

@@ -7,12 +7,12 @@
  * Addresses: forwarder 127.0.19.1, backend 127.0.19.2, clients 127.19.x.y.
  */
 import { strict as assert } from "node:assert";
-import { spawn, type ChildProcess } from "node:child_process";
 import { nativeRelayUnavailable } from "../../provider/forwarder/native/relay";
 import type { DataPlaneEngine } from "../../provider/forwarder/options";
 import { WorkerPool } from "../../provider/forwarder/workers/pool";
 import { memberKey } from "../../provider/hashing";
 import { freePort } from "../support/net";
+import { OtherProcess } from "../support/other-process";
 import { waitFor } from "../support/wait";
 import { call, startNode, type TestNode } from "./admin-fixture";
 import { closeAll, TestBackend } from "./helpers/backends";
@@ -32,30 +32,6 @@ const server = net.createServer((socket) => socket.end("intruder\\n"));
 server.on("error", (error) => { process.stdout.write(error.code + "\\n"); process.exit(0); });
 server.listen({ host: process.argv[1], port: Number(process.argv[2]), reusePort: true }, () => process.stdout.write("bound\\n"));
 `;
-
-class OtherProcess {
-  private constructor(
-    private readonly child: ChildProcess,
-    /** "bound", or why it could not listen ("EADDRINUSE"). */
-    readonly outcome: string,
-  ) {}
-
-  static async start(host: string, port: number): Promise<OtherProcess> {
-    const child = spawn(process.execPath, ["-e", REUSE_PORT_PROGRAM, host, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    await Promise.race([waitFor(() => output.includes("\n"), 10_000, "the other program to bind or fail"), exited]);
-    return new OtherProcess(child, output.trim());
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
-    this.child.kill("SIGTERM");
-    await exited;
-  }
-}
 
 for (const engine of ENGINES) {
   for (const workers of [0, 2]) {
@@ -91,7 +67,7 @@ for (const engine of ENGINES) {
 
       it("answers 409 port_in_use for a port another process holds with SO_REUSEPORT", async () => {
         const port = await freePort(FORWARDER);
-        other = await OtherProcess.start(FORWARDER, port);
+        other = await OtherProcess.start(REUSE_PORT_PROGRAM, FORWARDER, port);
         assert.equal(other.outcome, "bound");
         t = await nodeWithService();
         const reply = await call(t.url, "PUT", "/v1/listeners/l", { body: { name: "l", port, backendService: "web" } });
@@ -105,7 +81,7 @@ for (const engine of ENGINES) {
         t = await nodeWithService();
         const port = await freePort(FORWARDER);
         assert.equal((await call(t.url, "PUT", "/v1/listeners/l", { body: { name: "l", port, backendService: "web" } })).status, 201);
-        other = await OtherProcess.start(FORWARDER, port);
+        other = await OtherProcess.start(REUSE_PORT_PROGRAM, FORWARDER, port);
         const names = await runConcurrently(20, 5, (i) => identify({ host: FORWARDER, port, localAddress: sourceAddress(i, 19) }));
         console.log(`      another process binding the node's port with SO_REUSEPORT: ${other.outcome}; clients: ${JSON.stringify(Object.fromEntries(tally(names)))}`);
         assert.equal(other.outcome, "EADDRINUSE");

@@ -10,6 +10,8 @@
  * `destroy` deletes every namespace whatever state the test left it in.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
 
 export const VIP = "10.99.0.1";
 export const ROUTER_ASN = 65000;
@@ -84,6 +86,18 @@ export class Topology {
     this.processes.add(child);
     child.once("exit", () => this.processes.delete(child));
     return child;
+  }
+
+  /**
+   * Starts the router's BIRD (ECMP, the nodes as eBGP peers, BFD towards `bfdNodes`) with its
+   * configuration and control socket in `dir`; returns the control socket's path.
+   */
+  async startRouter(dir: string, bfdNodes: readonly number[]): Promise<string> {
+    const conf = path.join(dir, "router.conf");
+    const socket = path.join(dir, "router.ctl");
+    await fs.writeFile(conf, routerBirdConfig(this.nodes.length, bfdNodes));
+    this.spawn(this.router, ["setpriv", "--pdeathsig", "KILL", "bird", "-f", "-c", conf, "-s", socket]);
+    return socket;
   }
 
   /** Drops every packet to and from node `k` (1-based) on its link: the node is up but silent. */

@@ -23,7 +23,6 @@ import {
   nodeAddress,
   ROUTER_ASN,
   routerAddress,
-  routerBirdConfig,
   Topology,
   VIP,
 } from "./topology";
@@ -145,9 +144,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     stateRoot = await fs.mkdtemp(path.join(os.tmpdir(), "dnlb-vip-"));
     topology = new Topology(NODES);
     topology.build();
-    const routerConf = path.join(stateRoot, "router.conf");
-    await fs.writeFile(routerConf, routerBirdConfig(NODES, [BFD_NODE]));
-    topology.spawn(topology.router, ["setpriv", "--pdeathsig", "KILL", "bird", "-f", "-c", routerConf, "-s", path.join(stateRoot, "router.ctl")]);
+    await topology.startRouter(stateRoot, [BFD_NODE]);
     const backend = topology.spawn(topology.backend, [process.execPath, "-e", BACKEND_SCRIPT, JSON.stringify(MEMBERS)]);
     await new Promise<void>((resolve, reject) => {
       backend.stdout?.once("data", () => resolve());

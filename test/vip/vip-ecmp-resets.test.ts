@@ -14,7 +14,7 @@ import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { birdConfig, VIP_PROTOCOL } from "../../provider/forwarder/vip/bird-config";
-import { CLIENT_SOURCES, commandOutput, NODE_ASN, nodeAddress, ROUTER_ASN, routerAddress, routerBirdConfig, Topology, VIP } from "./topology";
+import { CLIENT_SOURCES, commandOutput, NODE_ASN, nodeAddress, ROUTER_ASN, routerAddress, Topology, VIP } from "./topology";
 
 const NODES = 3;
 const PORT = 8090;
@@ -140,6 +140,7 @@ describe("established connections when a node leaves the ECMP set (BGP, network 
   const why = missingPrerequisite();
   let topology: Topology;
   let stateRoot: string;
+  let routerSocket: string;
 
   before(async function () {
     if (why !== undefined) {
@@ -150,9 +151,7 @@ describe("established connections when a node leaves the ECMP set (BGP, network 
     stateRoot = await fs.mkdtemp(path.join(os.tmpdir(), "dnlb-ecmp-"));
     topology = new Topology(NODES);
     topology.build();
-    const routerConf = path.join(stateRoot, "router.conf");
-    await fs.writeFile(routerConf, routerBirdConfig(NODES, []));
-    topology.spawn(topology.router, ["setpriv", "--pdeathsig", "KILL", "bird", "-f", "-c", routerConf, "-s", path.join(stateRoot, "router.ctl")]);
+    routerSocket = await topology.startRouter(stateRoot, []);
     for (let k = 1; k <= NODES; k++) {
       const ns = topology.nodes[k - 1];
       execFileSync("ip", ["-n", ns, "addr", "add", `${VIP}/32`, "dev", "lo"]);
@@ -231,7 +230,6 @@ describe("established connections when a node leaves the ECMP set (BGP, network 
     await allNodesRouted();
     // BIRD would overwrite the route (it cannot program next-hop groups): stop its kernel export,
     // which removes its route, and install the group in its place.
-    const routerSocket = path.join(stateRoot, "router.ctl");
     const kernel = /^(kernel\d+)\s/m.exec(await birdc(routerSocket, "show protocols"));
     assert.ok(kernel !== null, "the router's BIRD has a kernel protocol");
     await birdc(routerSocket, `disable ${kernel[1]}`);
