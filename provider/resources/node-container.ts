@@ -279,7 +279,8 @@ export interface DemoBackendInput<V> {
 
 /**
  * A tiny HTTP server answering `hello from <label>` (plain TCP clients such as `nc` see the same
- * bytes), for the examples and the end-to-end test. It stops on SIGTERM at once.
+ * bytes), and the same answer to every UDP datagram on the same port, for the examples and the
+ * end-to-end test. It stops on SIGTERM at once.
  */
 export function demoBackendContainerSpec<V>(input: DemoBackendInput<V>): ContainerSpec<V> {
   const script = [
@@ -287,7 +288,12 @@ export function demoBackendContainerSpec<V>(input: DemoBackendInput<V>): Contain
     "const [address, port, label] = process.argv.slice(1);",
     "const server = http.createServer((req, res) => res.end(`hello from ${label}\\n`));",
     "server.listen(Number(port), address, () => console.log(JSON.stringify({ msg: \"listening\", address, port, label })));",
-    'process.on("SIGTERM", () => { server.close(); server.closeAllConnections(); process.exit(0); });',
+    // The same answer over UDP on the same port, for UDP listeners.
+    'const udp = require("node:dgram").createSocket(require("node:net").isIPv6(address) ? "udp6" : "udp4");',
+    'udp.on("error", (error) => console.log(JSON.stringify({ msg: "udp", error: error.message })));',
+    "udp.on(\"message\", (message, peer) => udp.send(`hello from ${label}\\n`, peer.port, peer.address));",
+    "udp.bind(Number(port), address);",
+    'process.on("SIGTERM", () => { server.close(); server.closeAllConnections(); udp.close(); process.exit(0); });',
   ].join("\n");
   return {
     name: input.containerName,

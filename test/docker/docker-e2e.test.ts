@@ -19,7 +19,7 @@ import { stageForwarderContext } from "../../provider/resources/load-balancer-im
 import { issueNodeCertificate, makeCertificateAuthority } from "../../provider/resources/admin-certificates";
 import { buildBaseImage, buildBuilderImage } from "./base-image";
 import { DockerEngine, dockerCli } from "./engine";
-import { shares, tally, type Tally } from "./traffic";
+import { shares, tally, tallyUdp, type Tally } from "./traffic";
 
 /**
  * The whole product on a real Docker engine: the forwarder image built from the real Dockerfile
@@ -104,6 +104,8 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
   const allIds: string[] = [];
   let connection: LoadBalancerConnection;
   let listenerId = "";
+  /** What `configure` created, by id, for a later delete through the same provider. */
+  const outputsOf = new Map<string, unknown>();
 
   async function status(endpoint: string): Promise<{ backendServices: { members: MemberView[] }[]; listeners: { id: string; state: string }[] }> {
     const res = await adminGet(endpoint, "/v1/status");
@@ -124,6 +126,7 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     const checked = await provider.check!({}, { ...args, loadBalancer: connection, __resourceName: name });
     assert.deepEqual(checked.failures ?? [], [], `${name} failed check`);
     const created = await provider.create!(checked.inputs);
+    outputsOf.set(created.id, created.outs);
     return created.id;
   }
 
@@ -368,6 +371,45 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
       assert.equal(t.failures, 0, `connections to port ${LOW_LISTENER_PORT} failed through ${address}: ${t.errors.join("; ")}`);
     }
     await listenerProvider.delete!(low.id, low.outs);
+  });
+
+  it("carries UDP through both nodes: a UDP listener on the TCP listener's port, every datagram answered, shares by weight", async function () {
+    assert.ok(listenerId, "the configuration test ran first");
+    // A group serves one service: the UDP service gets its own group of the same backends. No
+    // health check given: a UDP service gets a UDP check (a datagram answered or unanswered passes).
+    const group = await configure(virtualServerGroupProvider, "e2e-udp-group", {
+      members: BACKENDS.map((b) => ({ address: b.address, weight: b.weight })),
+    });
+    const service = await configure(backendServiceProvider, "e2e-udp-service", {
+      protocol: "UDP",
+      port: BACKEND_PORT,
+      algorithm: "QuintupleHash",
+      serverGroup: group,
+    });
+    const listener = await configure(listenerProvider, "e2e-udp-listener", { protocol: "UDP", port: LISTENER_PORT, backendService: service });
+    for (const endpoint of connection.endpoints) {
+      await until("the UDP service's members eligible on " + endpoint, 60_000, async () => {
+        const s = (await status(endpoint)) as unknown as { backendServices: { id: string; members: MemberView[] }[] };
+        const view = s.backendServices.find((svc) => svc.id === service)?.members ?? [];
+        return view.length === 3 && view.every((m) => m.eligible) ? true : undefined;
+      });
+    }
+    const total = BACKENDS.reduce((sum, b) => sum + b.weight, 0);
+    for (const address of NODES) {
+      // 600 sessions (client ports), two datagrams each: the share tolerance is for n = 600.
+      const t = await tallyUdp(address, LISTENER_PORT, 600, 2);
+      console.log(`      UDP through ${address}: ${JSON.stringify(shares(t))} (${t.failures} of ${t.total} unanswered)`);
+      assert.equal(t.failures, 0, `datagrams unanswered through ${address}: ${t.errors.join("; ")}`);
+      for (const b of BACKENDS) {
+        const share = (t.byBackend.get(b.label) ?? 0) / t.total;
+        assert.ok(Math.abs(share - b.weight / total) <= SHARE_TOLERANCE, `${b.label} got ${share.toFixed(3)} of the UDP datagrams through ${address}`);
+      }
+      // TCP on the same port number is untouched.
+      assert.equal((await tally(address, LISTENER_PORT, 20)).failures, 0);
+    }
+    for (const [provider, id] of [[listenerProvider, listener], [backendServiceProvider, service], [virtualServerGroupProvider, group]] as const) {
+      await provider.delete!(id, outputsOf.get(id));
+    }
   });
 
   it("takes traffic off a stopped backend container within the failure window (after the next probe), with no client error", async function () {

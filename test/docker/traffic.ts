@@ -1,3 +1,4 @@
+import * as dgram from "node:dgram";
 import * as net from "node:net";
 
 /**
@@ -56,4 +57,45 @@ export function shares(t: Tally): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [backend, n] of [...t.byBackend.entries()].sort()) out[backend] = Number((n / ok).toFixed(3));
   return out;
+}
+
+/**
+ * UDP clients: `sessions` client ports, `concurrency` at a time, each sending `perSession`
+ * datagrams one after the other and reading which demo backend answered ("hello from b2"); a
+ * datagram unanswered within `timeoutMs` is a failure (on loopback nothing is lost on the way).
+ */
+export async function tallyUdp(host: string, port: number, sessions: number, perSession: number, concurrency = 32, timeoutMs = 2000): Promise<Tally> {
+  const byBackend = new Map<string, number>();
+  const errors: string[] = [];
+  const session = async () => {
+    const socket = dgram.createSocket("udp4");
+    socket.on("error", (err) => errors.push(err.message));
+    await new Promise<void>((resolve) => socket.connect(port, host, resolve));
+    for (let i = 0; i < perSession; i++) {
+      const answer = await new Promise<string | undefined>((resolve) => {
+        const timer = setTimeout(() => done(undefined), timeoutMs);
+        const done = (text: string | undefined) => {
+          clearTimeout(timer);
+          socket.off("message", onMessage);
+          resolve(text);
+        };
+        const onMessage = (message: Buffer) => done(message.toString("utf8"));
+        socket.on("message", onMessage);
+        socket.send(`query ${i}`);
+      });
+      const match = answer === undefined ? null : /hello from (\S+)/.exec(answer);
+      if (match) byBackend.set(match[1], (byBackend.get(match[1]) ?? 0) + 1);
+      else errors.push(answer === undefined ? "no answer" : `unexpected answer ${JSON.stringify(answer.slice(0, 40))}`);
+    }
+    socket.close();
+  };
+  let next = 0;
+  const worker = async () => {
+    while (next < sessions) {
+      next++;
+      await session();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, sessions) }, worker));
+  return { total: sessions * perSession, failures: errors.length, byBackend, errors: errors.slice(0, 5) };
 }
