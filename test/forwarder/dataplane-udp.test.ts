@@ -12,6 +12,7 @@ import { nativeRelayUnavailable } from "../../provider/forwarder/native/relay";
 import { WorkerPool } from "../../provider/forwarder/workers/pool";
 import { memberKey } from "../../provider/hashing";
 import { freePorts } from "../support/net";
+import { skipUnlessPresent } from "../support/peers";
 import { waitFor } from "../support/wait";
 import { dig, DnsClient, dnsToolsMissing, NsdServer } from "./helpers/dns";
 import { TEST_HASH_SEED } from "./helpers/runtime";
@@ -73,11 +74,7 @@ describe("UDP data plane with real DNS (nsd, dig)", function () {
   let ports: number[];
 
   before(async function () {
-    const missing = dnsToolsMissing();
-    if (missing !== undefined) {
-      if (process.env.DNLB_REQUIRE_PEERS === "1") throw new Error(missing);
-      this.skip();
-    }
+    skipUnlessPresent(this, dnsToolsMissing());
     ports = await freePorts(FORWARDER, 4);
     const memberPorts = await freePorts("127.0.14.11", 3);
     servers = await Promise.all(["a", "b", "c"].map((name, i) => NsdServer.start(name, `127.0.14.${11 + i}`, memberPorts[i])));

@@ -14,6 +14,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { freePort } from "../support/net";
+import { skipUnlessPresent } from "../support/peers";
 import { waitFor } from "../support/wait";
 import { failureWindowMs } from "../../provider/health";
 import type { ForwarderRuntime } from "../../provider/forwarder/runtime/runtime";
@@ -34,12 +35,7 @@ function requirePrograms(ctx: Mocha.Context, names: readonly string[]): Record<s
     if (p === undefined) missing.push(name);
     else found[name] = p;
   }
-  if (missing.length > 0) {
-    const message = `${missing.join(", ")} not installed (apt-get install -y nginx redis-server redis-tools)`;
-    if (process.env.DNLB_REQUIRE_PEERS === "1") throw new Error(message);
-    console.log(`      skipped: ${message}`);
-    ctx.skip();
-  }
+  skipUnlessPresent(ctx, missing.length > 0 ? `${missing.join(", ")} not installed (apt-get install -y nginx redis-server redis-tools)` : undefined);
   return found;
 }
 

@@ -9,6 +9,7 @@ import { strict as assert } from "node:assert";
 import type { Registry } from "prom-client";
 import type { ForwarderRuntime } from "../../provider/forwarder/runtime/runtime";
 import { freePorts } from "../support/net";
+import { skipUnlessPresent } from "../support/peers";
 import { delay, waitFor } from "../support/wait";
 import { ConfigBuilder } from "./helpers/config";
 import { DnsClient, dnsToolsMissing, NsdServer } from "./helpers/dns";
@@ -31,10 +32,7 @@ describe("forwarder runtime: UDP service with real DNS members (health timings x
   let clients: DnsClient[] = [];
 
   before(function () {
-    const missing = dnsToolsMissing();
-    if (missing === undefined) return;
-    if (process.env.DNLB_REQUIRE_PEERS === "1") throw new Error(missing);
-    this.skip();
+    skipUnlessPresent(this, dnsToolsMissing());
   });
 
   afterEach(async () => {

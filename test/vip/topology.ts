@@ -163,3 +163,16 @@ for (const m of members) {
     .listen(${MEMBER_PORT}, m.address, () => { if (++listening === members.length) console.log("listening"); });
 }
 `;
+
+/** Why the VIP tests cannot run here (they need root for network namespaces, ip, BIRD and setpriv), or undefined. */
+export function vipPrerequisiteMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return "the VIP tests need root (network namespaces)";
+  for (const tool of ["ip", "bird", "birdc", "setpriv"]) {
+    try {
+      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
+    } catch {
+      return `the VIP tests need ${tool} (apt-get install iproute2 bird2 util-linux)`;
+    }
+  }
+  return undefined;
+}

@@ -8,6 +8,7 @@ import { execFileSync, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { skipUnlessPresent } from "../support/peers";
 import { issueNodeCertificate, makeCertificateAuthority, type CertificateAuthority } from "../../provider/resources/admin-certificates";
 import { backendServiceProvider, listenerProvider, virtualServerGroupProvider } from "../../provider/resources";
 import { MiniEngine, type Goal } from "../engine/helpers/engine";
@@ -24,6 +25,7 @@ import {
   ROUTER_ASN,
   routerAddress,
   Topology,
+  vipPrerequisiteMissing,
   VIP,
 } from "./topology";
 
@@ -41,18 +43,6 @@ const NODES = 2;
 const BFD_NODE = 2;
 /** Node 1's data plane runs in a worker process (the test kills it); node 2's in its own process. */
 const WORKER_NODE = 1;
-
-function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return "the VIP tests need root (network namespaces)";
-  for (const tool of ["ip", "bird", "birdc", "setpriv"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
-    } catch {
-      return `the VIP tests need ${tool} (apt-get install iproute2 bird2 util-linux)`;
-    }
-  }
-  return undefined;
-}
 
 /** JSON lines in, JSON lines out, matched by id. */
 class Agent {
@@ -127,7 +117,7 @@ const sameHops = (hops: readonly string[], expected: readonly string[]) => hops.
 
 describe("one VIP served by every node (BGP, ECMP, network namespaces)", function () {
   this.timeout(120_000);
-  const why = missingPrerequisite();
+  const why = vipPrerequisiteMissing();
   let topology: Topology;
   let agent: Agent;
   let stateRoot: string;
@@ -136,11 +126,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
   const nodes = new Map<number, ForwarderNode>();
 
   before(async function () {
-    if (why !== undefined) {
-      if (process.env.DNLB_REQUIRE_PEERS === "1") throw new Error(`${why} (DNLB_REQUIRE_PEERS=1)`);
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipUnlessPresent(this, why);
     stateRoot = await fs.mkdtemp(path.join(os.tmpdir(), "dnlb-vip-"));
     topology = new Topology(NODES);
     topology.build();

@@ -13,8 +13,9 @@ import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { skipUnlessPresent } from "../support/peers";
 import { birdConfig, VIP_PROTOCOL } from "../../provider/forwarder/vip/bird-config";
-import { CLIENT_SOURCES, commandOutput, NODE_ASN, nodeAddress, ROUTER_ASN, routerAddress, Topology, VIP } from "./topology";
+import { CLIENT_SOURCES, commandOutput, NODE_ASN, nodeAddress, ROUTER_ASN, routerAddress, Topology, VIP, vipPrerequisiteMissing } from "./topology";
 
 const NODES = 3;
 const PORT = 8090;
@@ -79,14 +80,8 @@ function probe(s, i) {
 `;
 
 function missingPrerequisite(): string | undefined {
-  if (process.getuid?.() !== 0) return "the VIP tests need root (network namespaces)";
-  for (const tool of ["ip", "bird", "birdc", "setpriv"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
-    } catch {
-      return `the VIP tests need ${tool} (apt-get install iproute2 bird2 util-linux)`;
-    }
-  }
+  const missing = vipPrerequisiteMissing();
+  if (missing !== undefined) return missing;
   // `ip nexthop help` prints its usage on stderr and exits 255.
   const usage = spawnSync("ip", ["nexthop", "help"], { encoding: "utf8" }).stderr;
   if (!usage.includes("resilient")) return "the test needs `ip nexthop ... type resilient` (iproute2 >= 5.15)";
@@ -143,11 +138,7 @@ describe("established connections when a node leaves the ECMP set (BGP, network 
   let routerSocket: string;
 
   before(async function () {
-    if (why !== undefined) {
-      if (process.env.DNLB_REQUIRE_PEERS === "1") throw new Error(`${why} (DNLB_REQUIRE_PEERS=1)`);
-      console.log(`      skipped: ${why}`);
-      this.skip();
-    }
+    skipUnlessPresent(this, why);
     stateRoot = await fs.mkdtemp(path.join(os.tmpdir(), "dnlb-ecmp-"));
     topology = new Topology(NODES);
     topology.build();

@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { skipUnlessPresent } from "../support/peers";
 import { parseCli } from "../../provider/forwarder/cli/arguments";
 import { announcement } from "../../provider/forwarder/vip/announcer";
 import type { BgpOptions } from "../../provider/forwarder/options";
@@ -44,11 +45,7 @@ describe("VIP: the BIRD configuration", () => {
   });
 
   it("is accepted by BIRD 2 itself (bird -p) in every variant", async function () {
-    if (!birdInstalled()) {
-      if (process.env.DNLB_REQUIRE_PEERS === "1") throw new Error("bird is not installed (apt-get install bird2)");
-      console.log("      skipped: bird is not installed (apt-get install bird2)");
-      this.skip();
-    }
+    skipUnlessPresent(this, birdInstalled() ? undefined : "bird is not installed (apt-get install bird2)");
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "dnlb-bird-conf-"));
     try {
       const variants = [
