@@ -2,7 +2,7 @@
  * Which data-plane engine a node runs, and why. Status and metrics report both, so a node that
  * fell back to Node's sockets (several times the CPU per connection, docs/BENCHMARKS.md) is seen.
  */
-import type { DataPlaneEngine } from "../options";
+import { defaultEngine, type DataPlaneEngine } from "../options";
 import { StartupError } from "../errors";
 import { NATIVE_RELAY_FILE, nativeRelayUnavailable } from "../native/relay";
 
@@ -24,10 +24,10 @@ const FIX =
  */
 export function chooseEngine(asked: DataPlaneEngine | undefined, requireNative: boolean): EngineChoice {
   if (asked === "streams") return { name: "streams", reason: "asked for with --engine streams" };
-  const why = nativeRelayUnavailable();
-  if (why === undefined) {
+  if (defaultEngine() === "native") {
     return { name: "native", reason: asked === "native" ? "asked for with --engine native" : `the native relay loads (${NATIVE_RELAY_FILE})` };
   }
+  const why = nativeRelayUnavailable() ?? "unknown reason";
   if (asked === "native" || requireNative) {
     const flag = asked === "native" ? "--engine native" : "--require-native";
     throw new StartupError(`${flag}: the native relay does not load here (${why}), and ${flag} forbids falling back to Node's sockets. Fix: ${FIX}`);
