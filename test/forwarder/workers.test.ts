@@ -15,6 +15,7 @@ import { memberKey } from "../../provider/hashing";
 import { closeAll, TestBackend } from "./helpers/backends";
 import { connect, identify, readLine, runConcurrently, sourceAddress, tally, tryIdentify } from "./helpers/clients";
 import { ConfigBuilder } from "./helpers/config";
+import { acceptedPerWorker, servedPerWorker, sum } from "./helpers/worker-shares";
 import { metricValue, startRuntime, TEST_HASH_SEED } from "./helpers/runtime";
 
 const FORWARDER = "127.0.11.1";
@@ -39,40 +40,12 @@ function plan(svc: ServicePlan, listeners: readonly { id: string; port: number }
   return { services: [svc], listeners: listeners.map((l) => ({ ...l, serviceId: svc.id })) };
 }
 
-/** Clients accepted on `listenerId` by each live worker, per its last snapshot. */
-function acceptedPerWorker(pool: WorkerPool, listenerId: string): number[] {
-  return pool.workerStats().map((w) => listenerOf(w.stats, listenerId)?.connections ?? 0);
-}
-
 function activePerWorker(pool: WorkerPool, listenerId: string): Map<number, number> {
   return new Map(pool.workerStats().map((w) => [w.pid as number, listenerOf(w.stats, listenerId)?.active ?? 0]));
 }
 
 function listenerOf(stats: DataPlaneStats, id: string): DataPlaneStats["listeners"][number] | undefined {
   return stats.listeners.find((l) => l.id === id);
-}
-
-/**
- * Workers share one accept queue, so which worker takes a client is the scheduler's choice: sends
- * batches of 40 clients through `port` (each must reach `expected`) until every worker has accepted
- * more than `before`, for at most 10 s. Resolves with the counts per worker.
- */
-async function servedPerWorker(pool: WorkerPool, id: string, port: number, before: readonly number[], expected: string, firstSource: number): Promise<number[]> {
-  const deadline = Date.now() + 10_000;
-  let sent = 0;
-  let counts: number[];
-  do {
-    const names = await runConcurrently(40, 10, (i) => identify({ host: FORWARDER, port, localAddress: sourceAddress(firstSource + sent + i, 11) }));
-    assert.deepEqual(tally(names), new Map([[expected, 40]]));
-    sent += 40;
-    await waitFor(() => sum(acceptedPerWorker(pool, id)) === sum(before) + sent, 5000, `the stats of the ${sent} clients`);
-    counts = acceptedPerWorker(pool, id);
-  } while (!counts.every((n, i) => n > (before[i] ?? 0)) && Date.now() < deadline);
-  return counts;
-}
-
-function sum(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0);
 }
 
 describe("data plane in worker processes", function () {
@@ -108,14 +81,11 @@ describe("data plane in worker processes", function () {
     const failed = await p.apply(plan(service("s", [member(a)]), [{ id: "l1", port }]));
     assert.deepEqual([...failed], []);
     assert.equal(p.pids().length, 2);
-    const names = await runConcurrently(60, 10, (i) => identify({ host: FORWARDER, port, localAddress: sourceAddress(i, 11) }));
-    assert.deepEqual(tally(names), new Map([["a", 60]]));
-    await waitFor(() => sum(acceptedPerWorker(p, "l1")) === 60, 5000, "both workers' stats to count the 60 clients");
-    const perWorker = acceptedPerWorker(p, "l1");
-    // Both workers wait on the one socket, 10 clients at a time: one taking all 60 would mean the other never accepted.
-    assert.ok(perWorker.every((n) => n > 0), `each worker accepted clients: ${perWorker.join(", ")}`);
+    const { counts, sent } = await servedPerWorker(p, { host: FORWARDER, port, listenerId: "l1", expected: "a", sourceOctet: 11, firstSource: 0 });
+    console.log(`      clients accepted per worker: ${counts.join(", ")}`);
+    assert.ok(counts.length === 2 && counts.every((n) => n > 0), `each worker accepted clients: ${counts.join(", ")}`);
     const merged = p.stats().listeners.find((l) => l.id === "l1");
-    assert.equal(merged?.connections, 60, "status and metrics see the sum over the workers");
+    assert.equal(merged?.connections, sent, "status and metrics see the sum over the workers");
     assert.equal(merged?.state, "Listening");
   });
 
@@ -125,13 +95,18 @@ describe("data plane in worker processes", function () {
     await p.apply(plan(service("s", [member(a)]), [{ id: "l1", port }]));
     const sockets: net.Socket[] = [];
     try {
-      for (let i = 0; i < 30; i++) {
-        const socket = await connect({ host: FORWARDER, port, localAddress: sourceAddress(100 + i, 11) });
-        sockets.push(socket);
-        assert.equal(await readLine(socket), "a");
-      }
-      await waitFor(() => sum([...activePerWorker(p, "l1").values()]) === 30, 5000, "the workers to report 30 open connections");
-      const active = activePerWorker(p, "l1");
+      // The scheduler picks the worker for each client (one shared accept queue): open them 10 at a
+      // time until both workers hold some, at most 100.
+      let active: Map<number, number>;
+      do {
+        for (let i = 0; i < 10; i++) {
+          const socket = await connect({ host: FORWARDER, port, localAddress: sourceAddress(100 + sockets.length, 11) });
+          sockets.push(socket);
+          assert.equal(await readLine(socket), "a");
+        }
+        await waitFor(() => sum([...activePerWorker(p, "l1").values()]) === sockets.length, 5000, `the workers to report ${sockets.length} open connections`);
+        active = activePerWorker(p, "l1");
+      } while ([...active.values()].some((n) => n === 0) && sockets.length < 100);
       const [victim, survivor] = [...active.keys()];
       assert.ok((active.get(victim) ?? 0) > 0 && (active.get(survivor) ?? 0) > 0, `both workers hold connections: ${[...active.values()].join(", ")}`);
 
@@ -158,9 +133,9 @@ describe("data plane in worker processes", function () {
       const names = await runConcurrently(40, 10, (i) => identify({ host: FORWARDER, port, localAddress: sourceAddress(200 + i, 11) }));
       assert.deepEqual(tally(names), new Map([["a", 40]]));
       await waitFor(
-        () => (p.stats().listeners.find((l) => l.id === "l1")?.connections ?? 0) === 70,
+        () => (p.stats().listeners.find((l) => l.id === "l1")?.connections ?? 0) === sockets.length + 40,
         5000,
-        "the counter to include the killed worker's 30 - its share - plus 40: nothing counted twice or lost",
+        `the counter to include the first ${sockets.length} (the killed worker's share too) plus 40: nothing counted twice or lost`,
       );
       const survivorAlive = sockets.filter((_, i) => outcomes[i] === "alive");
       for (const socket of survivorAlive) {
@@ -179,12 +154,12 @@ describe("data plane in worker processes", function () {
     await p.apply(plan(service("s", [member(b)]), [{ id: "l1", port: port1 }]));
     const before = acceptedPerWorker(p, "l1");
     // Every client reaches b ("no worker kept the old member"), and each worker takes some.
-    const served = await servedPerWorker(p, "l1", port1, before, "b", 300);
+    const served = (await servedPerWorker(p, { host: FORWARDER, port: port1, listenerId: "l1", expected: "b", sourceOctet: 11, firstSource: 300, before })).counts;
     assert.ok(served.every((n, i) => n > (before[i] ?? 0)), "both workers served the new member");
 
     const failed = await p.apply(plan(service("s", [member(b)]), [{ id: "l1", port: port1 }, { id: "l2", port: port2 }]));
     assert.deepEqual([...failed], []);
-    const served2 = await servedPerWorker(p, "l2", port2, [], "b", 1000);
+    const served2 = (await servedPerWorker(p, { host: FORWARDER, port: port2, listenerId: "l2", expected: "b", sourceOctet: 11, firstSource: 1000 })).counts;
     assert.ok(served2.length === 2 && served2.every((n) => n > 0), "both workers listen on the new port");
 
     await p.apply(plan(service("s", [member(b)]), [{ id: "l1", port: port1 }]));

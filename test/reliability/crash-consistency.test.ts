@@ -22,6 +22,8 @@ describe("reliability: crash consistency under kill -9", function () {
     console.log(`      ${figures.kills} kills, ${figures.acknowledged} acknowledged writes, ${figures.tempFilesAfterKill} kills inside a write, ${(figures.durationMs / 1000).toFixed(1)} s`);
     assert.deepEqual(figures.violations, []);
     assert.ok(figures.writes >= 200);
-    assert.ok(figures.acknowledged >= 80, `only ${figures.acknowledged} acknowledged writes`);
+    // Acknowledged writes are what the file is checked against. How many fit between two kills is
+    // a matter of the machine's load, so the floor is per kill, not a total.
+    assert.ok(figures.acknowledged >= 2 * figures.kills, `only ${figures.acknowledged} acknowledged writes over ${figures.kills} kills`);
   });
 });
