@@ -1,15 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { randomBytes } from "node:crypto";
 import { canonicalAddress, isUnknown } from "../model";
-import { issueNodeCertificate, makeCertificateAuthority, type CertificateAuthority } from "./admin-certificates";
+import { expiresWithin, issueNodeCertificate, makeCertificateAuthority, RENEW_WITHIN_DAYS, type CertificateAuthority } from "./admin-certificates";
 
 /**
  * The admin plane's private CA and one server certificate per node, kept in the Pulumi state.
  *
  * The CA is made once, on create, and kept for the resource's life: the connection pins it, so a new
  * one would mean every node's certificate at once. A node's certificate is issued again when its
- * admin address or host names change (TLS checks them against the endpoint), and only then; a node
- * that leaves drops its certificate.
+ * admin address or host names change (TLS checks them against the endpoint), or when it comes
+ * within RENEW_WITHIN_DAYS of its end, and only then; a node that leaves drops its certificate.
  */
 
 export interface AdminCertificateNode {
@@ -82,16 +82,25 @@ function issue(ca: CertificateAuthority, node: AdminCertificateNode): { certific
   });
 }
 
-/** Certificates for `nodes`, reusing those of `previous` whose node still names the same addresses. */
+/** The certificate and key of `previous` still good for `node`: same addresses, not near its end. */
+function reusable(node: AdminCertificateNode, previous: AdminCertificatesOutputs | undefined): { certificatePem: string; privateKeyPem: string } | undefined {
+  const before = previous?.nodes.find((n) => n.name === node.name);
+  if (before === undefined || subjectKey(before) !== subjectKey(node)) return undefined;
+  const certificatePem = previous?.certificates[node.name];
+  const privateKeyPem = previous?.privateKeys[node.name];
+  if (certificatePem === undefined || privateKeyPem === undefined || expiresWithin(certificatePem, RENEW_WITHIN_DAYS)) return undefined;
+  return { certificatePem, privateKeyPem };
+}
+
+/** Certificates for `nodes`, reusing those of `previous` that are still good for their node. */
 function certificatesFor(ca: CertificateAuthority, nodes: readonly AdminCertificateNode[], previous?: AdminCertificatesOutputs): AdminCertificatesOutputs {
   const certificates: Record<string, string> = {};
   const privateKeys: Record<string, string> = {};
   for (const node of nodes) {
-    const before = previous?.nodes.find((n) => n.name === node.name);
-    const kept = before !== undefined && subjectKey(before) === subjectKey(node) ? previous : undefined;
-    if (kept?.certificates[node.name] !== undefined && kept.privateKeys[node.name] !== undefined) {
-      certificates[node.name] = kept.certificates[node.name];
-      privateKeys[node.name] = kept.privateKeys[node.name];
+    const kept = reusable(node, previous);
+    if (kept !== undefined) {
+      certificates[node.name] = kept.certificatePem;
+      privateKeys[node.name] = kept.privateKeyPem;
     } else {
       const issued = issue(ca, node);
       certificates[node.name] = issued.certificatePem;
@@ -110,7 +119,9 @@ export const adminCertificatesProvider: pulumi.dynamic.ResourceProvider<AdminCer
     if (!Array.isArray(news.nodes)) return { changes: true };
     const key = (nodes: readonly AdminCertificateNode[]) => JSON.stringify(nodes.map((n) => [n.name, subjectKey(n)]).sort());
     // Never a replacement: the CA outlives every change of nodes.
-    return { changes: key(olds.nodes) !== key(news.nodes) };
+    if (key(olds.nodes) !== key(news.nodes)) return { changes: true };
+    const renewing = news.nodes.filter((n) => !isUnknown(n) && reusable(n, olds) === undefined);
+    return renewing.length === 0 ? { changes: false } : { changes: true, diffs: ["certificates"] };
   },
   async create(inputs) {
     const outs = certificatesFor(makeCertificateAuthority(), inputs.nodes);

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes, X509Certificate } from "node:crypto";
 import * as forge from "node-forge";
 
 /**
@@ -36,7 +36,18 @@ export interface NodeCertificateRequest {
 
 export const DEFAULT_CA_VALID_DAYS = 3650;
 export const DEFAULT_NODE_VALID_DAYS = 825;
+/**
+ * A node's certificate is issued again by the first `pulumi up` that finds it this close to its
+ * end: a stack deployed once a month renews in time, and the node loads the new files without a
+ * restart.
+ */
+export const RENEW_WITHIN_DAYS = 30;
 const DAY_MS = 86_400_000;
+
+/** Whether the certificate ends within `days` of `now` (or has ended). */
+export function expiresWithin(certificatePem: string, days: number, now: Date = new Date()): boolean {
+  return Date.parse(new X509Certificate(certificatePem).validTo) - now.getTime() <= days * DAY_MS;
+}
 /** Clocks of the provider's host and the nodes' hosts differ a little. */
 const CLOCK_SKEW_MS = 60_000;
 

@@ -101,6 +101,34 @@ describe("AdminCertificates (dynamic provider)", function () {
     assert.deepEqual(Object.keys(third.privateKeys), ["lb-2"]);
   });
 
+  it("issues a node's certificate again on the update that finds it within 30 days of its end, and only that one", async () => {
+    const first = (await adminCertificatesProvider.create({ nodes })).outs as AdminCertificatesOutputs;
+    const ca = { certificatePem: first.caCertificate, privateKeyPem: first.caPrivateKey };
+    const ending = (daysLeft: number) =>
+      issueNodeCertificate(ca, { commonName: "lb-1", ipAddresses: ["10.0.0.11"], validDays: 100, notBefore: new Date(Date.now() - (100 - daysLeft) * 86_400_000) });
+    const withLb1 = (cert: { certificatePem: string; privateKeyPem: string }): AdminCertificatesOutputs => ({
+      ...first,
+      certificates: { ...first.certificates, "lb-1": cert.certificatePem },
+      privateKeys: { ...first.privateKeys, "lb-1": cert.privateKeyPem },
+    });
+
+    const fine = withLb1(ending(31));
+    assert.deepEqual(await adminCertificatesProvider.diff!("id", fine, { nodes }), { changes: false }, "31 days left: nothing to do");
+
+    const old = withLb1(ending(29));
+    assert.deepEqual(await adminCertificatesProvider.diff!("id", old, { nodes }), { changes: true, diffs: ["certificates"] }, "29 days left: renew");
+    const { outs: renewed } = (await adminCertificatesProvider.update!("id", old, { nodes })) as { outs: AdminCertificatesOutputs };
+    assert.equal(renewed.caCertificate, first.caCertificate, "the CA the connection pins stays");
+    assert.equal(renewed.certificates["lb-2"], first.certificates["lb-2"], "the other node keeps its certificate");
+    assert.notEqual(renewed.privateKeys["lb-1"], old.privateKeys["lb-1"], "a new key with the new certificate");
+    const cert = new X509Certificate(renewed.certificates["lb-1"]);
+    const daysLeft = (Date.parse(cert.validTo) - Date.now()) / 86_400_000;
+    assert.ok(daysLeft > 800, `the renewed certificate has ${daysLeft.toFixed(0)} days left`);
+    assert.ok(cert.verify(new X509Certificate(first.caCertificate).publicKey));
+    assert.equal(cert.checkIP("10.0.0.11"), "10.0.0.11");
+    assert.deepEqual(await adminCertificatesProvider.diff!("id", renewed, { nodes }), { changes: false });
+  });
+
   it("check names the node entry that is wrong", async () => {
     const { failures } = await adminCertificatesProvider.check!({} as never, {
       nodes: [{ name: "a", adminAddress: "10.0.0.1" }, { name: "a", adminAddress: "bad address" }],
