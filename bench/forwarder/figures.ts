@@ -5,8 +5,9 @@
  * a direct connection.
  */
 
-export type Target = "direct" | "haproxy" | "nginx" | "forwarder";
-export const TARGETS: readonly Target[] = ["direct", "haproxy", "nginx", "forwarder"];
+/** `container`: the forwarder again, in a container of the node image (bench/forwarder/container.ts). */
+export type Target = "direct" | "haproxy" | "nginx" | "forwarder" | "container";
+export const TARGETS: readonly Target[] = ["direct", "haproxy", "nginx", "forwarder", "container"];
 /** The proxy each part compares the forwarder with. */
 export type Peer = "haproxy" | "nginx";
 
@@ -60,7 +61,7 @@ export const SCALING_GOAL = 1.8;
 export type Samples = Record<Target, Record<string, number[]>>;
 
 export function emptySamples(): Samples {
-  return { direct: {}, haproxy: {}, nginx: {}, forwarder: {} };
+  return { direct: {}, haproxy: {}, nginx: {}, forwarder: {}, container: {} };
 }
 
 export function record(samples: Samples, target: Target, id: string, value: number): void {
@@ -107,21 +108,27 @@ function goalCell(figure: Figure, r: number): string {
 
 const PEER_LABELS: Record<Peer, string> = { haproxy: "HAProxy", nginx: "nginx" };
 
+/**
+ * One row per figure. With samples of the forwarder in a container, two more columns: its figures
+ * and their ratio to the host process's (the image's relay against the one built on the host).
+ */
 export function resultTable(samples: Samples, names: Record<Target, string>, peer: Peer = "haproxy", figures: readonly Figure[] = FIGURES): string {
   const p = PEER_LABELS[peer];
+  const container = Object.keys(samples.container).length > 0;
   const lines = [
-    `| figure | unit | ${names.direct} | ${names[peer]} | ${names.forwarder} | fwd / ${p} | fwd / direct | ${p} / direct | goal (fwd / ${p}) |`,
-    "|---|---|---|---|---|---|---|---|---|",
+    `| figure | unit | ${names.direct} | ${names[peer]} | ${names.forwarder} | fwd / ${p} | fwd / direct | ${p} / direct | goal (fwd / ${p}) |${container ? ` ${names.container} | container / fwd |` : ""}`,
+    `|---|---|---|---|---|---|---|---|---|${container ? "---|---|" : ""}`,
   ];
   for (const f of figures) {
     const d = samples.direct[f.id];
     const h = samples[peer][f.id];
     const w = samples.forwarder[f.id];
+    const c = samples.container[f.id];
     const vsPeer = ratio(w, h);
     lines.push(
       `| ${f.label} | ${f.unit} | ${f.proxyOnly ? "-" : cell(d, f.digits)} | ${cell(h, f.digits)} | ${cell(w, f.digits)} | ${ratioCell(vsPeer)} | ${
         f.proxyOnly ? "-" : ratioCell(ratio(w, d))
-      } | ${f.proxyOnly ? "-" : ratioCell(ratio(h, d))} | ${goalCell(f, vsPeer)} |`,
+      } | ${f.proxyOnly ? "-" : ratioCell(ratio(h, d))} | ${goalCell(f, vsPeer)} |${container ? ` ${cell(c, f.digits)} | ${ratioCell(ratio(c, w))} |` : ""}`,
     );
   }
   return lines.join("\n");

@@ -31,7 +31,18 @@ import { BACKEND_HOST, PORTS, startBackends, type Backends } from "./backends";
 import { emptySamples, record, resultTable, scalingTable, TARGETS, UDP_FIGURES, type Samples, type Target } from "./figures";
 import { runDnsperf, runIperf, runRedis, runWrk, type LoadSettings } from "./load";
 import { cpuSeconds, openFilesLimit, Processes, rssBytes, type Started } from "./processes";
-import { forwarderSupportsWorkers, PROXY_MAXCONN, startForwarder, startHaproxy, type Proxy } from "./proxies";
+import { ContainerForwarders } from "./container";
+import {
+  CONTAINER_FORWARDER_HOST,
+  FORWARDER_HOST,
+  forwarderSupportsWorkers,
+  hostForwarder,
+  PROXY_MAXCONN,
+  startForwarder,
+  startHaproxy,
+  type ForwarderLauncher,
+  type Proxy,
+} from "./proxies";
 import {
   DATAGRAM_BYTES,
   measureUdp,
@@ -55,6 +66,9 @@ const IDLE_SOURCES = ["127.0.12.1", "127.0.12.2", "127.0.12.3", "127.0.12.4"];
 const PAUSE_MS = 300;
 
 type ConfigName = "one-core" | "all-cores";
+type ForwarderTarget = "forwarder" | "container";
+const FORWARDER_TARGETS: readonly ForwarderTarget[] = ["forwarder", "container"];
+const FORWARDER_HOSTS: Record<ForwarderTarget, string> = { forwarder: FORWARDER_HOST, container: CONTAINER_FORWARDER_HOST };
 
 interface Options {
   readonly quick: boolean;
@@ -71,6 +85,8 @@ interface Options {
   /** Extra forwarder options (e.g. --engine streams), split on spaces. */
   readonly forwarderArgs: readonly string[];
   readonly deadlineSeconds: number;
+  /** The image of the `container` target: "build" (built here, without a registry) or a given one. */
+  readonly container: "build" | { readonly image: string } | undefined;
 }
 
 const HELP = `usage: node dist/bench/forwarder/index.js [options]
@@ -82,8 +98,9 @@ const HELP = `usage: node dist/bench/forwarder/index.js [options]
   --repeat N              repeats of every figure (default 3)
   --seconds S             duration of each wrk and iperf3 run (default 3)
   --configs LIST          one-core,all-cores (default both)
-  --targets LIST          direct,haproxy,nginx,forwarder (default all; HAProxy is the TCP
-                          part's peer, nginx stream the UDP part's)
+  --targets LIST          direct,haproxy,nginx,forwarder,container (default all but container,
+                          which --container adds; HAProxy is the TCP part's peer, nginx
+                          stream the UDP part's)
   --idle N                idle connections for the memory figure (default 10000, capped by
                           the open-files limit: a proxied connection holds two descriptors)
   --json FILE             also write every sample as JSON
@@ -92,6 +109,12 @@ const HELP = `usage: node dist/bench/forwarder/index.js [options]
                           (Node's sockets instead of the native relay); the = is needed for
                           a value that starts with a dash
   --deadline-seconds S    stop everything and exit after S seconds (default 900)
+  --container             also measure the forwarder as the LoadBalancer component runs it, in the
+                          same run: a container of the node image (host networking, the
+                          component's container spec; target "container"), built here first
+                          without a registry (needs a Docker engine; bash
+                          bench/forwarder/in-container.sh starts one)
+  --forwarder-image IMAGE the same with an image built elsewhere (e.g. from the public images)
 `;
 
 function parseOptions(argv: readonly string[]): Options | "help" {
@@ -104,12 +127,14 @@ function parseOptions(argv: readonly string[]): Options | "help" {
       configs: { type: "string", default: "one-core,all-cores" },
       parts: { type: "string", default: PARTS.join(",") },
       "udp-only": { type: "boolean", default: false },
-      targets: { type: "string", default: TARGETS.join(",") },
+      targets: { type: "string" },
       idle: { type: "string" },
       json: { type: "string" },
       "forwarder-node-args": { type: "string", default: "" },
       "forwarder-args": { type: "string", default: "" },
       "deadline-seconds": { type: "string", default: "900" },
+      container: { type: "boolean", default: false },
+      "forwarder-image": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -126,7 +151,8 @@ function parseOptions(argv: readonly string[]): Options | "help" {
   for (const c of configs) if (c !== "one-core" && c !== "all-cores") throw new Error(`--configs: unknown configuration ${c}`);
   const parts = values["udp-only"] ? ["udp"] : values.parts.split(",").filter((p) => p !== "");
   for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part ${p} (allowed: ${PARTS.join(", ")})`);
-  const targets = values.targets.split(",").filter((t) => t !== "");
+  const inContainer = values.container || values["forwarder-image"] !== undefined;
+  const targets = (values.targets ?? TARGETS.filter((t) => t !== "container" || inContainer).join(",")).split(",").filter((t) => t !== "");
   for (const t of targets) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`--targets: unknown target ${t}`);
   // A proxied idle connection holds two descriptors in the proxy; keep a margin for everything else.
   const idleCap = Math.min(PROXY_MAXCONN - 200, Math.floor((openFilesLimit() - 600) / 2));
@@ -143,6 +169,7 @@ function parseOptions(argv: readonly string[]): Options | "help" {
     forwarderNodeArgs: values["forwarder-node-args"].split(" ").filter((a) => a !== ""),
     forwarderArgs: values["forwarder-args"].split(" ").filter((a) => a !== ""),
     deadlineSeconds: int(values["deadline-seconds"], 900, "deadline-seconds", 10),
+    container: !targets.includes("container") ? undefined : values["forwarder-image"] !== undefined ? { image: values["forwarder-image"] } : "build",
   };
 }
 
@@ -168,6 +195,8 @@ interface Context {
   readonly procs: Processes;
   readonly dir: string;
   readonly mainJs: string;
+  /** How each forwarder target starts: a host process, and (with --container) a container. */
+  readonly launchers: Partial<Record<ForwarderTarget, ForwarderLauncher>>;
   readonly holderJs: string;
   readonly workers: boolean;
   readonly log: (line: string) => void;
@@ -202,8 +231,10 @@ async function main(): Promise<void> {
 
   const procs = new Processes();
   const dir = mkdtempSync(join(os.tmpdir(), "dnlb-bench-forwarder-"));
+  const containers = opts.container === undefined ? undefined : new ContainerForwarders();
   const cleanup = async (): Promise<void> => {
     await procs.stopAll();
+    await containers?.close();
     rmSync(dir, { recursive: true, force: true });
   };
   process.on("exit", () => procs.killAllNow());
@@ -226,14 +257,29 @@ async function main(): Promise<void> {
   let backends: Backends | undefined;
   let udpBackends: UdpBackends | undefined;
   try {
+    const log = (line: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+    const launchers: Partial<Record<ForwarderTarget, ForwarderLauncher>> = { forwarder: hostForwarder(mainJs, opts.forwarderNodeArgs) };
+    if (containers !== undefined && opts.container !== undefined) {
+      let image: string;
+      if (opts.container === "build") {
+        const built = await containers.buildImage(log);
+        console.log(`Forwarder in a container of an image built here: builder and base images ${built.helperSeconds.toFixed(1)} s, forwarder image ${built.imageSeconds.toFixed(1)} s`);
+        image = built.image;
+      } else {
+        image = opts.container.image;
+        console.log(`Forwarder in a container of ${image}`);
+      }
+      launchers.container = containers.launcher(image);
+    }
     const ctx: Context = {
       opts,
       procs,
       dir,
       mainJs,
+      launchers,
       holderJs: join(__dirname, "idle-holder.js"),
       workers: await forwarderSupportsWorkers(procs, mainJs),
-      log: (line) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`),
+      log,
     };
     printHeader(ctx, cores);
     for (const name of opts.configs) {
@@ -305,11 +351,13 @@ function pin(backends: readonly Started[], cpus: string | undefined, cores: numb
 
 function targetNames(ctx: Context, config: Config): Record<Target, string> {
   const workers = ctx.workers ? config.threads : undefined;
+  const forwarder = [workers === undefined ? "forwarder (1 process)" : `forwarder --workers ${workers}`, ...ctx.opts.forwarderArgs].join(" ");
   return {
     direct: "direct",
     haproxy: `HAProxy nbthread ${config.threads}`,
     nginx: `nginx stream, ${config.threads} worker${config.threads === 1 ? "" : "s"}`,
-    forwarder: [workers === undefined ? "forwarder (1 process)" : `forwarder --workers ${workers}`, ...ctx.opts.forwarderArgs].join(" "),
+    forwarder,
+    container: `${forwarder} (container)`,
   };
 }
 
@@ -341,8 +389,10 @@ async function runConfig(ctx: Context, config: Config): Promise<{ samples: Sampl
   const proxies = new Map<Target, Proxy>();
   try {
     if (opts.targets.includes("haproxy")) proxies.set("haproxy", await startHaproxy(procs, dir, config.threads, config.proxyCpus));
-    if (opts.targets.includes("forwarder")) {
-      proxies.set("forwarder", await startForwarder(procs, dir, ctx.mainJs, workers, config.proxyCpus, opts.forwarderNodeArgs, opts.forwarderArgs));
+    for (const target of FORWARDER_TARGETS) {
+      const launcher = ctx.launchers[target];
+      if (!opts.targets.includes(target) || launcher === undefined) continue;
+      proxies.set(target, await startForwarder(procs, dir, launcher, FORWARDER_HOSTS[target], workers, config.proxyCpus, opts.forwarderArgs));
     }
     const settings = loadSettings(ctx, config);
     const baselineRss = new Map([...proxies].map(([target, proxy]) => [target, rssBytes(proxy.process.pid)]));
@@ -385,10 +435,12 @@ async function runUdpConfig(ctx: Context, config: Config, backends: UdpBackends)
   const proxies = new Map<Target, Proxy>();
   try {
     if (targets.includes("nginx")) proxies.set("nginx", await startNginxStream(procs, dir, config.threads, config.proxyCpus));
-    if (targets.includes("forwarder")) {
-      const forwarder = await startForwarder(procs, dir, ctx.mainJs, workers, config.proxyCpus, opts.forwarderNodeArgs, opts.forwarderArgs, UDP_SERVICES);
+    for (const target of FORWARDER_TARGETS) {
+      const launcher = ctx.launchers[target];
+      if (!targets.includes(target) || launcher === undefined) continue;
+      const forwarder = await startForwarder(procs, dir, launcher, FORWARDER_HOSTS[target], workers, config.proxyCpus, opts.forwarderArgs, UDP_SERVICES);
       await waitForDns(forwarder.host, () => `the forwarder does not forward DNS: ${forwarder.process.output().slice(-2000)}`);
-      proxies.set("forwarder", forwarder);
+      proxies.set(target, forwarder);
     }
     for (const [target, proxy] of proxies) {
       ctx.log(`${config.name}: UDP warming up ${names[target]}`);

@@ -60,6 +60,18 @@ export class Processes {
     return started;
   }
 
+  /**
+   * `p`, measured and signalled as process `pid` instead: a container's first process, while `p`
+   * (e.g. `docker logs --follow`) carries its output and ends when it does.
+   */
+  retarget(p: Started, pid: number): Started {
+    const q: Started = { ...p, pid };
+    this.running.delete(p);
+    this.running.add(q);
+    void q.exited.then(() => this.running.delete(q));
+    return q;
+  }
+
   /** Runs a command to its end (killed after `timeoutMs`); resolves with its output and exit code. */
   async run(
     name: string,

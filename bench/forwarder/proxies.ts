@@ -11,7 +11,9 @@ import type { Processes, Started } from "./processes";
 
 export const HAPROXY_HOST = "127.0.9.1";
 export const FORWARDER_HOST = "127.0.9.2";
-const FORWARDER_ADMIN_PORT = 19180;
+/** The forwarder in a container, measured in the same run as the host process. */
+export const CONTAINER_FORWARDER_HOST = "127.0.9.3";
+export const FORWARDER_ADMIN_PORT = 19180;
 const TOKEN = "bench-forwarder-admin-token";
 const SEED = "00112233445566778899aabbccddeeff";
 
@@ -73,30 +75,59 @@ export async function forwarderSupportsWorkers(procs: Processes, mainJs: string)
   return output.includes("--workers");
 }
 
+/** The secrets every forwarder of the run shares (a loopback-only benchmark: fixed values). */
+export const FORWARDER_SECRETS = { adminToken: TOKEN, hashSeed: SEED } as const;
+
+/**
+ * What one forwarder of the run is: the address of its listeners and admin API (port
+ * FORWARDER_ADMIN_PORT), its workers (undefined: the build's default), CPUs and extra flags.
+ */
+export interface ForwarderLaunch {
+  readonly name: string;
+  readonly host: string;
+  readonly workers: number | undefined;
+  readonly cpus: string | undefined;
+  /** Flags beyond the addresses, state and secrets: workers, log level, the run's extra ones. */
+  readonly flags: readonly string[];
+}
+
+/**
+ * Starts a forwarder node as `launch` says, with FORWARDER_SECRETS, and resolves with the process
+ * to measure: a host process (`hostForwarder`), or the first process of a container
+ * (bench/forwarder/container.ts).
+ */
+export type ForwarderLauncher = (procs: Processes, dir: string, launch: ForwarderLaunch) => Promise<Started>;
+
+/** The forwarder as a process of this host, `node [nodeArgs] main.js ...`. */
+export function hostForwarder(mainJs: string, nodeArgs: readonly string[]): ForwarderLauncher {
+  return async (procs, dir, launch) => {
+    const stateDir = join(dir, `forwarder-state-${launch.host}-${launch.workers ?? "single"}`);
+    mkdirSync(stateDir, { recursive: true });
+    const admin = `${launch.host}:${FORWARDER_ADMIN_PORT}`;
+    const args = [...nodeArgs, mainJs, "--admin-listen", admin, "--listen-address", launch.host, "--state-dir", stateDir, ...launch.flags];
+    const env = { ...process.env, DNLB_ADMIN_TOKEN: TOKEN, DNLB_HASH_SEED: SEED };
+    return procs.start(launch.name, process.execPath, args, { cpus: launch.cpus, env });
+  };
+}
+
 export async function startForwarder(
   procs: Processes,
   dir: string,
-  mainJs: string,
+  launcher: ForwarderLauncher,
+  host: string,
   workers: number | undefined,
   cpus: string | undefined,
-  nodeArgs: readonly string[] = [],
   forwarderArgs: readonly string[] = [],
   services: readonly ForwardedService[] = TCP_SERVICES,
 ): Promise<Proxy> {
-  const stateDir = join(dir, `forwarder-state-${workers ?? "single"}`);
-  mkdirSync(stateDir, { recursive: true });
-  const admin = `${FORWARDER_HOST}:${FORWARDER_ADMIN_PORT}`;
-  const args = [...nodeArgs, mainJs, "--admin-listen", admin, "--listen-address", FORWARDER_HOST, "--state-dir", stateDir, "--log-level", "warn"];
-  if (workers !== undefined) args.push("--workers", String(workers));
-  args.push(...forwarderArgs);
-  const env = { ...process.env, DNLB_ADMIN_TOKEN: TOKEN, DNLB_HASH_SEED: SEED };
+  const flags = ["--log-level", "warn", ...(workers === undefined ? [] : ["--workers", String(workers)]), ...forwarderArgs];
   const name = workers === undefined ? "forwarder" : `forwarder --workers ${workers}`;
-  const child = procs.start(name, process.execPath, args, { cpus, env });
+  const child = await launcher(procs, dir, { name, host, workers, cpus, flags });
   const describe = (): string => `the forwarder did not start: ${child.output().slice(-2000)}`;
-  await waitForPort(FORWARDER_HOST, FORWARDER_ADMIN_PORT, 20_000, describe);
-  await configureForwarder(`http://${admin}`, services);
-  for (const service of services) if (service.protocol === "TCP") await waitForPort(FORWARDER_HOST, service.port, 20_000, describe);
-  return { name, host: FORWARDER_HOST, process: child };
+  await waitForPort(host, FORWARDER_ADMIN_PORT, 30_000, describe);
+  await configureForwarder(`http://${host}:${FORWARDER_ADMIN_PORT}`, services);
+  for (const service of services) if (service.protocol === "TCP") await waitForPort(host, service.port, 20_000, describe);
+  return { name, host, process: child };
 }
 
 /** One virtual group, backend service and listener per service, health checking off. */

@@ -41,15 +41,37 @@ export class DockerEngine {
    * Creates a container from the spec the LoadBalancer component also uses, writes its files and
    * starts it (unless the spec says not to), in the order @pulumi/docker does: the files go in one
    * archive extracted at `/`, which Docker refuses for a read-only root unless every file lies in
-   * a writable volume.
+   * a writable volume. `extraHostConfig`: what a benchmark adds, such as CPU pinning.
    */
-  async run(spec: ContainerSpec<string>, extraLabels: Record<string, string>): Promise<string> {
-    const created = (await this.call("POST", `/containers/create?name=${encodeURIComponent(spec.name)}`, createBody(spec, extraLabels))) as {
+  async run(spec: ContainerSpec<string>, extraLabels: Record<string, string>, extraHostConfig: Record<string, unknown> = {}): Promise<string> {
+    const body = createBody(spec, extraLabels);
+    body.HostConfig = { ...(body.HostConfig as Record<string, unknown>), ...extraHostConfig };
+    const created = (await this.call("POST", `/containers/create?name=${encodeURIComponent(spec.name)}`, body)) as {
       Id: string;
     };
     if (spec.files.length > 0) await this.putArchive(created.Id, "/", tarArchive(spec.files));
     if (spec.start) await this.call("POST", `/containers/${created.Id}/start`);
     return created.Id;
+  }
+
+  /** An image as the tar archive `docker save` writes. */
+  async exportImage(ref: string): Promise<Buffer> {
+    const res = await request(`http://docker${API}/images/${encodeURIComponent(ref)}/get`, { dispatcher: this.agent });
+    const archive = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode >= 300) throw new Error(`docker GET image ${ref}: ${res.statusCode} ${archive.toString("utf8").slice(0, 500)}`);
+    return archive;
+  }
+
+  /** What `docker load` does with the archive of `exportImage`. */
+  async importImage(archive: Buffer): Promise<void> {
+    const res = await request(`http://docker${API}/images/load?quiet=1`, {
+      method: "POST",
+      dispatcher: this.agent,
+      headers: { "content-type": "application/x-tar" },
+      body: archive,
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 300 || text.includes('"error"')) throw new Error(`docker load: ${res.statusCode} ${text.trim().slice(0, 500)}`);
   }
 
   async putArchive(id: string, path: string, archive: Buffer): Promise<void> {
@@ -140,7 +162,7 @@ export class DockerEngine {
 export interface ContainerState {
   readonly Id: string;
   readonly RestartCount: number;
-  readonly State: { readonly Status: string; readonly Running: boolean; readonly StartedAt: string; readonly Health?: { readonly Status: string } };
+  readonly State: { readonly Status: string; readonly Running: boolean; readonly Pid: number; readonly StartedAt: string; readonly Health?: { readonly Status: string } };
   readonly Mounts: readonly { readonly Name?: string; readonly Destination: string }[];
 }
 
