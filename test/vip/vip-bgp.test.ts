@@ -229,7 +229,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
 
   async function status(k: number): Promise<{
     backendServices?: { id: string; members: { eligible: boolean }[] }[];
-    vip: { address: string; announced: boolean; reason: string; peers: { address: string; asn: number; state: string }[] };
+    vip: { address: string; announced: boolean; reason: string; peers: { address: string; asn: number; holdTimeSeconds: number; bfd: boolean; state: string }[] };
   }> {
     return JSON.parse((await agent.http(`https://${nodeAddress(k)}:${ADMIN_PORT}/v1/status`)).body);
   }
@@ -276,7 +276,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     const s = await status(1);
     assert.equal(s.vip.address, VIP);
     assert.equal(s.vip.announced, true, s.vip.reason);
-    assert.deepEqual(s.vip.peers, [{ address: routerAddress(1), asn: ROUTER_ASN, state: "Established" }]);
+    assert.deepEqual(s.vip.peers, [{ address: routerAddress(1), asn: ROUTER_ASN, holdTimeSeconds: 3, bfd: false, state: "Established" }]);
   });
 
   it("a listener created through the providers in Pulumi's dynamic-provider host is served on the VIP by every node, and QuintupleHash shares follow the weights over both nodes", async () => {
