@@ -92,9 +92,14 @@ export interface HealthOptions {
   readonly timeScale?: number;
 }
 
+/** One BGP session; each has its own timers, as BIRD configures them per `protocol bgp`. */
 export interface BgpPeer {
   readonly address: string;
   readonly asn: number;
+  /** 0 turns keepalives and the hold timer off (RFC 4271), else 3-65535. */
+  readonly holdTimeSeconds: number;
+  /** BFD with this peer: a silent node is noticed in about 0.3 s instead of the hold time. */
+  readonly bfd: boolean;
 }
 
 export interface BgpOptions {
@@ -102,10 +107,6 @@ export interface BgpOptions {
   /** Unset: BIRD picks one of the node's addresses. */
   readonly routerId?: string;
   readonly peers: readonly BgpPeer[];
-  /** 0 turns keepalives and the hold timer off (RFC 4271), else 3-65535. */
-  readonly holdTimeSeconds: number;
-  /** BFD towards every peer: a silent node is noticed in about 0.3 s instead of the hold time. */
-  readonly bfd: boolean;
 }
 
 /** One virtual IP served by every node (--vip): the listeners bind it and BGP announces it. */

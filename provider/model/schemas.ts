@@ -235,7 +235,7 @@ function vipShape(f: Fields) {
     address: f.unicastAddress("a BGP session is made to an IP"),
     asn: f.integer(1, MAX_ASN),
     bfd: f.boolean().optional().meta({ description: "BFD with this peer: a silent node is noticed in about 0.3 s. Default: false." }),
-    holdTimeSeconds: holdTimeSeconds(f).optional().meta({ description: `BGP hold time: 0 or 3-65535. Default: ${DEFAULT_BGP_HOLD_TIME_SECONDS}.` }),
+    holdTimeSeconds: holdTimeSeconds(f).optional().meta({ description: `BGP hold time with this peer (keepalives every third of it): 0 or 3-65535. Default: ${DEFAULT_BGP_HOLD_TIME_SECONDS}.` }),
   });
   return {
     address: f
@@ -250,14 +250,9 @@ function vipShape(f: Fields) {
 
 interface PeerLike {
   readonly address?: unknown;
-  readonly bfd?: unknown;
-  readonly holdTimeSeconds?: unknown;
 }
 
-/**
- * Peers unique by address; one hold time and one BFD setting for all of them, because a node
- * runs one BIRD with one setting for every session (--bgp-hold-time, --bgp-bfd).
- */
+/** Peers unique by address: a node runs one BGP session per router. */
 function refinePeers(peers: readonly PeerLike[], refine: z.RefinementCtx): void {
   if (!Array.isArray(peers)) return; // the unknown sentinel at preview
   const seen = new Map<string, number>();
@@ -267,19 +262,6 @@ function refinePeers(peers: readonly PeerLike[], refine: z.RefinementCtx): void 
     if (first === undefined) seen.set(peer.address, index);
     else refine.addIssue({ code: "custom", path: [index, "address"], message: `repeats peers[${first}] (${peer.address}): one session per router, peers must be unique by address` });
   });
-  const defaults = { bfd: false, holdTimeSeconds: DEFAULT_BGP_HOLD_TIME_SECONDS };
-  for (const key of ["bfd", "holdTimeSeconds"] as const) {
-    const given = peers.map((p) => p[key] ?? defaults[key]);
-    if (given.some(isUnknown)) continue;
-    const differing = given.findIndex((value) => value !== given[0]);
-    if (differing > 0) {
-      refine.addIssue({
-        code: "custom",
-        path: [differing, key],
-        message: `is ${describeValue(given[differing])} where peers[0] has ${describeValue(given[0])}: a node runs one ${key} for all its BGP sessions, give every peer the same`,
-      });
-    }
-  }
 }
 
 /** The VIP's peers must be of its address family: a session carries the routes of its own family. */
@@ -344,7 +326,7 @@ function loadBalancerShape(f: Fields) {
       .meta({
         ...update,
         description:
-          "One virtual IP served by every node: each node puts it on its loopback, binds its listeners to it and announces it over BGP while it can serve: `{ address, bgp: { localAsn, peers: [{ address, asn, bfd?, holdTimeSeconds? }] } }` (ASNs 1-4294967295; 1-16 peers unique by address, of the VIP's family, with one bfd and one holdTimeSeconds (0 or 3-65535, default 3) for all). Router side: examples/vip-bgp. Unset: each node serves its own address.",
+          "One virtual IP served by every node: each node puts it on its loopback, binds its listeners to it and announces it over BGP while it can serve: `{ address, bgp: { localAsn, peers: [{ address, asn, bfd?, holdTimeSeconds? }] } }` (ASNs 1-4294967295; 1-16 peers unique by address, of the VIP's family, each with its own bfd (default false) and holdTimeSeconds (0 or 3-65535, default 3)). Router side: examples/vip-bgp. Unset: each node serves its own address.",
       }),
     // The admin token crosses the network to a node whose admin address is not loopback: such a
     // node always serves HTTPS. "always" also puts loopback nodes behind TLS.

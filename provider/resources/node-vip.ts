@@ -20,17 +20,19 @@ export function routerIdOf(node: { readonly listenAddress: string; readonly admi
   return [node.listenAddress, node.adminAddress].find((a) => isIPv4(a) && a !== "0.0.0.0");
 }
 
-/** The node's command-line flags for the VIP (`dnlb-forwarder --vip ... --bgp-*`). */
+/**
+ * The node's command-line flags for the VIP (`dnlb-forwarder --vip ... --bgp-*`). Each peer
+ * carries its own hold time (always, so a node image with another default keeps the model's)
+ * and BFD when it is on: `--bgp-peer ADDRESS:ASN,hold=SECONDS[,bfd=on]`.
+ */
 export function nodeVipFlags(vip: NodeVip): string[] {
   const { address, bgp } = vip.spec;
-  // The schema makes every peer agree on these (a node runs one setting for all sessions).
-  const first = bgp.peers[0];
+  const peerFlag = (p: VipSpec["bgp"]["peers"][number]) =>
+    [formatHostPort(p.address, p.asn), `hold=${p.holdTimeSeconds ?? DEFAULT_BGP_HOLD_TIME_SECONDS}`, ...(p.bfd === true ? ["bfd=on"] : [])].join(",");
   return [
     ...["--vip", address, "--bgp-local-asn", String(bgp.localAsn)],
     ...(vip.routerId === undefined ? [] : ["--bgp-router-id", vip.routerId]),
-    ...bgp.peers.flatMap((p) => ["--bgp-peer", formatHostPort(p.address, p.asn)]),
-    ...["--bgp-hold-time", String(first.holdTimeSeconds ?? DEFAULT_BGP_HOLD_TIME_SECONDS)],
-    ...(first.bfd === true ? ["--bgp-bfd"] : []),
+    ...bgp.peers.flatMap((p) => ["--bgp-peer", peerFlag(p)]),
   ];
 }
 

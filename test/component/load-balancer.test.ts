@@ -583,7 +583,7 @@ describe("LoadBalancer component (mocked engine)", function () {
         const command = c.inputs.command as string[];
         assert.deepEqual(command.slice(command.indexOf("--vip")), [
           ...["--vip", "10.99.0.1", "--bgp-local-asn", "65001", "--bgp-router-id", `127.0.1.2${n}`],
-          ...["--bgp-peer", "10.0.1.1:65000", "--bgp-peer", "10.0.2.1:65000", "--bgp-hold-time", "9", "--bgp-bfd"],
+          ...["--bgp-peer", "10.0.1.1:65000,hold=9,bfd=on", "--bgp-peer", "10.0.2.1:65000,hold=9,bfd=on"],
         ]);
         assert.deepEqual(c.inputs.capabilities, { drops: ["ALL"], adds: ["NET_BIND_SERVICE", "NET_ADMIN"] });
       }
@@ -595,7 +595,7 @@ describe("LoadBalancer component (mocked engine)", function () {
       const command = mocks.named("edge6-node-1").inputs.command as string[];
       assert.deepEqual(command.slice(command.indexOf("--vip")), [
         ...["--vip", "fd00:99::1", "--bgp-local-asn", "4200000000", "--bgp-router-id", "127.0.1.1"],
-        ...["--bgp-peer", "[fd00:1::1]:65000", "--bgp-hold-time", "3"],
+        ...["--bgp-peer", "[fd00:1::1]:65000,hold=3"],
       ]);
     });
 
@@ -620,10 +620,15 @@ describe("LoadBalancer component (mocked engine)", function () {
       for (const hold of [1, 2, 65536, 2.5]) {
         vipRejects(withPeers([{ ...peers[0], holdTimeSeconds: hold }]), new RegExp(`vip\\.bgp\\.peers\\[0\\]\\.holdTimeSeconds must be 0 \\(no hold timer\\) or an integer from 3 to 65535 seconds \\(got ${hold}\\)`));
       }
-      vipRejects(withPeers([peers[0], { ...peers[1], holdTimeSeconds: 9 }]), /vip\.bgp\.peers\[1\]\.holdTimeSeconds is 9 where peers\[0\] has 3: a node runs one holdTimeSeconds for all its BGP sessions/);
-      vipRejects(withPeers([{ ...peers[0], bfd: true }, peers[1]]), /vip\.bgp\.peers\[1\]\.bfd is false where peers\[0\] has true/);
       vipRejects(withPeers([{ address: "fd00:1::1", asn: 65000 }]), /vip\.bgp\.peers\[0\]\.address "fd00:1::1" is not of the VIP's address family/);
       vipRejects({ ...vip, bgp: { ...vip.bgp, routerId: "1.2.3.4" } }, /vip\.bgp\.routerId is not a field of the VIP's BGP \(allowed: localAsn, peers\)/);
+    });
+
+    it("gives each peer its own hold time and BFD: one with BFD and hold 9, one with the defaults", async function () {
+      const { lb } = deploy("mixed", { nodes: 1, vip: { ...vip, bgp: { ...vip.bgp, peers: [{ ...peers[0], bfd: true, holdTimeSeconds: 9 }, { ...peers[1], bfd: false }] } } });
+      await promiseOf(lb.connection);
+      const command = mocks.named("mixed-node-1").inputs.command as string[];
+      assert.deepEqual(command.slice(command.indexOf("--bgp-peer")), ["--bgp-peer", "10.0.1.1:65000,hold=9,bfd=on", "--bgp-peer", "10.0.2.1:65000,hold=3"]);
     });
 
     it("accepts a hold time of 0 (no hold timer) and the largest ASN", function () {

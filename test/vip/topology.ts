@@ -4,6 +4,7 @@
  * client and the backend on their own link to the router:
  *
  *   client 10.0.0.2-17 ── router ── 10.0.K.2 node K (K = 1..N), VIP 10.99.0.1 on each node's lo
+ *                            │         (router 10.0.K.1, and 10.0.K.254 for a second session)
  *                            └───── 10.0.9.2, 10.0.9.3 backend (members m1, m2)
  *
  * Every process is started through `ip netns exec` (same PID: it execs) and stopped by PID;
@@ -25,6 +26,10 @@ export const MEMBER_PORT = 7001;
 
 export const nodeAddress = (k: number) => `10.0.${k}.2`;
 export const routerAddress = (k: number) => `10.0.${k}.1`;
+/** The router's second address on node k's link, for a second BGP session with that node. */
+export const secondRouterAddress = (k: number) => `10.0.${k}.254`;
+/** The router's hold time on a second session: the node's, if shorter, is what BGP runs. */
+export const SECOND_SESSION_HOLD_SECONDS = 9;
 
 function run(args: readonly string[]): void {
   execFileSync(args[0], args.slice(1), { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
@@ -89,15 +94,26 @@ export class Topology {
   }
 
   /**
-   * Starts the router's BIRD (ECMP, the nodes as eBGP peers, BFD towards `bfdNodes`) with its
-   * configuration and control socket in `dir`; returns the control socket's path.
+   * Starts the router's BIRD (ECMP, the nodes as eBGP peers, BFD towards `bfdNodes`, a second
+   * session without BFD from secondRouterAddress(k) with each node k of `secondSessionNodes`) with
+   * its configuration and control socket in `dir`; returns the control socket's path.
    */
-  async startRouter(dir: string, bfdNodes: readonly number[]): Promise<string> {
+  async startRouter(dir: string, bfdNodes: readonly number[], secondSessionNodes: readonly number[] = []): Promise<string> {
     const conf = path.join(dir, "router.conf");
     const socket = path.join(dir, "router.ctl");
-    await fs.writeFile(conf, routerBirdConfig(this.nodes.length, bfdNodes));
+    for (const k of secondSessionNodes) run(["ip", "-n", this.router, "addr", "add", `${secondRouterAddress(k)}/24`, "dev", `r${k}`]);
+    await fs.writeFile(conf, routerBirdConfig(this.nodes.length, bfdNodes, secondSessionNodes));
     this.spawn(this.router, ["setpriv", "--pdeathsig", "KILL", "bird", "-f", "-c", conf, "-s", socket]);
     return socket;
+  }
+
+  /** Starts the backend's members (BACKEND_SCRIPT); resolves once they listen. */
+  async startBackend(): Promise<void> {
+    const backend = this.spawn(this.backend, [process.execPath, "-e", BACKEND_SCRIPT, JSON.stringify(MEMBERS)]);
+    await new Promise<void>((resolve, reject) => {
+      backend.stdout?.once("data", () => resolve());
+      backend.once("exit", (code) => reject(new Error(`the backend exited (${code})`)));
+    });
   }
 
   /** Drops every packet to and from node `k` (1-based) on its link: the node is up but silent. */
@@ -105,6 +121,20 @@ export class Topology {
     const ns = this.nodes[k - 1];
     run(["ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-i", "eth0", "-j", "DROP"]);
     run(["ip", "netns", "exec", ns, "iptables", "-A", "OUTPUT", "-o", "eth0", "-j", "DROP"]);
+  }
+
+  /** Drops every packet between node `k` and `address` only: that one BGP (and BFD) peer goes silent. */
+  silenceTowards(k: number, address: string): void {
+    const ns = this.nodes[k - 1];
+    run(["ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-s", address, "-j", "DROP"]);
+    run(["ip", "netns", "exec", ns, "iptables", "-A", "OUTPUT", "-d", address, "-j", "DROP"]);
+  }
+
+  /** Names of this topology's namespaces that still exist. */
+  remainingNamespaces(): string[] {
+    const listed = execFileSync("ip", ["netns", "list"], { encoding: "utf8", timeout: 5000 });
+    const names = new Set(listed.split("\n").map((l) => l.split(" ")[0]));
+    return [this.router, this.client, this.backend, ...this.nodes].filter((ns) => names.has(ns));
   }
 
   /** Node addresses the router's kernel table sends the VIP to now. */
@@ -130,8 +160,14 @@ export class Topology {
   }
 }
 
-/** The router's BIRD: one eBGP session per node, ECMP into the kernel table, BFD with the nodes in `bfdNodes`. */
-export function routerBirdConfig(nodeCount: number, bfdNodes: readonly number[]): string {
+/**
+ * The router's BIRD: one eBGP session per node (protocol nodeK), ECMP into the kernel table, BFD
+ * with the nodes in `bfdNodes`, and a second session (protocol nodeKb, no BFD) with each node in
+ * `secondSessionNodes`. BIRD 2.0 runs one session per neighbor, port and interface (its lock), so
+ * the second names the interface the first leaves out, and each names its local address, by which
+ * BIRD tells which one a node's connection is for.
+ */
+export function routerBirdConfig(nodeCount: number, bfdNodes: readonly number[], secondSessionNodes: readonly number[] = []): string {
   const lines = [
     `router id ${routerAddress(0)};`,
     "protocol device {}",
@@ -141,11 +177,19 @@ export function routerBirdConfig(nodeCount: number, bfdNodes: readonly number[])
   for (let k = 1; k <= nodeCount; k++) {
     lines.push(
       `protocol bgp node${k} {`,
-      `  local as ${ROUTER_ASN}; neighbor ${nodeAddress(k)} as ${NODE_ASN};`,
+      `  local ${routerAddress(k)} as ${ROUTER_ASN}; neighbor ${nodeAddress(k)} as ${NODE_ASN};`,
       // A short error wait: a node that comes back is accepted within a second or two (BIRD's
       // default, and even 1-5 s, keeps refusing it for several seconds after it left).
       "  hold time 3; keepalive time 1; connect retry time 1; error wait time 1, 2;",
       ...(bfdNodes.includes(k) ? ["  bfd on;"] : []),
+      "  ipv4 { import all; export none; };",
+      "}",
+    );
+    if (!secondSessionNodes.includes(k)) continue;
+    lines.push(
+      `protocol bgp node${k}b {`,
+      `  local ${secondRouterAddress(k)} as ${ROUTER_ASN}; neighbor ${nodeAddress(k)} as ${NODE_ASN}; interface "r${k}";`,
+      `  hold time ${SECOND_SESSION_HOLD_SECONDS}; keepalive time 1; connect retry time 1; error wait time 1, 2;`,
       "  ipv4 { import all; export none; };",
       "}",
     );

@@ -4,39 +4,25 @@
  * `ip` and BIRD 2 (Debian bird2); skipped otherwise, unless DNLB_REQUIRE_PEERS=1.
  */
 import { strict as assert } from "node:assert";
-import { execFileSync, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { skipUnlessPresent } from "../support/peers";
-import { issueNodeCertificate, makeCertificateAuthority, type CertificateAuthority } from "../../provider/resources/admin-certificates";
+import { makeCertificateAuthority, type CertificateAuthority } from "../../provider/resources/admin-certificates";
 import { backendServiceProvider, listenerProvider, virtualServerGroupProvider } from "../../provider/resources";
 import { MiniEngine, type Goal } from "../engine/helpers/engine";
 import { ProviderHost } from "../engine/helpers/host";
 import { serializeProvider } from "../engine/helpers/serialize";
-import type { ConnectResult } from "./client-agent";
-import {
-  BACKEND_SCRIPT,
-  CLIENT_SOURCES,
-  MEMBER_PORT,
-  MEMBERS,
-  NODE_ASN,
-  nodeAddress,
-  ROUTER_ASN,
-  routerAddress,
-  Topology,
-  vipPrerequisiteMissing,
-  VIP,
-} from "./topology";
+import { Agent } from "./agent";
+import { childOf, Forwarders, SEED, TOKEN, type ForwarderNode } from "./forwarders";
+import { countBy, format, sameHops, timeUntil } from "./measure";
+import { CLIENT_SOURCES, MEMBER_PORT, MEMBERS, nodeAddress, ROUTER_ASN, routerAddress, Topology, VIP, vipPrerequisiteMissing } from "./topology";
 
-const MAIN = path.resolve(__dirname, "../../provider/forwarder/main.js");
 const AGENT = path.resolve(__dirname, "client-agent.js");
-const TOKEN = "admin-token-for-vip-tests-0123456789";
-const SEED = "00112233445566778899aabbccddeeff";
 const LISTENER_PORT = 8080;
 /** The listener the providers create. */
 const WEIGHTED_PORT = 8081;
-const ADMIN_PORT = 9180;
 const WITHDRAW_GRACE_SECONDS = 1;
 const NODES = 2;
 /** Node 2 runs BFD with the router; node 1 relies on the 3 s hold time. */
@@ -44,82 +30,12 @@ const BFD_NODE = 2;
 /** Node 1's data plane runs in a worker process (the test kills it); node 2's in its own process. */
 const WORKER_NODE = 1;
 
-/** JSON lines in, JSON lines out, matched by id. */
-class Agent {
-  private nextId = 1;
-  private readonly waiting = new Map<number, (reply: Record<string, unknown>) => void>();
-
-  constructor(private readonly child: ChildProcess) {
-    let pending = "";
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      const lines = (pending + chunk).split("\n");
-      pending = lines.pop() ?? "";
-      for (const line of lines) {
-        const reply = JSON.parse(line) as { id: number };
-        this.waiting.get(reply.id)?.(reply);
-        this.waiting.delete(reply.id);
-      }
-    });
-  }
-
-  private send(command: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, (reply) => (typeof reply.error === "string" ? reject(new Error(reply.error)) : resolve(reply)));
-      this.child.stdin?.write(`${JSON.stringify({ id, ...command })}\n`);
-    });
-  }
-
-  async http(url: string, method = "GET", body?: unknown): Promise<{ status: number; body: string }> {
-    return (await this.send({ op: "http", url, method, body })) as unknown as { status: number; body: string };
-  }
-
-  async connect(count: number, options: { concurrency?: number; intervalMs?: number; port?: number } = {}): Promise<ConnectResult[]> {
-    const reply = await this.send({ op: "connect", host: VIP, sources: CLIENT_SOURCES, count, ...options, port: options.port ?? LISTENER_PORT });
-    return reply.results as ConnectResult[];
-  }
-
-  /** Pipes the Unix socket `socketPath` to 127.0.0.1:`port` in the agent's namespace. */
-  async bridge(socketPath: string, port: number): Promise<void> {
-    await this.send({ op: "bridge", socketPath, port });
-  }
-}
-
-interface ForwarderNode {
-  readonly process: ChildProcess;
-  readonly logLines: string[];
-  readonly exit: Promise<void>;
-}
-
-function countBy<T>(items: readonly T[], key: (item: T) => string | undefined): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const item of items) {
-    const k = key(item);
-    if (k !== undefined) counts.set(k, (counts.get(k) ?? 0) + 1);
-  }
-  return counts;
-}
-
-function format(counts: Map<string, number>): string {
-  return [...counts].sort().map(([k, v]) => `${k}: ${v}`).join(", ");
-}
-
-/** Polls `probe` every 10 ms (bounded by `timeoutMs`); resolves with the ms it took. */
-async function timeUntil(what: string, timeoutMs: number, probe: () => Promise<boolean>, since = Date.now()): Promise<number> {
-  for (;;) {
-    if (await probe()) return Date.now() - since;
-    if (Date.now() - since > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-const sameHops = (hops: readonly string[], expected: readonly string[]) => hops.join() === [...expected].sort().join();
-
 describe("one VIP served by every node (BGP, ECMP, network namespaces)", function () {
   this.timeout(120_000);
   const why = vipPrerequisiteMissing();
   let topology: Topology;
   let agent: Agent;
+  let forwarders: Forwarders;
   let stateRoot: string;
   /** Signs every node's admin certificate; the agent and the providers trust it. */
   let ca: CertificateAuthority;
@@ -131,39 +47,23 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     topology = new Topology(NODES);
     topology.build();
     await topology.startRouter(stateRoot, [BFD_NODE]);
-    const backend = topology.spawn(topology.backend, [process.execPath, "-e", BACKEND_SCRIPT, JSON.stringify(MEMBERS)]);
-    await new Promise<void>((resolve, reject) => {
-      backend.stdout?.once("data", () => resolve());
-      backend.once("exit", (code) => reject(new Error(`the backend exited (${code})`)));
-    });
+    await topology.startBackend();
     ca = makeCertificateAuthority();
     const caFile = path.join(stateRoot, "ca.crt");
     await fs.writeFile(caFile, ca.certificatePem);
     // fetch trusts the CAs in NODE_EXTRA_CA_CERTS besides the system's.
-    agent = new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: TOKEN, NODE_EXTRA_CA_CERTS: caFile }));
+    agent = new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: TOKEN, NODE_EXTRA_CA_CERTS: caFile }), LISTENER_PORT);
+    forwarders = new Forwarders(topology, stateRoot, ca, agent);
     for (let k = 1; k <= NODES; k++) nodes.set(k, await startNode(k));
     // The same configuration on every node, through each node's admin API.
     for (let k = 1; k <= NODES; k++) {
-      const base = `https://${nodeAddress(k)}:${ADMIN_PORT}`;
-      const writes: [string, unknown][] = [
+      await forwarders.configure(k, [
         ["/v1/server-groups/g", { type: "virtual", name: "g", members: MEMBERS.map((m) => ({ address: m.address, port: MEMBER_PORT })) }],
         ["/v1/backend-services/web", { name: "web", port: MEMBER_PORT, serverGroup: "g", algorithm: "IpHash" }],
         ["/v1/listeners/web-l", { name: "web-l", port: LISTENER_PORT, backendService: "web" }],
-      ];
-      for (const [url, body] of writes) {
-        const reply = await agent.http(base + url, "PUT", body);
-        assert.ok(reply.status < 300, `PUT ${url} on node ${k}: ${reply.status} ${reply.body}`);
-      }
+      ]);
     }
-    // Until every member's first probe, and while one is Healthy and the other not yet, a node
-    // routes by another member set: the promise holds once both nodes see both members eligible.
-    await timeUntil("every member eligible on every node", 15_000, async () => {
-      for (let k = 1; k <= NODES; k++) {
-        const members = (await status(k)).backendServices?.[0]?.members ?? [];
-        if (members.length !== MEMBERS.length || !members.every((m) => m.eligible)) return false;
-      }
-      return true;
-    });
+    await forwarders.waitForEligibleMembers([1, 2], MEMBERS.length);
     const ms = await timeUntil("both nodes in the router's table", 15_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]));
     console.log(`      both nodes announced and installed as ECMP next hops ${ms} ms after configuration`);
   });
@@ -173,74 +73,16 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     if (stateRoot !== undefined) await fs.rm(stateRoot, { recursive: true, force: true });
   });
 
-  async function startNode(k: number): Promise<ForwarderNode> {
-    const stateDir = path.join(stateRoot, `node${k}`);
-    await fs.mkdir(stateDir, { recursive: true });
-    // HTTPS, as the providers require for a node off loopback; issued once, kept across restarts.
-    if (!(await fs.stat(path.join(stateDir, "admin.crt")).catch(() => undefined))) {
-      const issued = issueNodeCertificate(ca, { commonName: `node${k}`, ipAddresses: [nodeAddress(k)] });
-      await fs.writeFile(path.join(stateDir, "admin.key"), issued.privateKeyPem, { mode: 0o600 });
-      await fs.writeFile(path.join(stateDir, "admin.crt"), issued.certificatePem);
-    }
-    const child = topology.spawn(
-      topology.nodes[k - 1],
-      [
-        process.execPath,
-        MAIN,
-        ...["--admin-listen", `${nodeAddress(k)}:${ADMIN_PORT}`, "--state-dir", stateDir, "--node-name", `node${k}`, "--workers", k === WORKER_NODE ? "1" : "0"],
-        ...["--vip", VIP, "--bgp-local-asn", String(NODE_ASN), "--bgp-router-id", nodeAddress(k), "--bgp-peer", `${routerAddress(k)}:${ROUTER_ASN}`],
-        ...["--withdraw-grace-seconds", String(WITHDRAW_GRACE_SECONDS), "--shutdown-grace-seconds", "2"],
-        ...["--tls-cert-file", path.join(stateDir, "admin.crt"), "--tls-key-file", path.join(stateDir, "admin.key")],
-        ...(k === BFD_NODE ? ["--bgp-bfd"] : []),
-      ],
-      { DNLB_ADMIN_TOKEN: TOKEN, DNLB_HASH_SEED: SEED },
-    );
-    const logLines: string[] = [];
-    let pending = "";
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      const lines = (pending + chunk).split("\n");
-      pending = lines.pop() ?? "";
-      logLines.push(...lines);
-    });
-    const exit = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`node ${k} not ready in 15 s: ${logLines.join("\n")}`)), 15_000);
-      const check = setInterval(() => {
-        if (logLines.some((l) => l.includes('"msg":"ready"'))) {
-          clearInterval(check);
-          clearTimeout(timer);
-          resolve();
-        }
-      }, 20);
-      void exit.then(() => {
-        clearInterval(check);
-        clearTimeout(timer);
-        reject(new Error(`node ${k} exited at start: ${logLines.join("\n")}`));
-      });
-    });
-    return { process: child, logLines, exit };
+  function startNode(k: number): Promise<ForwarderNode> {
+    return forwarders.start(k, [
+      ...["--bgp-peer", `${routerAddress(k)}:${ROUTER_ASN}`, "--workers", k === WORKER_NODE ? "1" : "0"],
+      ...["--withdraw-grace-seconds", String(WITHDRAW_GRACE_SECONDS), "--shutdown-grace-seconds", "2"],
+      ...(k === BFD_NODE ? ["--bgp-bfd"] : []),
+    ]);
   }
 
-  async function listenerConnections(k: number): Promise<number> {
-    const reply = await agent.http(`https://${nodeAddress(k)}:${ADMIN_PORT}/metrics`);
-    const match = /^dnlb_listener_connections_total\{listener="web-l"\} (\d+)$/m.exec(reply.body);
-    return match === null ? 0 : Number(match[1]);
-  }
-
-  async function status(k: number): Promise<{
-    backendServices?: { id: string; members: { eligible: boolean }[] }[];
-    vip: { address: string; announced: boolean; reason: string; peers: { address: string; asn: number; state: string }[] };
-  }> {
-    return JSON.parse((await agent.http(`https://${nodeAddress(k)}:${ADMIN_PORT}/v1/status`)).body);
-  }
-
-  /** The PID of `forwarder`'s child whose command is `command` (its BIRD, or its data-plane worker). */
-  function childOf(forwarder: ForwarderNode, command: string): number {
-    const lines = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(forwarder.process.pid)], { encoding: "utf8" }).trim().split("\n");
-    const found = lines.map((l) => l.trim().split(/\s+/)).find(([, comm]) => comm === command);
-    assert.ok(found !== undefined, `no ${command} child of the forwarder (children: ${lines.join("; ")})`);
-    return Number(found[0]);
-  }
+  const listenerConnections = (k: number) => forwarders.listenerConnections(k, "web-l");
+  const status = (k: number) => forwarders.status(k);
 
   it("spreads 1,000 new connections over both nodes, and a client address lands on one member whichever node carries it (IpHash)", async () => {
     const before = [await listenerConnections(1), await listenerConnections(2)];
@@ -276,7 +118,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     const s = await status(1);
     assert.equal(s.vip.address, VIP);
     assert.equal(s.vip.announced, true, s.vip.reason);
-    assert.deepEqual(s.vip.peers, [{ address: routerAddress(1), asn: ROUTER_ASN, state: "Established" }]);
+    assert.deepEqual(s.vip.peers, [{ address: routerAddress(1), asn: ROUTER_ASN, holdTimeSeconds: 3, bfd: false, state: "Established" }]);
   });
 
   it("a listener created through the providers in Pulumi's dynamic-provider host is served on the VIP by every node, and QuintupleHash shares follow the weights over both nodes", async () => {
@@ -296,20 +138,14 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
       const serialized = new Map<string, string>();
       for (const [type, provider] of Object.entries(providers)) serialized.set(type, await serializeProvider(provider));
       const goal = (type: keyof typeof providers, name: string, props: Record<string, unknown>): Goal => ({ type, name, provider: serialized.get(type) as string, props });
-      const loadBalancer = { endpoints: [1, 2].map((k) => `https://${nodeAddress(k)}:${ADMIN_PORT}`), token: TOKEN, hashSeed: SEED, caCertificate: ca.certificatePem };
+      const loadBalancer = { endpoints: [1, 2].map((k) => forwarders.adminUrl(k, "")), token: TOKEN, hashSeed: SEED, caCertificate: ca.certificatePem };
       const weights = [1, 3];
       const group = await engine.up(
         goal("VirtualServerGroup", "weighted", { loadBalancer, members: MEMBERS.map((m, i) => ({ address: m.address, port: MEMBER_PORT, weight: weights[i] })) }),
       );
       const service = await engine.up(goal("BackendService", "weighted", { loadBalancer, port: MEMBER_PORT, serverGroup: group.state.id, algorithm: "QuintupleHash" }));
       await engine.up(goal("Listener", "weighted", { loadBalancer, port: WEIGHTED_PORT, backendService: service.state.id }));
-      await timeUntil("the weighted service's members eligible on every node", 15_000, async () => {
-        for (let k = 1; k <= NODES; k++) {
-          const members = (await status(k)).backendServices?.find((b) => b.id === service.state.id)?.members ?? [];
-          if (members.length !== MEMBERS.length || !members.every((m) => m.eligible)) return false;
-        }
-        return true;
-      });
+      await forwarders.waitForEligibleMembers([1, 2], MEMBERS.length, service.state.id);
 
       const results = await agent.connect(1000, { concurrency: 20, port: WEIGHTED_PORT });
       const failed = results.filter((r) => r.error !== undefined);

@@ -149,7 +149,7 @@ describe("established connections when a node leaves the ECMP set (BGP, network 
       const server = topology.spawn(ns, [process.execPath, "-e", NODE_SERVER, nodeAddress(k), VIP, String(PORT)]);
       assert.equal(await nextLine(server, 10_000), "listening", `node ${k}'s server`);
       const conf = path.join(stateRoot, `node${k}.conf`);
-      const bgp = { localAsn: NODE_ASN, routerId: nodeAddress(k), peers: [{ address: routerAddress(k), asn: ROUTER_ASN }], holdTimeSeconds: 3, bfd: false };
+      const bgp = { localAsn: NODE_ASN, routerId: nodeAddress(k), peers: [{ address: routerAddress(k), asn: ROUTER_ASN, holdTimeSeconds: 3, bfd: false }] };
       await fs.writeFile(conf, birdConfig(VIP, bgp, true));
       topology.spawn(ns, ["setpriv", "--pdeathsig", "KILL", "bird", "-f", "-c", conf, "-s", nodeSocket(k)]);
     }

@@ -11,7 +11,27 @@ import type { BgpOptions } from "../../provider/forwarder/options";
 import { birdConfig } from "../../provider/forwarder/vip/bird-config";
 import { parseProtocols } from "../../provider/forwarder/vip/birdc-output";
 
-const BGP: BgpOptions = { localAsn: 65001, routerId: "10.0.1.2", peers: [{ address: "10.0.1.1", asn: 65000 }, { address: "10.0.2.1", asn: 65000 }], holdTimeSeconds: 3, bfd: false };
+const PEER_DEFAULTS = { holdTimeSeconds: 3, bfd: false };
+const BGP: BgpOptions = {
+  localAsn: 65001,
+  routerId: "10.0.1.2",
+  peers: [
+    { address: "10.0.1.1", asn: 65000, ...PEER_DEFAULTS },
+    { address: "10.0.2.1", asn: 65000, ...PEER_DEFAULTS },
+  ],
+};
+
+/** BGP with every peer's settings replaced by `settings`. */
+function everyPeer(settings: Partial<typeof PEER_DEFAULTS>, bgp: BgpOptions = BGP): BgpOptions {
+  return { ...bgp, peers: bgp.peers.map((p) => ({ ...p, ...settings })) };
+}
+
+/** The `protocol bgp` block of the peer at `index` (peerN). */
+function peerBlock(text: string, index: number): string {
+  const block = new RegExp(`protocol bgp peer${index + 1} \\{[\\s\\S]*?\\n\\}`).exec(text);
+  assert.ok(block !== null, `no block for peer${index + 1} in\n${text}`);
+  return block[0];
+}
 
 function birdInstalled(): boolean {
   try {
@@ -37,11 +57,21 @@ describe("VIP: the BIRD configuration", () => {
   });
 
   it("writes BFD when asked, /128 for an IPv6 VIP, and no keepalive time with hold time 0", () => {
-    assert.match(birdConfig("10.99.0.1", { ...BGP, bfd: true }, true), /protocol bfd \{[^}]*multiplier 3;[\s\S]*bfd on;/);
-    const v6 = birdConfig("2001:db8::99", { ...BGP, peers: [{ address: "2001:db8::1", asn: 65000 }] }, true);
+    assert.match(birdConfig("10.99.0.1", everyPeer({ bfd: true }), true), /protocol bfd \{[^}]*multiplier 3;[\s\S]*bfd on;/);
+    const v6 = birdConfig("2001:db8::99", { ...BGP, peers: [{ address: "2001:db8::1", asn: 65000, ...PEER_DEFAULTS }] }, true);
     assert.match(v6, /ipv6;\n\s+route 2001:db8::99\/128 blackhole;/);
-    assert.doesNotMatch(birdConfig("10.99.0.1", { ...BGP, holdTimeSeconds: 0 }, true), /keepalive/);
-    assert.match(birdConfig("10.99.0.1", { ...BGP, holdTimeSeconds: 90 }, true), /keepalive time 30;/);
+    assert.doesNotMatch(birdConfig("10.99.0.1", everyPeer({ holdTimeSeconds: 0 }), true), /keepalive/);
+    assert.match(birdConfig("10.99.0.1", everyPeer({ holdTimeSeconds: 90 }), true), /keepalive time 30;/);
+  });
+
+  it("gives each peer its own hold time and BFD, with BFD's timers when one peer has it", () => {
+    const mixed = { ...BGP, peers: [{ ...BGP.peers[0], bfd: true }, { ...BGP.peers[1], holdTimeSeconds: 9 }] };
+    const text = birdConfig("10.99.0.1", mixed, true);
+    assert.match(text, /protocol bfd \{[^}]*min rx interval 100 ms;/);
+    assert.match(peerBlock(text, 0), /hold time 3;\n\s+keepalive time 1;[\s\S]*bfd on;/);
+    assert.match(peerBlock(text, 1), /hold time 9;\n\s+keepalive time 3;/);
+    assert.doesNotMatch(peerBlock(text, 1), /bfd/);
+    assert.doesNotMatch(birdConfig("10.99.0.1", { ...BGP, peers: [mixed.peers[1]] }, true), /protocol bfd/);
   });
 
   it("is accepted by BIRD 2 itself (bird -p) in every variant", async function () {
@@ -50,8 +80,9 @@ describe("VIP: the BIRD configuration", () => {
     try {
       const variants = [
         birdConfig("10.99.0.1", BGP, true),
-        birdConfig("10.99.0.1", { ...BGP, bfd: true, holdTimeSeconds: 0, routerId: undefined }, false),
-        birdConfig("2001:db8::99", { ...BGP, peers: [{ address: "2001:db8::1", asn: 4_294_967_295 }] }, true),
+        birdConfig("10.99.0.1", everyPeer({ bfd: true, holdTimeSeconds: 0 }, { ...BGP, routerId: undefined }), false),
+        birdConfig("10.99.0.1", { ...BGP, peers: [{ ...BGP.peers[0], bfd: true }, { ...BGP.peers[1], holdTimeSeconds: 65535 }] }, true),
+        birdConfig("2001:db8::99", { ...BGP, peers: [{ address: "2001:db8::1", asn: 4_294_967_295, ...PEER_DEFAULTS }] }, true),
       ];
       for (const [i, text] of variants.entries()) {
         const file = path.join(dir, `bird${i}.conf`);
@@ -120,16 +151,35 @@ describe("VIP: the command line", () => {
       address: "10.99.0.1",
       birdBinary: "bird",
       withdrawGraceMs: 2000,
-      bgp: { localAsn: 65001, routerId: undefined, peers: [{ address: "10.0.1.1", asn: 65000 }, { address: "10.0.2.1", asn: 4_294_967_295 }], holdTimeSeconds: 3, bfd: false },
+      bgp: {
+        localAsn: 65001,
+        routerId: undefined,
+        peers: [
+          { address: "10.0.1.1", asn: 65000, holdTimeSeconds: 3, bfd: false },
+          { address: "10.0.2.1", asn: 4_294_967_295, holdTimeSeconds: 3, bfd: false },
+        ],
+      },
     });
     const v6 = parse("--vip", "2001:db8::99", "--bgp-local-asn", "1", "--bgp-peer", "[2001:db8::1]:65000", "--bgp-bfd", "--bgp-hold-time", "0", "--withdraw-grace-seconds", "0.5");
-    assert.deepEqual(v6.vip?.bgp?.peers, [{ address: "2001:db8::1", asn: 65000 }]);
-    assert.equal(v6.vip?.bgp?.bfd, true);
-    assert.equal(v6.vip?.bgp?.holdTimeSeconds, 0);
+    assert.deepEqual(v6.vip?.bgp?.peers, [{ address: "2001:db8::1", asn: 65000, holdTimeSeconds: 0, bfd: true }]);
     assert.equal(v6.vip?.withdrawGraceMs, 500);
     assert.equal(parse("--vip", "10.99.0.1").vip?.bgp, undefined);
     assert.equal(parse().vip, undefined);
     assert.equal(parse().dataPlane.listenAddress, "0.0.0.0");
+  });
+
+  it("takes each peer's hold time and BFD after its ASN, the global flags filling in what a peer leaves out", () => {
+    const peers = (...args: string[]) => parse("--vip", "10.99.0.1", "--bgp-local-asn", "65001", ...args).vip?.bgp?.peers;
+    assert.deepEqual(peers("--bgp-peer", "10.0.1.1:65000,hold=9,bfd=on", "--bgp-peer", "10.0.2.1:65000"), [
+      { address: "10.0.1.1", asn: 65000, holdTimeSeconds: 9, bfd: true },
+      { address: "10.0.2.1", asn: 65000, holdTimeSeconds: 3, bfd: false },
+    ]);
+    assert.deepEqual(peers("--bgp-hold-time", "30", "--bgp-bfd", "--bgp-peer", "10.0.1.1:65000,bfd=off", "--bgp-peer", "10.0.2.1:65000,hold=0"), [
+      { address: "10.0.1.1", asn: 65000, holdTimeSeconds: 30, bfd: false },
+      { address: "10.0.2.1", asn: 65000, holdTimeSeconds: 0, bfd: true },
+    ]);
+    const v6 = parse("--vip", "2001:db8::99", "--bgp-local-asn", "1", "--bgp-peer", "[2001:db8::1]:65000,bfd=on,hold=6");
+    assert.deepEqual(v6.vip?.bgp?.peers, [{ address: "2001:db8::1", asn: 65000, holdTimeSeconds: 6, bfd: true }]);
   });
 
   const refused: [string[], RegExp][] = [
@@ -140,7 +190,11 @@ describe("VIP: the command line", () => {
     [["--vip", "10.99.0.1", "--bgp-local-asn", "65001"], /--bgp-peer ADDRESS:ASN is required/],
     [["--vip", "10.99.0.1", "--bgp-local-asn", "0", "--bgp-peer", "10.0.1.1:65000"], /--bgp-local-asn: the AS number must be an integer from 1 to 4294967295 \(got "0"\)/],
     [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "10.0.1.1:4294967296"], /--bgp-peer: the AS number/],
-    [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "router:65000"], /--bgp-peer must be ADDRESS:ASN/],
+    [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "router:65000"], /--bgp-peer must be ADDRESS:ASN\[,hold=SECONDS\]\[,bfd=on\|off\] such as/],
+    [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "10.0.1.1:65000,hold=2"], /--bgp-peer 10\.0\.1\.1:65000,hold=2: hold must be 0 \(no hold timer\) or an integer from 3 to 65535 seconds \(got "2"\)/],
+    [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "10.0.1.1:65000,bfd"], /--bgp-peer 10\.0\.1\.1:65000,bfd: "bfd" is not a peer setting; a peer is ADDRESS:ASN\[,hold=SECONDS\]\[,bfd=on\|off\]/],
+    [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "10.0.1.1:65000,keepalive=1"], /"keepalive=1" is not a peer setting/],
+    [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "10.0.1.1:65000,hold=9,hold=6"], /--bgp-peer 10\.0\.1\.1:65000,hold=9,hold=6: hold is given twice/],
     [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "10.0.1.1:1", "--bgp-peer", "10.0.1.1:2"], /given twice/],
     [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "[2001:db8::1]:1"], /the VIP's address family/],
     [["--vip", "10.99.0.1", "--bgp-local-asn", "1", "--bgp-peer", "10.0.1.1:1", "--bgp-hold-time", "2"], /0 \(no hold timer\) or an integer from 3 to 65535/],

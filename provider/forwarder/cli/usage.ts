@@ -1,7 +1,7 @@
 import { DEFAULTS, SOCKET_BUFFER_BYTES } from "../options";
 import { MAX_CONNECTIONS_LIMIT, MAX_WORKERS } from "./arguments";
 import { MIN_TOKEN_LENGTH } from "./token";
-import { MAX_ASN } from "./vip";
+import { MAX_ASN, PEER_FORM } from "./vip";
 
 export const USAGE = `usage: dnlb-forwarder --admin-listen HOST:PORT --state-dir DIR [options]
 
@@ -49,11 +49,16 @@ one VIP served by every node (routers spread flows over the nodes with ECMP):
   --bgp-local-asn N            announce the VIP over BGP from AS N (1-${MAX_ASN}), with BIRD 2
                                run as the node's child; announced while every listener listens,
                                withdrawn when one cannot, when the data plane stops, on SIGTERM
-  --bgp-peer ADDRESS:ASN       a router to announce to (repeatable), e.g. 10.0.1.1:65000
+  --bgp-peer ${PEER_FORM}
+                               a router to announce to (repeatable), e.g. 10.0.1.1:65000 or
+                               [2001:db8::1]:65000; hold= and bfd= set this session's hold time
+                               and BFD, e.g. 10.0.1.1:65000,hold=9,bfd=on (default: the two
+                               flags below)
   --bgp-router-id ADDRESS      BGP router id (default: BIRD picks one of the node's addresses)
-  --bgp-hold-time SECONDS      hold time, 3-65535 or 0 for none; keepalives every third of it
-                               (default ${DEFAULTS.vip.holdTimeSeconds})
-  --bgp-bfd                    BFD towards the peers (100 ms x 3): a silent node is dropped in 0.3 s
+  --bgp-hold-time SECONDS      hold time of the peers that give no hold=: 3-65535 or 0 for none;
+                               keepalives every third of it (default ${DEFAULTS.vip.holdTimeSeconds})
+  --bgp-bfd                    BFD (100 ms x 3) with the peers that give no bfd=: a silent node
+                               is dropped in 0.3 s
   --bird-binary PATH           BIRD 2's bird (default ${DEFAULTS.vip.birdBinary}); birdc is taken from the same folder
   --withdraw-grace-seconds S   on SIGTERM, the wait between withdrawing the VIP and closing the
                                listeners, for routers to converge (default ${DEFAULTS.vip.withdrawGraceMs / 1000})

@@ -23,14 +23,44 @@ function asn(flag: string, text: string): number {
   return value;
 }
 
-/** `ADDRESS:ASN` or `[IPV6]:ASN`. */
-export function parsePeer(text: string): BgpPeer {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):([^:]*)$/.exec(text);
+/** How a peer is written, with the settings that override --bgp-hold-time and --bgp-bfd for it. */
+export const PEER_FORM = "ADDRESS:ASN[,hold=SECONDS][,bfd=on|off]";
+const PEER_EXAMPLES = "10.0.1.1:65000, [2001:db8::1]:65000 or 10.0.1.1:65000,hold=9,bfd=on";
+
+function holdTime(what: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || (value !== 0 && (value < 3 || value > 65535))) {
+    throw new StartupError(`${what} must be 0 (no hold timer) or an integer from 3 to 65535 seconds (got ${JSON.stringify(text)})`);
+  }
+  return value;
+}
+
+/** Applies one `key=value` of a --bgp-peer to `peer`. */
+function peerSetting(peer: BgpPeer, setting: string, text: string): BgpPeer {
+  const [key, value] = setting.split(/=(.*)/s);
+  if (key === "hold" && value !== undefined) return { ...peer, holdTimeSeconds: holdTime(`--bgp-peer ${text}: hold`, value) };
+  if (key === "bfd" && (value === "on" || value === "off")) return { ...peer, bfd: value === "on" };
+  throw new StartupError(
+    `--bgp-peer ${text}: ${JSON.stringify(setting)} is not a peer setting; a peer is ${PEER_FORM} (hold 0 or 3-65535), e.g. ${PEER_EXAMPLES}`,
+  );
+}
+
+/**
+ * `ADDRESS:ASN` or `[IPV6]:ASN`, then optional `,hold=SECONDS` and `,bfd=on|off`, each once;
+ * what a peer leaves out comes from `defaults` (--bgp-hold-time, --bgp-bfd).
+ */
+export function parsePeer(text: string, defaults: Pick<BgpPeer, "holdTimeSeconds" | "bfd">): BgpPeer {
+  const [target, ...settings] = text.split(",");
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):([^:]*)$/.exec(target);
   const address = match?.[1] ?? match?.[2];
   if (match === null || address === undefined || isIP(address) === 0) {
-    throw new StartupError(`--bgp-peer must be ADDRESS:ASN such as 10.0.1.1:65000 or [2001:db8::1]:65000 (got ${JSON.stringify(text)})`);
+    throw new StartupError(`--bgp-peer must be ${PEER_FORM} such as ${PEER_EXAMPLES} (got ${JSON.stringify(text)})`);
   }
-  return { address, asn: asn("--bgp-peer", match[3]) };
+  const keys = settings.map((s) => s.split("=")[0]);
+  const repeated = keys.find((key, i) => keys.indexOf(key) !== i);
+  if (repeated !== undefined) throw new StartupError(`--bgp-peer ${text}: ${repeated} is given twice; give each setting once`);
+  const peer: BgpPeer = { address, asn: asn("--bgp-peer", match[3]), ...defaults };
+  return settings.reduce((p, setting) => peerSetting(p, setting, text), peer);
 }
 
 /** Undefined without --vip; BGP flags without --vip, or BGP flags without a peer, are refused. */
@@ -51,7 +81,11 @@ export function parseVipFlags(values: VipFlags): VipOptions | undefined {
   if (!bgpGiven) return common;
   if (values["bgp-local-asn"] === undefined) throw new StartupError("--bgp-local-asn N is required with --bgp-peer");
   if (peerTexts.length === 0) throw new StartupError("--bgp-peer ADDRESS:ASN is required with --bgp-local-asn (one per router)");
-  const peers = peerTexts.map(parsePeer);
+  const defaults = {
+    holdTimeSeconds: holdTime("--bgp-hold-time", values["bgp-hold-time"] ?? String(DEFAULTS.vip.holdTimeSeconds)),
+    bfd: values["bgp-bfd"] === true,
+  };
+  const peers = peerTexts.map((text) => parsePeer(text, defaults));
   const seen = new Set<string>();
   for (const peer of peers) {
     if (seen.has(peer.address)) throw new StartupError(`--bgp-peer ${peer.address} is given twice: one session per router`);
@@ -60,13 +94,8 @@ export function parseVipFlags(values: VipFlags): VipOptions | undefined {
   }
   const routerId = values["bgp-router-id"];
   if (routerId !== undefined && isIP(routerId) !== 4) throw new StartupError(`--bgp-router-id must be an IPv4 address such as 10.0.1.2 (got ${JSON.stringify(routerId)})`);
-  const holdText = values["bgp-hold-time"] ?? String(DEFAULTS.vip.holdTimeSeconds);
-  const hold = Number(holdText);
-  if (!/^\d+$/.test(holdText) || (hold !== 0 && (hold < 3 || hold > 65535))) {
-    throw new StartupError(`--bgp-hold-time must be 0 (no hold timer) or an integer from 3 to 65535 seconds (got ${JSON.stringify(holdText)})`);
-  }
   return {
     ...common,
-    bgp: { localAsn: asn("--bgp-local-asn", values["bgp-local-asn"]), routerId, peers, holdTimeSeconds: hold, bfd: values["bgp-bfd"] === true },
+    bgp: { localAsn: asn("--bgp-local-asn", values["bgp-local-asn"]), routerId, peers },
   };
 }

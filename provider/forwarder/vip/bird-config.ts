@@ -1,6 +1,7 @@
 /**
  * The BIRD 2 configuration a node's speaker runs with: one static route for the VIP (the
- * announcement: enabled to announce, disabled to withdraw) and one BGP session per peer.
+ * announcement: enabled to announce, disabled to withdraw) and one BGP session per peer, each
+ * with the peer's own hold time and BFD setting.
  *
  * Every node of a load balancer writes the same attributes for the VIP (origin IGP, no MED,
  * its one AS in the path): a router merges equal paths only, and one odd attribute leaves it
@@ -34,7 +35,8 @@ export function birdConfig(vip: string, bgp: BgpOptions, announced: boolean): st
     "protocol device {}",
     "",
   ];
-  if (bgp.bfd) {
+  // The timers of every BFD session; a session exists only with a peer whose protocol says `bfd on`.
+  if (bgp.peers.some((peer) => peer.bfd)) {
     lines.push(
       "protocol bfd {",
       `  interface "*" { min rx interval ${BFD_INTERVAL_MS} ms; min tx interval ${BFD_INTERVAL_MS} ms; multiplier ${BFD_MULTIPLIER}; };`,
@@ -55,13 +57,13 @@ export function birdConfig(vip: string, bgp: BgpOptions, announced: boolean): st
       `protocol bgp ${peerProtocol(index)} {`,
       `  local as ${bgp.localAsn};`,
       `  neighbor ${peer.address} as ${peer.asn};`,
-      `  hold time ${bgp.holdTimeSeconds};`,
+      `  hold time ${peer.holdTimeSeconds};`,
       // Without a hold timer BIRD sends no keepalives and refuses a keepalive time.
-      ...(bgp.holdTimeSeconds === 0 ? [] : [`  keepalive time ${Math.max(1, Math.floor(bgp.holdTimeSeconds / 3))};`]),
+      ...(peer.holdTimeSeconds === 0 ? [] : [`  keepalive time ${Math.max(1, Math.floor(peer.holdTimeSeconds / 3))};`]),
       "  connect delay time 0;",
       "  connect retry time 1;",
       "  error wait time 1, 5;",
-      ...(bgp.bfd ? ["  bfd on;"] : []),
+      ...(peer.bfd ? ["  bfd on;"] : []),
       `  ${family} {`,
       "    import none;",
       `    export filter { if proto = "${VIP_PROTOCOL}" then { bgp_origin = ORIGIN_IGP; accept; } reject; };`,
