@@ -326,7 +326,7 @@ function loadBalancerShape(f: Fields) {
       .meta({
         ...update,
         description:
-          "One virtual IP served by every node: each node puts it on its loopback, binds its listeners to it and announces it over BGP while it can serve: `{ address, bgp: { localAsn, peers: [{ address, asn, bfd?, holdTimeSeconds? }] } }` (ASNs 1-4294967295; 1-16 peers unique by address, of the VIP's family, each with its own bfd (default false) and holdTimeSeconds (0 or 3-65535, default 3)). Router side: examples/vip-bgp. Unset: each node serves its own address.",
+          "One virtual IP served by every node: each node puts it on its loopback, binds its listeners to it and announces it over BGP while it can serve: `{ address, bgp: { localAsn, peers: [{ address, asn, bfd?, holdTimeSeconds? }] } }` (ASNs 1-4294967295; 1-16 peers unique by address, of the VIP's family, each with its own bfd (default false) and holdTimeSeconds (0 or 3-65535, default 3)). Each node needs a Docker host of its own. Router side: examples/vip-bgp. Unset: each node serves its own address.",
       }),
     // The admin token crosses the network to a node whose admin address is not loopback: such a
     // node always serves HTTPS. "always" also puts loopback nodes behind TLS.

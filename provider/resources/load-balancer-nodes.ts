@@ -151,12 +151,24 @@ export function planNodes(
 
 /**
  * Nodes sharing a Docker host share its addresses (host networking): each needs its own listen
- * address, or its listeners would collide on their ports; a wildcard takes every address. They
+ * address, or its listeners would collide on their ports; a wildcard takes every address. With a
+ * `vip`, every node's listeners bind the VIP, so no two nodes may share a host. Nodes of a host
  * also share its platform: one image per host, built for what the host runs.
  */
-export function nodeConflicts(planned: readonly PlannedNode[]): NodeFailure[] {
+export function nodeConflicts(planned: readonly PlannedNode[], vip?: string): NodeFailure[] {
   const failures: NodeFailure[] = [];
   planned.forEach((node, index) => {
+    const sameHost = planned.slice(0, index).findIndex((other) => (other.dockerHost ?? "") === (node.dockerHost ?? ""));
+    if (vip !== undefined && sameHost >= 0) {
+      const host = node.dockerHost === undefined ? "the local Docker engine" : node.dockerHost;
+      failures.push({
+        property: `nodes[${index}].dockerHost`,
+        reason:
+          `nodes[${index}].dockerHost (${host}) is nodes[${sameHost}]'s too: with vip every node's listeners bind ${vip} on its host, ` +
+          "so each node needs a Docker host of its own (one next hop of the routers' ECMP route)",
+      });
+      return;
+    }
     const adminClash = planned.slice(0, index).findIndex(
       (other) =>
         (other.dockerHost ?? "") === (node.dockerHost ?? "") &&

@@ -142,7 +142,7 @@ export function validateLoadBalancerArgs(name: string, args: LoadBalancerArgs): 
   const spec = checked.inputs as LoadBalancerArgsSpec;
   const { nodes, failures: unplanned } = planNodes(spec.nodes, spec.platform, spec.adminTls);
   if (unplanned.length > 0) throw new LoadBalancerArgsError(name, unplanned);
-  const conflicts = nodeConflicts(nodes);
+  const conflicts = nodeConflicts(nodes, spec.vip?.address);
   if (conflicts.length > 0) throw new LoadBalancerArgsError(name, conflicts);
   return { spec, nodes };
 }

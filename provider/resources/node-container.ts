@@ -190,7 +190,8 @@ export function nodeContainerSpec<V>(input: NodeContainerInput<V>): ContainerSpe
       "--admin-listen",
       formatHostPort(input.adminAddress, input.adminPort),
       "--listen-address",
-      input.listenAddress,
+      // With a VIP the listeners bind the VIP; the node refuses any other listen address.
+      input.vip === undefined ? input.listenAddress : input.vip.spec.address,
       "--state-dir",
       NODE_STATE_DIR,
       // Host networking gives every container the host's name: logs and status say which node.

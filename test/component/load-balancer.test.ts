@@ -575,14 +575,17 @@ describe("LoadBalancer component (mocked engine)", function () {
       assert.equal(mocks.registered.length, before, "nothing was registered");
     }
 
-    it("gives every node the VIP flags, its own address as router id, and CAP_NET_ADMIN besides NET_BIND_SERVICE", async function () {
-      const { lb } = deploy("edge", { nodes: [{ listenAddress: "127.0.1.21" }, { listenAddress: "127.0.1.22" }], vip: { ...vip, bgp: { ...vip.bgp, peers: peers.map((p) => ({ ...p, bfd: true, holdTimeSeconds: 9 })) } } });
+    it("gives every node, each on its own host, the VIP flags, the VIP as listen address, its own address as router id, and CAP_NET_ADMIN besides NET_BIND_SERVICE", async function () {
+      const nodes = [1, 2].map((n) => ({ dockerHost: `ssh://ops@10.0.0.2${n}`, listenAddress: `10.0.0.2${n}` }));
+      const { lb } = deploy("edge", { nodes, vip: { ...vip, bgp: { ...vip.bgp, peers: peers.map((p) => ({ ...p, bfd: true, holdTimeSeconds: 9 })) } } });
       await promiseOf(lb.connection);
       for (const n of [1, 2]) {
         const c = mocks.named(`edge-node-${n}`);
         const command = c.inputs.command as string[];
+        // The node refuses a listen address other than the VIP.
+        assert.equal(command[command.indexOf("--listen-address") + 1], "10.99.0.1");
         assert.deepEqual(command.slice(command.indexOf("--vip")), [
-          ...["--vip", "10.99.0.1", "--bgp-local-asn", "65001", "--bgp-router-id", `127.0.1.2${n}`],
+          ...["--vip", "10.99.0.1", "--bgp-local-asn", "65001", "--bgp-router-id", `10.0.0.2${n}`],
           ...["--bgp-peer", "10.0.1.1:65000,hold=9,bfd=on", "--bgp-peer", "10.0.2.1:65000,hold=9,bfd=on"],
         ]);
         assert.deepEqual(c.inputs.capabilities, { drops: ["ALL"], adds: ["NET_BIND_SERVICE", "NET_ADMIN"] });
@@ -629,6 +632,17 @@ describe("LoadBalancer component (mocked engine)", function () {
       await promiseOf(lb.connection);
       const command = mocks.named("mixed-node-1").inputs.command as string[];
       assert.deepEqual(command.slice(command.indexOf("--bgp-peer")), ["--bgp-peer", "10.0.1.1:65000,hold=9,bfd=on", "--bgp-peer", "10.0.2.1:65000,hold=3"]);
+    });
+
+    it("refuses two VIP nodes on one Docker host, naming the node and the host", function () {
+      const before = mocks.registered.length;
+      assert.throws(
+        () => new LoadBalancer("crowded", { nodes: [{ listenAddress: "127.0.1.21" }, { listenAddress: "127.0.1.22" }], vip }),
+        (err: unknown) =>
+          err instanceof LoadBalancerArgsError &&
+          /nodes\[1\]\.dockerHost \(the local Docker engine\) is nodes\[0\]'s too: with vip every node's listeners bind 10\.99\.0\.1 on its host, so each node needs a Docker host of its own/.test(err.message),
+      );
+      assert.equal(mocks.registered.length, before, "nothing was registered");
     });
 
     it("accepts a hold time of 0 (no hold timer) and the largest ASN", function () {

@@ -20,6 +20,7 @@ import { issueNodeCertificate, makeCertificateAuthority } from "../../provider/r
 import { buildBaseImage, buildBuilderImage } from "./base-image";
 import { DockerEngine, dockerCli } from "./engine";
 import { shares, tally, tallyUdp, type Tally } from "./traffic";
+import { vipInContainer } from "./vip-in-container";
 
 /**
  * The whole product on a real Docker engine: the forwarder image built from the real Dockerfile
@@ -475,4 +476,6 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     assert.equal(t.failures, 0, t.errors.join("; "));
     assert.deepEqual([...t.byBackend.keys()].sort(), ["b1", "b2"]);
   });
+
+  vipInContainer(() => FORWARDER_IMAGE, () => engine, { [LABEL]: RUN });
 });
