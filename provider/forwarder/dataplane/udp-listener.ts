@@ -1,11 +1,18 @@
 /**
- * One UDP listener's socket: bound on (listen address, port) and handing every datagram to the
- * data plane, which finds or opens the client's session (udp-sessions.ts). Both engines use it:
- * UDP runs on Node's `dgram` whatever the engine.
+ * One UDP listener's socket on Node's `dgram` (engine "streams"): bound on (listen address, port)
+ * and handing every datagram to the data plane, which finds or opens the client's session
+ * (udp-sessions.ts). The native engine's UDP listener is the relay's (listener.ts `listenNative`).
  */
 import * as dgram from "node:dgram";
 import { isIPv6 } from "node:net";
 import { describeBindError, type BoundSocket, type OpenServer } from "./listener";
+
+/**
+ * The native engine's UDP listener receive buffer (SO_RCVBUF; the kernel caps it at
+ * net.core.rmem_max, 208 KiB by default, and doubles it for its bookkeeping): a burst of new
+ * clients waits there while their sessions are opened, rather than being dropped (docs/udp.md).
+ */
+export const UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export type DatagramHandler = (message: Buffer, clientAddress: string, clientPort: number) => void;
 
