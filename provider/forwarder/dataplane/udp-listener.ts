@@ -8,9 +8,11 @@ import { isIPv6 } from "node:net";
 import { describeBindError, type BoundSocket, type OpenServer } from "./listener";
 
 /**
- * The native engine's UDP listener receive buffer (SO_RCVBUF; the kernel caps it at
+ * A UDP listener's receive buffer, both engines (SO_RCVBUF; the kernel caps it at
  * net.core.rmem_max, 208 KiB by default, and doubles it for its bookkeeping): a burst of new
- * clients waits there while their sessions are opened, rather than being dropped (docs/udp.md).
+ * clients waits there while their sessions are opened. With the kernel's default, 600 clients
+ * asking at once lost 344 queries with either engine, the buffer's 256 datagrams being taken
+ * (test/forwarder/dataplane-udp.test.ts; docs/udp.md).
  */
 export const UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -57,6 +59,7 @@ export function listenUdp(host: string, port: number, onDatagram: DatagramHandle
       socket.off("error", failed);
       socket.on("error", onError);
       socket.on("message", (message, remote) => onDatagram(message, remote.address, remote.port));
+      socket.setRecvBufferSize(UDP_RECEIVE_BUFFER_BYTES);
       const address = socket.address();
       resolve(new UdpServer(socket, address.address, address.port));
     };
