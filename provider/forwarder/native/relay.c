@@ -11,13 +11,16 @@
  * What stays in JavaScript (provider/forwarder/dataplane): routing (flow hash, Maglev lookup,
  * fallback candidates), limits, draining, idle sweeps and accounting. JavaScript hears of a
  * connection three times: accepted (it answers with connect or reset), connect result (it answers
- * with the next candidate or reset), closed (with final byte counts).
+ * with the next candidate or reset), closed (with final byte counts). UDP (the section "UDP"
+ * below): JavaScript hears of a session twice, when a new client's first datagram arrives (it
+ * answers with the member, or closes the session) and when the session has ended; the datagrams
+ * in between never reach it.
  *
- * Single-threaded: everything runs on the loop's thread, and a flow is freed only in libuv close
- * callbacks, never inside a call from JavaScript, so a flow id stays valid for the whole of any
- * call that names it.
+ * Single-threaded: everything runs on the loop's thread, and a flow (or a UDP session with a
+ * socket) is freed only in libuv close callbacks, never inside a call from JavaScript, so its id
+ * stays valid for the whole of any call that names it.
  */
-#define _GNU_SOURCE /* accept4 */
+#define _GNU_SOURCE /* accept4, recvmmsg, sendmmsg */
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
