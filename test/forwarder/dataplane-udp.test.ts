@@ -227,6 +227,47 @@ describe("UDP data plane with real DNS (nsd, dig)", function () {
         assert.equal(dp.stats().listeners.find((l) => l.id === "dns")?.udp?.evictions, 41);
       });
 
+      it("answers every query of a burst of 600 new clients asking at once", async () => {
+        dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, engine });
+        await dp.apply(udpPlan(ports[1], udpService("dns", servers.map((s) => member(s, 10)))));
+        const clients = await Promise.all(Array.from({ length: 600 }, () => DnsClient.open("127.14.6.1")));
+        try {
+          // Sent in one go, faster than sessions open: they wait in the listener's receive buffer.
+          const results = await Promise.allSettled(clients.map((cl) => cl.ask(FORWARDER, ports[1], 5000)));
+          assert.equal(results.filter((r) => r.status === "rejected").length, 0, "queries unanswered");
+          assert.equal(dp.stats().listeners[0].udp?.datagramsIn, 600);
+          assert.equal(dp.stats().listeners[0].connections, 600);
+        } finally {
+          for (const cl of clients) cl.close();
+        }
+      });
+
+      it("ends a session when its member's host answers with ICMP port-unreachable, counted as a failed connect; the next query opens a new one", async () => {
+        dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, engine });
+        const [port, closedPort] = await freePorts(FORWARDER, 2);
+        const closed: PlanMember = { key: memberKey({ address: "127.0.14.14", port: closedPort }), address: "127.0.14.14", port: closedPort, weight: 10 };
+        await dp.apply(udpPlan(port, udpService("dns", [closed])));
+        const client = await DnsClient.open("127.14.7.1");
+        try {
+          for (const sessions of [1, 2]) {
+            await assert.rejects(client.ask(FORWARDER, port, 300), /no answer/);
+            const stats = await waitFor(
+              () => {
+                const s = dp.stats();
+                return s.listeners[0].connectFailures === sessions ? s : undefined;
+              },
+              3000,
+              `session ${sessions} to end on the ICMP error`,
+            );
+            assert.equal(stats.listeners[0].connections, sessions);
+            assert.equal(stats.listeners[0].active, 0);
+            assert.equal(stats.members.find((m) => m.key === closed.key)?.connectFailures, sessions);
+          }
+        } finally {
+          client.close();
+        }
+      });
+
       it("forgets a session idle for the service's udpSessionTimeoutMs", async () => {
         dp = new DataPlane({ listenAddress: FORWARDER, hashSeed: TEST_HASH_SEED, engine, sweepIntervalMs: 50 });
         await dp.apply(udpPlan(ports[1], udpService("dns", [member(servers[0], 10)], { udpSessionTimeoutMs: 300 })));

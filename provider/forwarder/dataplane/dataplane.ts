@@ -28,9 +28,10 @@
  *   as rejected `limit`, so a flood never runs the process out of descriptors.
  * - A listener that cannot bind shows state Failed with the reason and is retried every
  *   `bindRetryIntervalMs` (default 5 s) until it binds. A failed bind leaves no server behind.
- * - UDP listeners run on `dgram` with either engine; a datagram's session (client address and
- *   port, listener) is picked like a connection and kept as one: udp-sessions.ts says when it
- *   picks again and how the table stays bounded (`maxUdpSessions`).
+ * - UDP listeners run in the C relay with the native engine (a datagram passes through
+ *   JavaScript only when it opens a session) and on `dgram` with the streams engine; a datagram's
+ *   session (client address and port, listener) is picked like a connection and kept as one:
+ *   udp-sessions.ts says when it picks again and how the table stays bounded (`maxUdpSessions`).
  * - `prepare` opens the servers a plan's listeners would need, without changing anything that
  *   runs (a client that reaches one before it is applied is reset); `apply` takes them, `release`
  *   closes those it did not take. So a configuration write can learn that a port is in use before
@@ -53,10 +54,10 @@ import { ListenerSlot, listen, listenNative, type BoundSocket, type OpenServer }
 import { NativeFlow } from "./native-flow";
 import { EMPTY_PLAN, transportOf, type DataPlanePlan, type ListenerPlan, type Transport } from "./plan";
 import { buildRoute, MemberBucket, type RouteMember, type ServiceRoute, type ServiceSettings } from "./routes";
-import type { DataPlaneStats, ListenerStats, MemberStats, RejectReason, ServiceStats } from "./stats";
+import { emptyDatagramTotals, type DatagramTotals, type DataPlaneStats, type ListenerStats, type MemberStats, type RejectReason, type ServiceStats } from "./stats";
 import { StreamFlow } from "./stream-flow";
-import { listenUdp, type UdpServer } from "./udp-listener";
-import type { UdpSession } from "./udp-session";
+import { listenUdp, UDP_RECEIVE_BUFFER_BYTES, type UdpServer } from "./udp-listener";
+import { UdpSession } from "./udp-session";
 import { UdpSessionTable, type UdpSlot } from "./udp-sessions";
 
 export interface DataPlaneOptions extends DataPlaneSettings {
@@ -195,12 +196,35 @@ export class DataPlane implements FlowOwner {
         entry.bytesOut += bytesOut;
       }
     };
+    const liveDatagrams = new Map<ListenerSlot | MemberBucket, DatagramTotals>();
+    const addDatagrams = (key: ListenerSlot | MemberBucket, datagramsIn: number, datagramsOut: number): void => {
+      const entry = liveDatagrams.get(key);
+      if (entry === undefined) liveDatagrams.set(key, { datagramsIn, datagramsOut });
+      else {
+        entry.datagramsIn += datagramsIn;
+        entry.datagramsOut += datagramsOut;
+      }
+    };
     for (const flow of this.flows) {
+      if (flow instanceof UdpSession) {
+        const c = flow.counters();
+        add(flow.slot, c.bytesIn, c.bytesOut);
+        addDatagrams(flow.slot, c.datagramsIn, c.datagramsOut);
+        if (flow.connected) {
+          add(flow.member.bucket, c.bytesIn, c.bytesOut);
+          addDatagrams(flow.member.bucket, c.datagramsIn, c.datagramsOut);
+        }
+        continue;
+      }
       const bytesIn = flow.bytesIn();
       const bytesOut = flow.bytesOut();
       add(flow.listener as ListenerSlot, bytesIn, bytesOut);
       if (flow.connected) add(flow.member.bucket, bytesIn, bytesOut);
     }
+    const withLive = <T extends DatagramTotals>(totals: T, key: ListenerSlot | MemberBucket): T => {
+      const more = liveDatagrams.get(key);
+      return more === undefined ? { ...totals } : { ...totals, datagramsIn: totals.datagramsIn + more.datagramsIn, datagramsOut: totals.datagramsOut + more.datagramsOut };
+    };
     const listeners: ListenerStats[] = [...this.listeners.values()].map((slot) => ({
       id: slot.id,
       port: slot.port,
@@ -213,7 +237,7 @@ export class DataPlane implements FlowOwner {
       bytesIn: slot.totals.bytesIn + (live.get(slot)?.bytesIn ?? 0),
       bytesOut: slot.totals.bytesOut + (live.get(slot)?.bytesOut ?? 0),
       rejected: { ...slot.rejected },
-      ...(slot.udp === undefined ? {} : { udp: { ...slot.udp } }),
+      ...(slot.udp === undefined ? {} : { udp: withLive(slot.udp, slot) }),
     }));
     const members: MemberStats[] = [];
     for (const byKey of this.buckets.values()) {
@@ -227,7 +251,7 @@ export class DataPlane implements FlowOwner {
           connectFailures: bucket.totals.connectFailures,
           bytesIn: bucket.totals.bytesIn + (live.get(bucket)?.bytesIn ?? 0),
           bytesOut: bucket.totals.bytesOut + (live.get(bucket)?.bytesOut ?? 0),
-          ...(bucket.udp === undefined ? {} : { udp: { ...bucket.udp } }),
+          ...(bucket.udp === undefined ? {} : { udp: withLive(bucket.udp, bucket) }),
         });
       }
     }
@@ -259,6 +283,7 @@ export class DataPlane implements FlowOwner {
   flowEnded(flow: Flow): void {
     this.flows.delete(flow);
     const slot = flow.listener as ListenerSlot;
+    if (flow instanceof UdpSession) this.addDatagrams(flow);
     const bytesIn = flow.bytesIn();
     const bytesOut = flow.bytesOut();
     slot.active--;
@@ -277,6 +302,17 @@ export class DataPlane implements FlowOwner {
       if (!bucket.retained && bucket.flows.size === 0) this.dropBucket(bucket);
     }
     if (this.flows.size === 0) this.whenIdle?.();
+  }
+
+  /** An ended session's datagrams, added to its listener's and (if it was connected) its member's totals. */
+  private addDatagrams(session: UdpSession): void {
+    const { datagramsIn, datagramsOut } = session.counters();
+    session.slot.udp.datagramsIn += datagramsIn;
+    session.slot.udp.datagramsOut += datagramsOut;
+    if (!session.connected) return;
+    const totals = (session.member.bucket.udp ??= emptyDatagramTotals());
+    totals.datagramsIn += datagramsIn;
+    totals.datagramsOut += datagramsOut;
   }
 
   // --- applying plans ------------------------------------------------------------------------
@@ -327,6 +363,7 @@ export class DataPlane implements FlowOwner {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     this.applyServices(plan);
     const toBind = this.applyListeners(plan.listeners);
+    if (this.relay !== undefined) this.udpSessions.recheck();
     await Promise.all(toBind.map((slot) => this.bind(slot)));
     return this.failedListeners();
   }
@@ -434,18 +471,9 @@ export class DataPlane implements FlowOwner {
    */
   private async openServer(id: string, port: number, protocol: Transport, slotFor: () => ListenerSlot | undefined): Promise<OpenServer> {
     const onError = (error: string): void => this.onEvent({ type: "listener-error", id, error });
-    if (protocol === "UDP") {
-      let server: UdpServer | undefined;
-      const onDatagram = (message: Buffer, clientAddress: string, clientPort: number): void => {
-        const slot = slotFor();
-        if (slot !== undefined && server !== undefined && slot.server === server) this.udpSessions.receive(slot as UdpSlot, server, message, clientAddress, clientPort);
-      };
-      const shared = await this.boundSocket?.(port, "UDP");
-      server = await listenUdp(this.listenAddress, port, onDatagram, (err) => onError(err.message), shared);
-      return server;
-    }
-    const socket = await this.boundSocket?.(port, "TCP");
     const relay = this.relay;
+    if (protocol === "UDP") return this.openUdpServer(port, slotFor, onError);
+    const socket = await this.boundSocket?.(port, "TCP");
     if (relay === undefined) {
       const onConnection = (client: net.Socket): void => {
         const slot = slotFor();
@@ -465,7 +493,36 @@ export class DataPlane implements FlowOwner {
       },
       failed: (code: string): void => onError(`accept failed: ${code}`),
     };
-    return listenNative(relay, this.listenAddress, port, handler, this.socketBufferBytes, socket);
+    return listenNative(relay, this.listenAddress, port, { transport: "TCP", handler }, this.socketBufferBytes, socket);
+  }
+
+  /** `openServer` for UDP: the datagrams of a server no slot has taken yet are dropped. */
+  private async openUdpServer(port: number, slotFor: () => ListenerSlot | undefined, onError: (error: string) => void): Promise<OpenServer> {
+    const shared = await this.boundSocket?.(port, "UDP");
+    const relay = this.relay;
+    let server: OpenServer | undefined;
+    const takenSlot = (): UdpSlot | undefined => {
+      const slot = slotFor();
+      return slot !== undefined && server !== undefined && slot.server === server ? (slot as UdpSlot) : undefined;
+    };
+    if (relay === undefined) {
+      const onDatagram = (message: Buffer, clientAddress: string, clientPort: number): void => {
+        const slot = takenSlot();
+        if (slot !== undefined) this.udpSessions.receive(slot, server as UdpServer, message, clientAddress, clientPort);
+      };
+      server = await listenUdp(this.listenAddress, port, onDatagram, (err) => onError(err.message), shared);
+      return server;
+    }
+    const handler = {
+      session: (sessionId: number, clientAddress: string, clientPort: number, localAddress: string, localPort: number): void => {
+        const slot = takenSlot();
+        if (slot !== undefined) this.udpSessions.opened(slot, relay, sessionId, clientAddress, clientPort, localAddress, localPort);
+        else relay.udpClose(sessionId);
+      },
+      failed: (code: string): void => onError(`receive failed: ${code}`),
+    };
+    server = listenNative(relay, this.listenAddress, port, { transport: "UDP", handler }, UDP_RECEIVE_BUFFER_BYTES, shared);
+    return server;
   }
 
   private failedListeners(): ReadonlyMap<string, string> {
@@ -631,6 +688,7 @@ export class DataPlane implements FlowOwner {
 
   private sessionOpened(session: UdpSession): void {
     session.slot.active++;
+    session.member.bucket.udp ??= emptyDatagramTotals();
     this.flows.add(session);
   }
 

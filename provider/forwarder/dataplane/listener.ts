@@ -5,7 +5,7 @@
  * connections are never touched.
  */
 import * as net from "node:net";
-import type { NativeRelay, RelayListenerHandler } from "../native/relay";
+import type { NativeRelay, RelayListener } from "../native/relay";
 import type { FlowListener } from "./flow";
 import type { Transport } from "./plan";
 import type { ServiceRoute } from "./routes";
@@ -128,26 +128,21 @@ export function describeBindCode(code: string, host: string, port: number): stri
 }
 
 /**
- * The native engine's `listen`: the relay accepts (and does not read yet) and `handler` decides.
- * Binding is synchronous in C; the error codes are libuv's, which are Node's. A handed-over
- * `socket` is closed here in every case: the relay listens on its own duplicate.
+ * The native engine's `listen`, TCP or UDP: the relay accepts a TCP client (and does not read yet),
+ * or receives a new UDP client's first datagram, and the listener's handler decides. Binding is
+ * synchronous in C; the error codes are libuv's, which are Node's. A handed-over `socket` is closed
+ * here in every case: the relay listens on its own duplicate. Only a TCP listener on a handed-over
+ * socket pauses (see OpenServer).
  */
-export function listenNative(
-  relay: NativeRelay,
-  host: string,
-  port: number,
-  handler: RelayListenerHandler,
-  bufferBytes: number,
-  socket?: BoundSocket,
-): OpenServer {
+export function listenNative(relay: NativeRelay, host: string, port: number, listener: RelayListener, bufferBytes: number, socket?: BoundSocket): OpenServer {
   let opened: number | { code: string };
-  if (socket === undefined) opened = relay.listen(host, port, bufferBytes, handler);
+  if (socket === undefined) opened = relay.listen(host, port, bufferBytes, listener);
   else {
-    opened = relay.listenFd(socket.fd, bufferBytes, handler);
+    opened = relay.listenFd(socket.fd, bufferBytes, listener);
     socket.close();
   }
   if (typeof opened !== "number") throw new Error(describeBindCode(opened.code, host, port));
   const close = (): void => relay.closeListener(opened);
-  if (socket === undefined) return { close };
+  if (socket === undefined || listener.transport === "UDP") return { close };
   return { close, pause: () => relay.pauseListener(opened), resume: () => relay.resumeListener(opened) };
 }

@@ -1,11 +1,20 @@
 /**
- * One UDP listener's socket: bound on (listen address, port) and handing every datagram to the
- * data plane, which finds or opens the client's session (udp-sessions.ts). Both engines use it:
- * UDP runs on Node's `dgram` whatever the engine.
+ * One UDP listener's socket on Node's `dgram` (engine "streams"): bound on (listen address, port)
+ * and handing every datagram to the data plane, which finds or opens the client's session
+ * (udp-sessions.ts). The native engine's UDP listener is the relay's (listener.ts `listenNative`).
  */
 import * as dgram from "node:dgram";
 import { isIPv6 } from "node:net";
 import { describeBindError, type BoundSocket, type OpenServer } from "./listener";
+
+/**
+ * A UDP listener's receive buffer, both engines (SO_RCVBUF; the kernel caps it at
+ * net.core.rmem_max, 208 KiB by default, and doubles it for its bookkeeping): a burst of new
+ * clients waits there while their sessions are opened. With the kernel's default, 600 clients
+ * asking at once lost 344 queries with either engine, the buffer's 256 datagrams being taken
+ * (test/forwarder/dataplane-udp.test.ts; docs/udp.md).
+ */
+export const UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export type DatagramHandler = (message: Buffer, clientAddress: string, clientPort: number) => void;
 
@@ -50,6 +59,7 @@ export function listenUdp(host: string, port: number, onDatagram: DatagramHandle
       socket.off("error", failed);
       socket.on("error", onError);
       socket.on("message", (message, remote) => onDatagram(message, remote.address, remote.port));
+      socket.setRecvBufferSize(UDP_RECEIVE_BUFFER_BYTES);
       const address = socket.address();
       resolve(new UdpServer(socket, address.address, address.port));
     };

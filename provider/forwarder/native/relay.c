@@ -11,13 +11,16 @@
  * What stays in JavaScript (provider/forwarder/dataplane): routing (flow hash, Maglev lookup,
  * fallback candidates), limits, draining, idle sweeps and accounting. JavaScript hears of a
  * connection three times: accepted (it answers with connect or reset), connect result (it answers
- * with the next candidate or reset), closed (with final byte counts).
+ * with the next candidate or reset), closed (with final byte counts). UDP (the section "UDP"
+ * below): JavaScript hears of a session twice, when a new client's first datagram arrives (it
+ * answers with the member, or closes the session) and when the session has ended; the datagrams
+ * in between never reach it.
  *
- * Single-threaded: everything runs on the loop's thread, and a flow is freed only in libuv close
- * callbacks, never inside a call from JavaScript, so a flow id stays valid for the whole of any
- * call that names it.
+ * Single-threaded: everything runs on the loop's thread, and a flow (or a UDP session with a
+ * socket) is freed only in libuv close callbacks, never inside a call from JavaScript, so its id
+ * stays valid for the whole of any call that names it.
  */
-#define _GNU_SOURCE /* accept4 */
+#define _GNU_SOURCE /* accept4, recvmmsg, sendmmsg */
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
@@ -25,6 +28,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -88,8 +92,10 @@ typedef struct {
   int32_t id;
   int fd;
   uv_poll_t poll;
-  uv_timer_t backoff;    /* out of descriptors: accepting pauses briefly instead of spinning */
+  uv_timer_t backoff;    /* TCP: out of descriptors, accepting pauses briefly instead of spinning */
   int open_handles;
+  int sessions;          /* UDP: sessions not freed yet, which send their answers from `fd` */
+  uint8_t udp;
   uint8_t wildcard;      /* bound to 0.0.0.0 or ::, so each client's local address is asked for */
   char local_name[64];
   int local_port;
@@ -102,11 +108,16 @@ static uv_loop_t* g_loop;
 static char g_read_buffer[READ_BUFFER_SIZE];
 static uint8_t g_read_buffer_lent;
 
-static flow_t** g_flows;   /* id -> flow, NULL when free */
-static uint32_t g_flow_capacity;
-static uint32_t* g_free_ids;
-static uint32_t g_free_count;
-static uint32_t g_next_id;
+/* Flows and UDP sessions are named to JavaScript by small integers, reused once freed. */
+typedef struct {
+  void** items;        /* id -> item, NULL when free */
+  uint32_t* free_ids;
+  uint32_t capacity;
+  uint32_t free_count;
+  uint32_t next;       /* ids below this have been handed out */
+} id_table_t;
+
+static id_table_t g_flows;
 
 static listener_t** g_listeners;
 static int32_t g_listener_capacity;
@@ -176,35 +187,52 @@ static int peer_gone(uv_tcp_t* s) {
   return info.tcpi_state == TCP_CLOSE || info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_LAST_ACK;
 }
 
+/* ---- ids ---------------------------------------------------------------------------------- */
+
+/* Stores `item` under a free id; -1 when out of memory. */
+static int64_t ids_add(id_table_t* t, void* item) {
+  uint32_t id;
+  if (t->free_count > 0) {
+    id = t->free_ids[--t->free_count];
+  } else {
+    if (t->next == t->capacity) {
+      uint32_t capacity = t->capacity == 0 ? 1024 : t->capacity * 2;
+      void** items = realloc(t->items, capacity * sizeof(void*));
+      if (items == NULL) return -1;
+      t->items = items;
+      uint32_t* free_ids = realloc(t->free_ids, capacity * sizeof(uint32_t));
+      if (free_ids == NULL) return -1;
+      t->free_ids = free_ids;
+      t->capacity = capacity;
+    }
+    id = t->next++;
+  }
+  t->items[id] = item;
+  return id;
+}
+
+static void* ids_get(const id_table_t* t, napi_env env, napi_value v) {
+  uint32_t id;
+  if (napi_get_value_uint32(env, v, &id) != napi_ok || id >= t->next) return NULL;
+  return t->items[id];
+}
+
+static void ids_remove(id_table_t* t, uint32_t id) {
+  t->items[id] = NULL;
+  t->free_ids[t->free_count++] = id;
+}
+
 /* ---- flows ------------------------------------------------------------------------------- */
 
 static flow_t* flow_new(void) {
-  uint32_t id;
-  if (g_free_count > 0) {
-    id = g_free_ids[--g_free_count];
-  } else {
-    if (g_next_id == g_flow_capacity) {
-      uint32_t capacity = g_flow_capacity == 0 ? 1024 : g_flow_capacity * 2;
-      flow_t** flows = realloc(g_flows, capacity * sizeof(flow_t*));
-      uint32_t* free_ids = realloc(g_free_ids, capacity * sizeof(uint32_t));
-      if (flows == NULL || free_ids == NULL) {
-        if (flows != NULL) g_flows = flows;
-        if (free_ids != NULL) g_free_ids = free_ids;
-        return NULL;
-      }
-      g_flows = flows;
-      g_free_ids = free_ids;
-      g_flow_capacity = capacity;
-    }
-    id = g_next_id++;
-  }
   flow_t* f = calloc(1, sizeof(flow_t));
-  if (f == NULL) {
-    g_free_ids[g_free_count++] = id;
+  if (f == NULL) return NULL;
+  int64_t id = ids_add(&g_flows, f);
+  if (id < 0) {
+    free(f);
     return NULL;
   }
-  f->id = id;
-  g_flows[id] = f;
+  f->id = (uint32_t)id;
   f->up.flow = f;
   f->up.from = &f->client;
   f->up.to = &f->backend;
@@ -215,9 +243,7 @@ static flow_t* flow_new(void) {
 }
 
 static flow_t* flow_get(napi_env env, napi_value v) {
-  uint32_t id;
-  if (napi_get_value_uint32(env, v, &id) != napi_ok || id >= g_next_id) return NULL;
-  flow_t* f = g_flows[id];
+  flow_t* f = ids_get(&g_flows, env, v);
   return f != NULL && !f->closing ? f : NULL;
 }
 
@@ -226,8 +252,7 @@ static void flow_free(flow_t* f) {
   napi_open_handle_scope(g_env, &scope);
   napi_value argv[4] = {num(f->id), num(f->up.bytes), num(f->down.bytes), NULL};
   napi_get_boolean(g_env, f->had_error, &argv[3]);
-  g_flows[f->id] = NULL;
-  g_free_ids[g_free_count++] = f->id;
+  ids_remove(&g_flows, f->id);
   free(f->up.pending);
   free(f->down.pending);
   free(f->header);
@@ -445,7 +470,7 @@ static void on_connect(uv_connect_t* req, int status) {
 
 static void on_listener_closed(uv_handle_t* h) {
   listener_t* l = h->data;
-  if (--l->open_handles == 0) free(l);
+  if (--l->open_handles == 0 && l->sessions == 0) free(l);
 }
 
 static void report_listen_error(listener_t* l, int uv_error) {
@@ -457,6 +482,7 @@ static void report_listen_error(listener_t* l, int uv_error) {
 }
 
 static void on_listener_readable(uv_poll_t* p, int status, int events);
+static void on_udp_listener_readable(uv_poll_t* p, int status, int events);
 
 static void on_backoff_over(uv_timer_t* t) {
   listener_t* l = t->data;
@@ -535,16 +561,23 @@ static void on_listener_readable(uv_poll_t* p, int status, int events) {
 }
 
 /*
- * Makes a bound socket `l`'s listening socket: caps its buffers at `buffer_bytes` before listen()
- * so that every accepted socket inherits the cap from its first segment, listens (a no-op on one
- * that already listens), notes its local address, watches it. Takes `fd` in every case (closed on
- * failure); 0 or a libuv error.
+ * Makes a bound socket `l`'s listening socket. TCP: caps its buffers at `buffer_bytes` before
+ * listen() so that every accepted socket inherits the cap from its first segment, and listens (a
+ * no-op on one that already listens). UDP: sets its receive buffer to `buffer_bytes` (the kernel
+ * caps it at net.core.rmem_max), so that a burst of datagrams waits there rather than being dropped
+ * while new sessions are opened. Then notes its local address and watches it. Takes `fd` in every
+ * case (closed on failure); 0 or a libuv error.
  */
 static int watch_listener(listener_t* l, int fd, int buffer_bytes) {
   struct sockaddr_storage bound;
   socklen_t bound_len = sizeof(bound);
   int rc = 0;
-  if (cap_buffers(fd, buffer_bytes) != 0 || listen(fd, LISTEN_BACKLOG) != 0 || getsockname(fd, (struct sockaddr*)&bound, &bound_len) != 0) rc = -errno;
+  if (l->udp) {
+    if (buffer_bytes > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof(buffer_bytes)) != 0) rc = -errno;
+  } else if (cap_buffers(fd, buffer_bytes) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+    rc = -errno;
+  }
+  if (rc == 0 && getsockname(fd, (struct sockaddr*)&bound, &bound_len) != 0) rc = -errno;
   if (rc == 0) rc = address_of(&bound, l->local_name, sizeof(l->local_name), &l->local_port);
   if (rc == 0) rc = uv_poll_init_socket(g_loop, &l->poll, fd);
   if (rc != 0) {
@@ -555,6 +588,7 @@ static int watch_listener(listener_t* l, int fd, int buffer_bytes) {
   l->wildcard = strcmp(l->local_name, "0.0.0.0") == 0 || strcmp(l->local_name, "::") == 0;
   l->poll.data = l;
   l->open_handles++;
+  if (l->udp) return uv_poll_start(&l->poll, UV_READABLE, on_udp_listener_readable);
   uv_timer_init(g_loop, &l->backoff);
   l->backoff.data = l;
   l->open_handles++;
@@ -562,15 +596,16 @@ static int watch_listener(listener_t* l, int fd, int buffer_bytes) {
 }
 
 /*
- * Opens the listening socket as libuv would (SO_REUSEADDR), and never with SO_REUSEPORT: any
- * process of the same user could then bind the port too and take a share of the clients.
+ * Opens the listening socket as libuv would: TCP with SO_REUSEADDR, UDP without it (on UDP it lets
+ * another socket bind the same port), and never with SO_REUSEPORT: any process of the same user
+ * could then bind the port too and take a share of the clients.
  */
 static int open_listener(listener_t* l, const struct sockaddr_storage* addr, int buffer_bytes) {
   socklen_t addr_len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(addr->ss_family, (l->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int on = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 || bind(fd, (const struct sockaddr*)addr, addr_len) != 0) {
+  if ((!l->udp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0) || bind(fd, (const struct sockaddr*)addr, addr_len) != 0) {
     int error = -errno;
     close(fd);
     return error;
@@ -594,16 +629,497 @@ static int adopt_listener(listener_t* l, int fd, int buffer_bytes) {
   return watch_listener(l, own, buffer_bytes);
 }
 
+/*
+ * uv_close takes the socket out of epoll at once; closing the descriptor right after frees the
+ * port. A UDP listener's open sessions keep the struct (not the socket) until they are freed:
+ * their answers are dropped from now on.
+ */
 static void close_listener(listener_t* l) {
-  /* uv_close takes the socket out of epoll at once; closing the descriptor right after frees the port. */
   if (l->open_handles == 0) {
     free(l);
     return;
   }
   uv_close((uv_handle_t*)&l->poll, on_listener_closed);
-  uv_close((uv_handle_t*)&l->backoff, on_listener_closed);
+  if (!l->udp) uv_close((uv_handle_t*)&l->backoff, on_listener_closed);
   close(l->fd);
   l->fd = -1;
+}
+
+/* ---- UDP ------------------------------------------------------------------------------------ */
+
+/*
+ * A UDP listener's socket is read with recvmmsg, UDP_BATCH datagrams per call. Each datagram finds
+ * its client's session in a hash table keyed by (listener, client address), so a datagram never
+ * enters JavaScript: only a new client's first one does (onUdpSession), and JavaScript answers with
+ * udpConnect (the member it picked) or udpClose before returning. The session then owns a socket
+ * connected to that member: what the member sends on it is this client's answer, and an ICMP
+ * error for it ends this session (the kernel reports ICMP errors on connected sockets only).
+ * Consecutive datagrams of one session in a batch go to the member in one sendmmsg. Answers are
+ * read with recvmmsg into a queue that is sent from the listener's socket with sendmmsg when it
+ * fills or once per loop turn (a check handle, after the poll phase that read them), so the
+ * answers of many sessions cost one system call.
+ */
+#define UDP_BATCH 64
+/* The largest UDP payload (65,535 less the UDP header), rounded up; a longer one is dropped. */
+#define UDP_MAX_DATAGRAM 65536
+/* recvmmsg calls per readable event: a busy socket leaves the loop's other sockets their turn. */
+#define UDP_TURN_BATCHES 4
+/* Datagrams a session holds while it has no member yet; more are dropped, as a full buffer would. */
+#define UDP_PENDING_LIMIT 64
+
+typedef struct udp_datagram_s {
+  struct udp_datagram_s* next;
+  size_t len;
+  char data[];
+} udp_datagram_t;
+
+enum udp_state { UDP_PICKING, UDP_CONNECTED };
+
+typedef struct udp_session_s {
+  uint32_t id;
+  uint32_t hash;
+  listener_t* listener;
+  struct udp_session_s* next_in_bucket;
+  struct sockaddr_storage client;
+  socklen_t client_len;
+  int fd;
+  uv_poll_t poll;
+  udp_datagram_t* pending;     /* while picking: the datagrams to send once connected */
+  udp_datagram_t** pending_tail;
+  int pending_count;
+  double datagrams_in, datagrams_out, bytes_in, bytes_out;
+  uint8_t state;
+  uint8_t closing;
+  uint8_t failed;              /* ended by a socket error: an ICMP error from the member, mostly */
+  uint8_t repick;              /* the client's next datagram ends it and opens a new session */
+} udp_session_t;
+
+/* Batches: datagrams from clients (in) and answers for them (out), each slot a whole datagram. */
+typedef struct {
+  struct mmsghdr msgs[UDP_BATCH];
+  struct iovec iov[UDP_BATCH];
+  struct sockaddr_storage addrs[UDP_BATCH];
+  char (*buffers)[UDP_MAX_DATAGRAM];
+} udp_batch_t;
+
+static napi_ref g_on_udp_session, g_on_udp_close;
+static id_table_t g_udp_sessions;
+static udp_session_t** g_udp_buckets;  /* the session table: chains, a power of two of them */
+static uint32_t g_udp_bucket_count;
+static uint32_t g_udp_table_size;
+static uint64_t g_udp_hash_key;        /* random per process: clients cannot aim at one chain */
+static udp_session_t* g_udp_picking;   /* the session whose onUdpSession call runs */
+static udp_batch_t g_udp_in, g_udp_out;
+static struct mmsghdr g_udp_send[UDP_BATCH]; /* one session's run of datagrams from g_udp_in */
+static listener_t* g_udp_out_listener[UDP_BATCH];
+static int g_udp_out_count;
+static uv_check_t g_udp_flush;
+static uint8_t g_udp_ready;
+
+/* Allocates the batches' buffers and the table on the first UDP listener; 0 or a libuv error. */
+static int udp_prepare(void) {
+  if (g_udp_ready) return 0;
+  g_udp_in.buffers = malloc(sizeof(*g_udp_in.buffers) * UDP_BATCH);
+  g_udp_out.buffers = malloc(sizeof(*g_udp_out.buffers) * UDP_BATCH);
+  g_udp_buckets = calloc(1024, sizeof(udp_session_t*));
+  if (g_udp_in.buffers == NULL || g_udp_out.buffers == NULL || g_udp_buckets == NULL) {
+    free(g_udp_in.buffers);
+    free(g_udp_out.buffers);
+    free(g_udp_buckets);
+    g_udp_in.buffers = g_udp_out.buffers = NULL;
+    g_udp_buckets = NULL;
+    return UV_ENOMEM;
+  }
+  g_udp_bucket_count = 1024;
+  if (getrandom(&g_udp_hash_key, sizeof(g_udp_hash_key), GRND_NONBLOCK) != sizeof(g_udp_hash_key)) g_udp_hash_key = uv_hrtime();
+  uv_check_init(g_loop, &g_udp_flush);
+  uv_unref((uv_handle_t*)&g_udp_flush);
+  g_udp_ready = 1;
+  return 0;
+}
+
+/* ---- the session table ---- */
+
+/* MurmurHash3's 64-bit finaliser: every input bit reaches every output bit. */
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+static uint32_t udp_hash(const listener_t* l, const struct sockaddr_storage* a) {
+  uint64_t h = mix64(g_udp_hash_key ^ (uint64_t)(uintptr_t)l);
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in* in = (const struct sockaddr_in*)a;
+    h = mix64(h ^ ((uint64_t)in->sin_addr.s_addr << 16 | in->sin_port));
+  } else {
+    const struct sockaddr_in6* in6 = (const struct sockaddr_in6*)a;
+    uint64_t words[2];
+    memcpy(words, &in6->sin6_addr, sizeof(words));
+    h = mix64(mix64(h ^ words[0]) ^ words[1]);
+    h = mix64(h ^ in6->sin6_port ^ (uint64_t)in6->sin6_scope_id << 16);
+  }
+  return (uint32_t)h;
+}
+
+static int same_client(const struct sockaddr_storage* a, const struct sockaddr_storage* b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const struct sockaddr_in*)a, *y = (const struct sockaddr_in*)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const struct sockaddr_in6*)a, *y = (const struct sockaddr_in6*)b;
+  return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+static udp_session_t* udp_table_find(const listener_t* l, const struct sockaddr_storage* client, uint32_t hash) {
+  for (udp_session_t* s = g_udp_buckets[hash & (g_udp_bucket_count - 1)]; s != NULL; s = s->next_in_bucket) {
+    if (s->hash == hash && s->listener == l && same_client(&s->client, client)) return s;
+  }
+  return NULL;
+}
+
+/* Doubles the chains when there are more sessions than chains; on no memory, chains grow longer. */
+static void udp_table_grow(void) {
+  uint32_t count = g_udp_bucket_count * 2;
+  udp_session_t** buckets = calloc(count, sizeof(udp_session_t*));
+  if (buckets == NULL) return;
+  for (uint32_t i = 0; i < g_udp_bucket_count; i++) {
+    udp_session_t* s = g_udp_buckets[i];
+    while (s != NULL) {
+      udp_session_t* next = s->next_in_bucket;
+      s->next_in_bucket = buckets[s->hash & (count - 1)];
+      buckets[s->hash & (count - 1)] = s;
+      s = next;
+    }
+  }
+  free(g_udp_buckets);
+  g_udp_buckets = buckets;
+  g_udp_bucket_count = count;
+}
+
+static void udp_table_add(udp_session_t* s) {
+  if (g_udp_table_size >= g_udp_bucket_count) udp_table_grow();
+  udp_session_t** head = &g_udp_buckets[s->hash & (g_udp_bucket_count - 1)];
+  s->next_in_bucket = *head;
+  *head = s;
+  g_udp_table_size++;
+}
+
+static void udp_table_remove(udp_session_t* s) {
+  for (udp_session_t** at = &g_udp_buckets[s->hash & (g_udp_bucket_count - 1)]; *at != NULL; at = &(*at)->next_in_bucket) {
+    if (*at == s) {
+      *at = s->next_in_bucket;
+      g_udp_table_size--;
+      return;
+    }
+  }
+}
+
+/* ---- sessions ---- */
+
+static void udp_drop_pending(udp_session_t* s) {
+  while (s->pending != NULL) {
+    udp_datagram_t* next = s->pending->next;
+    free(s->pending);
+    s->pending = next;
+  }
+  s->pending_tail = &s->pending;
+  s->pending_count = 0;
+}
+
+static void udp_session_free(udp_session_t* s) {
+  listener_t* l = s->listener;
+  ids_remove(&g_udp_sessions, s->id);
+  if (--l->sessions == 0 && l->fd < 0 && l->open_handles == 0) free(l);
+  free(s);
+}
+
+static void on_udp_session_closed(uv_handle_t* h) {
+  udp_session_t* s = h->data;
+  napi_handle_scope scope;
+  napi_open_handle_scope(g_env, &scope);
+  napi_value argv[6] = {num(s->id), num(s->datagrams_in), num(s->datagrams_out), num(s->bytes_in), num(s->bytes_out), NULL};
+  napi_get_boolean(g_env, s->failed, &argv[5]);
+  udp_session_free(s);
+  call_js(g_on_udp_close, 6, argv);
+  napi_close_handle_scope(g_env, scope);
+}
+
+/*
+ * Ends a session: out of the table at once (the client's next datagram opens a new one), its socket
+ * closed. A connected session is freed in the close callback, which tells JavaScript; one still
+ * picking is freed now, or by the datagram path when its onUdpSession call returns, and JavaScript
+ * (which closed it) hears nothing more. Idempotent.
+ */
+static void udp_session_close(udp_session_t* s, int failed) {
+  if (s->closing) return;
+  s->closing = 1;
+  s->failed = (uint8_t)failed;
+  udp_table_remove(s);
+  udp_drop_pending(s);
+  if (s->state == UDP_CONNECTED) {
+    uv_close((uv_handle_t*)&s->poll, on_udp_session_closed);
+    close(s->fd);
+    s->fd = -1;
+  } else if (s != g_udp_picking) {
+    udp_session_free(s);
+  }
+}
+
+/* A datagram could not be sent: dropped when the socket is full, else the session has failed. */
+static void udp_send_failed(udp_session_t* s) {
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EINTR) return;
+  udp_session_close(s, 1);
+}
+
+/* Sends datagrams from..to-1 of the in batch, all `s`'s, to its member: one send, or one sendmmsg. */
+static void udp_send_run(udp_session_t* s, int from, int to) {
+  if (s == NULL || s->closing || from >= to) return;
+  if (to - from == 1) {
+    if (send(s->fd, g_udp_in.iov[from].iov_base, g_udp_in.iov[from].iov_len, MSG_DONTWAIT) < 0) udp_send_failed(s);
+    return;
+  }
+  int count = to - from;
+  for (int i = 0; i < count; i++) {
+    memset(&g_udp_send[i].msg_hdr, 0, sizeof(g_udp_send[i].msg_hdr));
+    g_udp_send[i].msg_hdr.msg_iov = &g_udp_in.iov[from + i];
+    g_udp_send[i].msg_hdr.msg_iovlen = 1;
+  }
+  for (int sent = 0; sent < count;) {
+    int n = sendmmsg(s->fd, &g_udp_send[sent], (unsigned int)(count - sent), MSG_DONTWAIT);
+    if (n < 0) {
+      udp_send_failed(s);
+      return;
+    }
+    sent += n;
+  }
+}
+
+static udp_session_t* udp_session_open(listener_t* l, const struct sockaddr_storage* client, socklen_t client_len, uint32_t hash) {
+  udp_session_t* s = calloc(1, sizeof(udp_session_t));
+  if (s == NULL) return NULL;
+  int64_t id = ids_add(&g_udp_sessions, s);
+  if (id < 0) {
+    free(s);
+    return NULL;
+  }
+  s->id = (uint32_t)id;
+  s->hash = hash;
+  s->listener = l;
+  memcpy(&s->client, client, client_len);
+  s->client_len = client_len;
+  s->fd = -1;
+  s->pending_tail = &s->pending;
+  l->sessions++;
+  udp_table_add(s);
+  return s;
+}
+
+static void udp_hold(udp_session_t* s, const char* data, size_t len) {
+  if (s->pending_count >= UDP_PENDING_LIMIT) return;
+  udp_datagram_t* d = malloc(sizeof(udp_datagram_t) + len);
+  if (d == NULL) return;
+  d->next = NULL;
+  d->len = len;
+  memcpy(d->data, data, len);
+  *s->pending_tail = d;
+  s->pending_tail = &d->next;
+  s->pending_count++;
+}
+
+/* Asks JavaScript for a new session's member; it answers with udpConnect or udpClose. */
+static void udp_report_session(udp_session_t* s) {
+  listener_t* l = s->listener;
+  char client_name[64];
+  int client_port = 0;
+  if (address_of(&s->client, client_name, sizeof(client_name), &client_port) != 0) {
+    udp_session_close(s, 0);
+    return;
+  }
+  napi_handle_scope scope;
+  napi_open_handle_scope(g_env, &scope);
+  /* The bound address, also for a wildcard listener: as Node's dgram reports it. */
+  napi_value argv[6] = {num(l->id), num(s->id), str(client_name), num(client_port), str(l->local_name), num(l->local_port)};
+  g_udp_picking = s;
+  call_js(g_on_udp_session, 6, argv);
+  g_udp_picking = NULL;
+  napi_close_handle_scope(g_env, scope);
+}
+
+/*
+ * Datagram `i` of the in batch, from a client of `l`: counted on its session (opened if the client
+ * is new). Returns the session to send it to, or NULL when it was held or dropped.
+ */
+static udp_session_t* udp_route(listener_t* l, int i) {
+  const struct sockaddr_storage* client = &g_udp_in.addrs[i];
+  socklen_t client_len = g_udp_in.msgs[i].msg_hdr.msg_namelen;
+  size_t len = g_udp_in.msgs[i].msg_len;
+  if ((g_udp_in.msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || (client->ss_family != AF_INET && client->ss_family != AF_INET6)) return NULL;
+  uint32_t hash = udp_hash(l, client);
+  udp_session_t* s = udp_table_find(l, client, hash);
+  if (s != NULL && s->repick) {
+    udp_session_close(s, 0);
+    s = NULL;
+  }
+  if (s == NULL) {
+    s = udp_session_open(l, client, client_len, hash);
+    if (s == NULL) {
+      report_listen_error(l, UV_ENOMEM);
+      return NULL;
+    }
+    s->datagrams_in++;
+    s->bytes_in += (double)len;
+    udp_hold(s, g_udp_in.buffers[i], len);
+    udp_report_session(s);
+    if (s->closing && s->state == UDP_PICKING) udp_session_free(s);
+    return NULL;
+  }
+  s->datagrams_in++;
+  s->bytes_in += (double)len;
+  if (s->state == UDP_PICKING) {
+    udp_hold(s, g_udp_in.buffers[i], len);
+    return NULL;
+  }
+  return s;
+}
+
+static void on_udp_listener_readable(uv_poll_t* p, int status, int events) {
+  (void)events;
+  listener_t* l = p->data;
+  if (status < 0) {
+    report_listen_error(l, status);
+    return;
+  }
+  for (int turn = 0; turn < UDP_TURN_BATCHES && l->fd >= 0; turn++) {
+    for (int i = 0; i < UDP_BATCH; i++) {
+      struct msghdr* h = &g_udp_in.msgs[i].msg_hdr;
+      g_udp_in.iov[i].iov_base = g_udp_in.buffers[i];
+      g_udp_in.iov[i].iov_len = UDP_MAX_DATAGRAM;
+      memset(h, 0, sizeof(*h));
+      h->msg_name = &g_udp_in.addrs[i];
+      h->msg_namelen = sizeof(g_udp_in.addrs[i]);
+      h->msg_iov = &g_udp_in.iov[i];
+      h->msg_iovlen = 1;
+    }
+    int n = recvmmsg(l->fd, g_udp_in.msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) report_listen_error(l, -errno);
+      return;
+    }
+    udp_session_t* run = NULL;
+    int run_from = 0;
+    for (int i = 0; i < n && l->fd >= 0; i++) {
+      g_udp_in.iov[i].iov_len = g_udp_in.msgs[i].msg_len;
+      udp_session_t* s = udp_route(l, i);
+      if (s != run) {
+        udp_send_run(run, run_from, i);
+        run = s;
+        run_from = i;
+      }
+    }
+    udp_send_run(run, run_from, n);
+    if (n < UDP_BATCH) return;
+  }
+}
+
+/*
+ * Sends the queued answers, each from its listener's socket. Runs before any close callback of the
+ * loop turn that queued them, so every listener named here is still allocated (closed ones have
+ * fd -1 and their answers are dropped).
+ */
+static void udp_flush(void) {
+  for (int i = 0; i < g_udp_out_count;) {
+    listener_t* l = g_udp_out_listener[i];
+    int end = i + 1;
+    while (end < g_udp_out_count && g_udp_out_listener[end] == l) end++;
+    while (l->fd >= 0 && i < end) {
+      int n = sendmmsg(l->fd, &g_udp_out.msgs[i], (unsigned int)(end - i), MSG_DONTWAIT);
+      if (n > 0) i += n;
+      else if (errno == EAGAIN || errno == EWOULDBLOCK) break; /* the socket is full: the rest is dropped */
+      else if (errno != EINTR) i++;                            /* this client cannot be sent to */
+    }
+    i = end;
+  }
+  g_udp_out_count = 0;
+}
+
+static void on_udp_flush(uv_check_t* c) {
+  uv_check_stop(c);
+  udp_flush();
+}
+
+/* Answers from `s`'s member, queued for its client. */
+static void on_udp_session_readable(uv_poll_t* p, int status, int events) {
+  (void)events;
+  udp_session_t* s = p->data;
+  if (s->closing) return;
+  if (status < 0) {
+    udp_session_close(s, 1);
+    return;
+  }
+  for (int turn = 0; turn < UDP_TURN_BATCHES; turn++) {
+    if (g_udp_out_count == UDP_BATCH) udp_flush();
+    int from = g_udp_out_count;
+    int room = UDP_BATCH - from;
+    for (int i = from; i < UDP_BATCH; i++) {
+      struct msghdr* h = &g_udp_out.msgs[i].msg_hdr;
+      g_udp_out.iov[i].iov_base = g_udp_out.buffers[i];
+      g_udp_out.iov[i].iov_len = UDP_MAX_DATAGRAM;
+      memset(h, 0, sizeof(*h));
+      h->msg_iov = &g_udp_out.iov[i];
+      h->msg_iovlen = 1;
+    }
+    int n = recvmmsg(s->fd, &g_udp_out.msgs[from], (unsigned int)room, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      /* ECONNREFUSED: the member's host answered a datagram with ICMP port-unreachable. */
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) udp_session_close(s, 1);
+      return;
+    }
+    for (int i = from; i < from + n; i++) {
+      struct msghdr* h = &g_udp_out.msgs[i].msg_hdr;
+      g_udp_out.iov[i].iov_len = g_udp_out.msgs[i].msg_len;
+      memcpy(&g_udp_out.addrs[i], &s->client, s->client_len);
+      h->msg_name = &g_udp_out.addrs[i];
+      h->msg_namelen = s->client_len;
+      g_udp_out_listener[i] = s->listener;
+      s->datagrams_out++;
+      s->bytes_out += (double)g_udp_out.msgs[i].msg_len;
+    }
+    g_udp_out_count += n;
+    if (n > 0 && !uv_is_active((uv_handle_t*)&g_udp_flush)) uv_check_start(&g_udp_flush, on_udp_flush);
+    if (n < room) return;
+  }
+}
+
+/* Connects a picking session to its member and sends what it held; 0 or a libuv error. */
+static int udp_session_connect(udp_session_t* s, const struct sockaddr_storage* member) {
+  socklen_t len = member->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  int fd = socket(member->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int rc = connect(fd, (const struct sockaddr*)member, len) != 0 ? -errno : 0;
+  if (rc == 0) rc = uv_poll_init_socket(g_loop, &s->poll, fd);
+  if (rc != 0) {
+    close(fd);
+    return rc;
+  }
+  s->fd = fd;
+  s->poll.data = s;
+  s->state = UDP_CONNECTED;
+  uv_poll_start(&s->poll, UV_READABLE, on_udp_session_readable);
+  for (udp_datagram_t* d = s->pending; d != NULL && !s->closing; d = d->next) {
+    if (send(fd, d->data, d->len, MSG_DONTWAIT) < 0) udp_send_failed(s);
+  }
+  udp_drop_pending(s);
+  return 0;
+}
+
+static udp_session_t* udp_session_get(napi_env env, napi_value v) {
+  udp_session_t* s = ids_get(&g_udp_sessions, env, v);
+  return s != NULL && !s->closing ? s : NULL;
 }
 
 /* ---- the JavaScript API ------------------------------------------------------------------ */
@@ -630,9 +1146,9 @@ static int parse_address(napi_env env, napi_value host_v, napi_value port_v, str
   return uv_ip4_addr(host, (int)port, (struct sockaddr_in*)out);
 }
 
-/* init(onAccept, onConnect, onClose, onListenError) */
+/* init(onAccept, onConnect, onClose, onListenError, onUdpSession, onUdpClose) */
 static napi_value js_init(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ARGS(6);
   if (g_on_accept != NULL) {
     napi_throw_error(env, NULL, "the native relay is initialised once per process");
     return NULL;
@@ -643,6 +1159,8 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   napi_create_reference(env, argv[1], 1, &g_on_connect);
   napi_create_reference(env, argv[2], 1, &g_on_close);
   napi_create_reference(env, argv[3], 1, &g_on_listen_error);
+  napi_create_reference(env, argv[4], 1, &g_on_udp_session);
+  napi_create_reference(env, argv[5], 1, &g_on_udp_close);
   napi_value resource, name;
   napi_create_object(env, &resource);
   napi_create_string_utf8(env, "dnlb.relay", NAPI_AUTO_LENGTH, &name);
@@ -651,7 +1169,11 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
 }
 
 /* A new listener under `id`, or NULL with the error's code in `*error`. */
-static listener_t* listener_new(int32_t id, const char** error) {
+static listener_t* listener_new(int32_t id, bool udp, const char** error) {
+  if (udp && udp_prepare() != 0) {
+    *error = "ENOMEM";
+    return NULL;
+  }
   if (id < 0) {
     *error = "EINVAL";
     return NULL;
@@ -678,6 +1200,7 @@ static listener_t* listener_new(int32_t id, const char** error) {
   }
   l->id = id;
   l->fd = -1;
+  l->udp = udp;
   return l;
 }
 
@@ -691,33 +1214,41 @@ static napi_value listener_opened(napi_env env, listener_t* l, int rc) {
   return undefined(env);
 }
 
-/* listen(listenerId, host, port, bufferBytes) -> undefined, or the error's code ("EADDRINUSE") */
+/*
+ * listen(listenerId, host, port, bufferBytes, udp) -> undefined, or the error's code
+ * ("EADDRINUSE"). `bufferBytes`: TCP, the cap of every client's socket buffers; UDP, the
+ * listener's receive buffer.
+ */
 static napi_value js_listen(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ARGS(5);
   int32_t id = -1, buffer_bytes = 0;
+  bool udp = false;
   struct sockaddr_storage addr;
   napi_get_value_int32(env, argv[0], &id);
   napi_get_value_int32(env, argv[3], &buffer_bytes);
+  napi_get_value_bool(env, argv[4], &udp);
   int rc = parse_address(env, argv[1], argv[2], &addr);
   if (rc != 0) return str(uv_err_name(rc));
   const char* error;
-  listener_t* l = listener_new(id, &error);
+  listener_t* l = listener_new(id, udp, &error);
   if (l == NULL) return str(error);
   return listener_opened(env, l, open_listener(l, &addr, buffer_bytes));
 }
 
 /*
- * listenFd(listenerId, fd, bufferBytes) -> undefined, or the error's code: listens on a duplicate
- * of a bound socket.
+ * listenFd(listenerId, fd, bufferBytes, udp) -> undefined, or the error's code: listens on (UDP:
+ * receives from) a duplicate of a bound socket.
  */
 static napi_value js_listen_fd(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(4);
   int32_t id = -1, fd = -1, buffer_bytes = 0;
+  bool udp = false;
   napi_get_value_int32(env, argv[0], &id);
   napi_get_value_int32(env, argv[2], &buffer_bytes);
+  napi_get_value_bool(env, argv[3], &udp);
   if (napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0) return str("EBADF");
   const char* error;
-  listener_t* l = listener_new(id, &error);
+  listener_t* l = listener_new(id, udp, &error);
   if (l == NULL) return str(error);
   return listener_opened(env, l, adopt_listener(l, fd, buffer_bytes));
 }
@@ -743,7 +1274,7 @@ static listener_t* listener_arg(napi_env env, napi_value v) {
 static napi_value js_pause_listener(napi_env env, napi_callback_info info) {
   ARGS(1);
   listener_t* l = listener_arg(env, argv[0]);
-  if (l != NULL && l->fd >= 0) {
+  if (l != NULL && l->fd >= 0 && !l->udp) {
     uv_timer_stop(&l->backoff);
     uv_poll_stop(&l->poll);
   }
@@ -754,7 +1285,7 @@ static napi_value js_pause_listener(napi_env env, napi_callback_info info) {
 static napi_value js_resume_listener(napi_env env, napi_callback_info info) {
   ARGS(1);
   listener_t* l = listener_arg(env, argv[0]);
-  if (l != NULL && l->fd >= 0) {
+  if (l != NULL && l->fd >= 0 && !l->udp) {
     uv_timer_stop(&l->backoff);
     uv_poll_start(&l->poll, UV_READABLE, on_listener_readable);
   }
@@ -861,6 +1392,61 @@ static napi_value js_bytes_out(napi_env env, napi_callback_info info) {
   return bytes_read(env, info, 0);
 }
 
+/*
+ * udpConnect(sessionId, host, port) -> undefined, or an error code (the session still waits for
+ * an answer): connects the session that onUdpSession announced to its member, and sends the
+ * datagrams it held.
+ */
+static napi_value js_udp_connect(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  udp_session_t* s = udp_session_get(env, argv[0]);
+  if (s == NULL || s->state != UDP_PICKING) return str("EINVAL");
+  struct sockaddr_storage addr;
+  int rc = parse_address(env, argv[1], argv[2], &addr);
+  if (rc == 0) rc = udp_session_connect(s, &addr);
+  return rc == 0 ? undefined(env) : str(uv_err_name(rc));
+}
+
+/* udpClose(sessionId): ends the session (no member, idle, draining, evicted, shutdown). */
+static napi_value js_udp_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  udp_session_t* s = udp_session_get(env, argv[0]);
+  if (s != NULL) udp_session_close(s, 0);
+  return undefined(env);
+}
+
+/* udpRepick(sessionId): the client's next datagram ends the session and opens a new one. */
+static napi_value js_udp_repick(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  udp_session_t* s = udp_session_get(env, argv[0]);
+  if (s != NULL) s->repick = 1;
+  return undefined(env);
+}
+
+/*
+ * udpCounters(sessionId, out) -> whether the session is not freed yet; if so, writes its datagrams in
+ * and out and bytes in and out into `out` (a Float64Array of 4).
+ */
+static napi_value js_udp_counters(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  udp_session_t* s = ids_get(&g_udp_sessions, env, argv[0]); /* closing too: its counts stand until freed */
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = NULL;
+  bool open = false;
+  if (s != NULL && napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) == napi_ok && type == napi_float64_array && length >= 4) {
+    double* out = data;
+    out[0] = s->datagrams_in;
+    out[1] = s->datagrams_out;
+    out[2] = s->bytes_in;
+    out[3] = s->bytes_out;
+    open = true;
+  }
+  napi_value result;
+  napi_get_boolean(env, open, &result);
+  return result;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
@@ -875,6 +1461,10 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"abandoned", NULL, js_abandoned, NULL, NULL, NULL, napi_default, NULL},
       {"bytesIn", NULL, js_bytes_in, NULL, NULL, NULL, napi_default, NULL},
       {"bytesOut", NULL, js_bytes_out, NULL, NULL, NULL, napi_default, NULL},
+      {"udpConnect", NULL, js_udp_connect, NULL, NULL, NULL, napi_default, NULL},
+      {"udpClose", NULL, js_udp_close, NULL, NULL, NULL, napi_default, NULL},
+      {"udpRepick", NULL, js_udp_repick, NULL, NULL, NULL, napi_default, NULL},
+      {"udpCounters", NULL, js_udp_counters, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -16,9 +16,11 @@ interface RelayBinding {
     onConnect: (flowId: number, status: number) => void,
     onClose: (flowId: number, bytesIn: number, bytesOut: number, hadError: boolean) => void,
     onListenError: (listenerId: number, code: string) => void,
+    onUdpSession: (listenerId: number, sessionId: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number) => void,
+    onUdpClose: (sessionId: number, datagramsIn: number, datagramsOut: number, bytesIn: number, bytesOut: number, failed: boolean) => void,
   ): void;
-  listen(listenerId: number, host: string, port: number, bufferBytes: number): string | undefined;
-  listenFd(listenerId: number, fd: number, bufferBytes: number): string | undefined;
+  listen(listenerId: number, host: string, port: number, bufferBytes: number, udp: boolean): string | undefined;
+  listenFd(listenerId: number, fd: number, bufferBytes: number, udp: boolean): string | undefined;
   closeListener(listenerId: number): void;
   pauseListener(listenerId: number): void;
   resumeListener(listenerId: number): void;
@@ -28,6 +30,10 @@ interface RelayBinding {
   abandoned(flowId: number): boolean;
   bytesIn(flowId: number): number;
   bytesOut(flowId: number): number;
+  udpConnect(sessionId: number, host: string, port: number): string | undefined;
+  udpClose(sessionId: number): void;
+  udpRepick(sessionId: number): void;
+  udpCounters(sessionId: number, out: Float64Array): boolean;
 }
 
 /** Hears of the clients one native listener accepts. */
@@ -38,6 +44,34 @@ export interface RelayListenerHandler {
   failed(code: string): void;
 }
 
+/** Hears of the new clients of one native UDP listener. */
+export interface RelayUdpListenerHandler {
+  /**
+   * A new client's first datagram (held, with any that follow, until the session is connected):
+   * answer with `relay.udpConnect` or `relay.udpClose` for `sessionId` before returning.
+   */
+  session(sessionId: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void;
+  /** Receiving failed; the listener stays open. */
+  failed(code: string): void;
+}
+
+/** Hears of the end of one UDP session that `udpConnect` connected. */
+export interface RelayUdpSessionHandler {
+  /** The session's socket is closed; `failed`: by an error on it (an ICMP error from the member, mostly). */
+  closed(totals: UdpSessionCounters, failed: boolean): void;
+}
+
+/** A UDP session's counters: datagrams and bytes from the client (in) and from the member (out). */
+export interface UdpSessionCounters {
+  readonly datagramsIn: number;
+  readonly datagramsOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+/** A listener's transport and who hears of its clients. */
+export type RelayListener = { readonly transport: "TCP"; readonly handler: RelayListenerHandler } | { readonly transport: "UDP"; readonly handler: RelayUdpListenerHandler };
+
 /** Hears of one flow's backend connect and of its end. */
 export interface RelayFlowHandler {
   /** 0: connected, bytes flow both ways from now on. Negative: this attempt failed (a libuv error number); connect again or reset. */
@@ -47,16 +81,18 @@ export interface RelayFlowHandler {
 }
 
 export class NativeRelay {
-  private readonly listeners: (RelayListenerHandler | undefined)[] = [];
+  private readonly listeners: (RelayListener | undefined)[] = [];
   private readonly flows: (RelayFlowHandler | undefined)[] = [];
+  private readonly udpSessions: (RelayUdpSessionHandler | undefined)[] = [];
   private readonly freeListenerIds: number[] = [];
+  private readonly counters = new Float64Array(4);
 
   constructor(private readonly binding: RelayBinding) {
     binding.init(
       (listenerId, flowId, remoteAddress, remotePort, localAddress, localPort) => {
         const listener = this.listeners[listenerId];
-        if (listener === undefined) binding.reset(flowId); // closed meanwhile
-        else listener.accepted(flowId, remoteAddress, remotePort, localAddress, localPort);
+        if (listener?.transport !== "TCP") binding.reset(flowId); // closed meanwhile
+        else listener.handler.accepted(flowId, remoteAddress, remotePort, localAddress, localPort);
       },
       (flowId, status) => this.flows[flowId]?.connectResult(status),
       (flowId, bytesIn, bytesOut, hadError) => {
@@ -64,27 +100,39 @@ export class NativeRelay {
         this.flows[flowId] = undefined;
         flow?.closed(bytesIn, bytesOut, hadError);
       },
-      (listenerId, code) => this.listeners[listenerId]?.failed(code),
+      (listenerId, code) => this.listeners[listenerId]?.handler.failed(code),
+      (listenerId, sessionId, remoteAddress, remotePort, localAddress, localPort) => {
+        const listener = this.listeners[listenerId];
+        if (listener?.transport !== "UDP") binding.udpClose(sessionId); // closed meanwhile
+        else listener.handler.session(sessionId, remoteAddress, remotePort, localAddress, localPort);
+      },
+      (sessionId, datagramsIn, datagramsOut, bytesIn, bytesOut, failed) => {
+        const session = this.udpSessions[sessionId];
+        this.udpSessions[sessionId] = undefined;
+        session?.closed({ datagramsIn, datagramsOut, bytesIn, bytesOut }, failed);
+      },
     );
   }
 
   /**
    * Opens a listener; returns its id, or the error code when the bind or listen failed (nothing is
-   * left open). Its clients' sockets get kernel buffers capped at `bufferBytes` (0: the kernel's).
+   * left open). TCP: its clients' sockets get kernel buffers capped at `bufferBytes` (0: the
+   * kernel's). UDP: `bufferBytes` is the listener's receive buffer (0: the kernel's).
    */
-  listen(host: string, port: number, bufferBytes: number, handler: RelayListenerHandler): number | { code: string } {
-    return this.register(handler, (id) => this.binding.listen(id, host, port, bufferBytes));
+  listen(host: string, port: number, bufferBytes: number, listener: RelayListener): number | { code: string } {
+    return this.register(listener, (id) => this.binding.listen(id, host, port, bufferBytes, listener.transport === "UDP"));
   }
 
   /**
-   * Listens on a duplicate of `fd`, a socket bound elsewhere (the node's primary process binds
-   * each port once for all its workers); the caller keeps, and closes, its own descriptor.
+   * Listens on (receives from) a duplicate of `fd`, a socket bound elsewhere (the node's primary
+   * process binds each port once for all its workers); the caller keeps, and closes, its own
+   * descriptor.
    */
-  listenFd(fd: number, bufferBytes: number, handler: RelayListenerHandler): number | { code: string } {
-    return this.register(handler, (id) => this.binding.listenFd(id, fd, bufferBytes));
+  listenFd(fd: number, bufferBytes: number, listener: RelayListener): number | { code: string } {
+    return this.register(listener, (id) => this.binding.listenFd(id, fd, bufferBytes, listener.transport === "UDP"));
   }
 
-  private register(handler: RelayListenerHandler, open: (id: number) => string | undefined): number | { code: string } {
+  private register(handler: RelayListener, open: (id: number) => string | undefined): number | { code: string } {
     const id = this.freeListenerIds.pop() ?? this.listeners.length;
     const code = open(id);
     if (code !== undefined) {
@@ -95,7 +143,7 @@ export class NativeRelay {
     return id;
   }
 
-  /** Stops accepting at once (the port is free on return); flows already accepted are untouched. */
+  /** Stops accepting (UDP: receiving) at once (the port is free on return); flows and sessions already open are untouched. */
   closeListener(id: number): void {
     this.binding.closeListener(id);
     this.listeners[id] = undefined;
@@ -140,6 +188,33 @@ export class NativeRelay {
 
   bytesOut(flowId: number): number {
     return this.binding.bytesOut(flowId);
+  }
+
+  /**
+   * Connects a session `session` announced to its member and sends the datagrams it held; its end
+   * comes to `handler.closed`. Returns an error code, and the session stays unconnected (close it),
+   * when no socket could be connected there.
+   */
+  udpConnect(sessionId: number, handler: RelayUdpSessionHandler, host: string, port: number): string | undefined {
+    const code = this.binding.udpConnect(sessionId, host, port);
+    if (code === undefined) this.udpSessions[sessionId] = handler;
+    return code;
+  }
+
+  udpClose(sessionId: number): void {
+    this.binding.udpClose(sessionId);
+  }
+
+  /** The client's next datagram ends the session (reported to its handler) and opens a new one. */
+  udpRepick(sessionId: number): void {
+    this.binding.udpRepick(sessionId);
+  }
+
+  /** The session's counters so far, or undefined once it has ended. */
+  udpCounters(sessionId: number): UdpSessionCounters | undefined {
+    const out = this.counters;
+    if (!this.binding.udpCounters(sessionId, out)) return undefined;
+    return { datagramsIn: out[0], datagramsOut: out[1], bytesIn: out[2], bytesOut: out[3] };
   }
 }
 
