@@ -28,6 +28,7 @@ export interface ImageBuild {
   /** Seconds to make the builder and base images, and the forwarder image. */
   readonly helperSeconds: number;
   readonly imageSeconds: number;
+  readonly imageBytes: number;
 }
 
 export class ContainerForwarders {
@@ -53,7 +54,9 @@ export class ContainerForwarders {
     await dockerCli(["build", "--quiet", "--build-arg", `BUILDER_IMAGE=${builder}`, "--build-arg", `BASE_IMAGE=${base}`, "--tag", image, context.dir], {
       env: { DOCKER_BUILDKIT: "0" },
     });
-    return { image, helperSeconds: (helpersDone - started) / 1000, imageSeconds: (Date.now() - helpersDone) / 1000 };
+    const imageSeconds = (Date.now() - helpersDone) / 1000;
+    const { Size } = (await this.engine.call("GET", `/images/${encodeURIComponent(image)}/json`)) as { Size: number };
+    return { image, helperSeconds: (helpersDone - started) / 1000, imageSeconds, imageBytes: Size };
   }
 
   /** Runs each forwarder as a container of `image`; its output is `docker logs --follow`. */
