@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { BACKEND_HOST, PORTS, waitForPort, type Service } from "./backends";
 import type { Processes, Started } from "./processes";
 
+/** Each proxy has an address of its own: HAProxy .1, the forwarder .2, nginx stream .3 (udp.ts), the forwarder in a container .4. */
 export const HAPROXY_HOST = "127.0.9.1";
 export const FORWARDER_HOST = "127.0.9.2";
 /** The forwarder in a container, measured in the same run as the host process. */
-export const CONTAINER_FORWARDER_HOST = "127.0.9.3";
+export const CONTAINER_FORWARDER_HOST = "127.0.9.4";
 export const FORWARDER_ADMIN_PORT = 19180;
 const TOKEN = "bench-forwarder-admin-token";
 const SEED = "00112233445566778899aabbccddeeff";
