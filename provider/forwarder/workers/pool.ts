@@ -265,7 +265,7 @@ export class WorkerPool implements DataPlaneHandle {
         const gained = this.assignUdpOwners();
         await Promise.all([...gained].map((slot) => this.applyOn(slot, this.planFor(slot))));
       })
-      .catch(() => undefined); // a worker that does not answer is killed and replaced (WorkerSlot.send)
+      .catch(() => undefined); // a worker that did not answer in time is sent the listener again with the next plan
   }
 
   /** Asks every worker; merges the listeners they could not bind. */
