@@ -63,8 +63,8 @@ import { UdpSessionTable, type UdpSlot } from "./udp-sessions";
 export interface DataPlaneOptions extends DataPlaneSettings {
   /**
    * Where listening sockets, TCP and UDP, come from when another process binds them (a worker's
-   * primary, which hands every worker the same socket); rejects with the reason the port cannot be
-   * bound. Default: the data plane binds its ports itself.
+   * primary, which hands a TCP socket to every worker and a UDP socket to the one that reads it);
+   * rejects with the reason the port cannot be bound. Default: the data plane binds its ports itself.
    */
   readonly boundSocket?: (port: number, transport: Transport) => Promise<BoundSocket>;
   /** Notable events, for logs. */

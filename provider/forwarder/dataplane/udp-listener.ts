@@ -44,7 +44,7 @@ export class UdpServer implements OpenServer {
 /**
  * Binds UDP on `host:port`, never with SO_REUSEPORT (a process of the same user could join the
  * port and take a share of the datagrams), or receives on `shared`: the UDP socket the node's
- * primary bound on that port and handed to every worker (workers/bound-sockets.ts). Rejects with
+ * primary bound on that port and handed to the one worker that reads it (workers/bound-sockets.ts). Rejects with
  * the same messages as a TCP bind; a failed bind leaves nothing open.
  */
 export function listenUdp(host: string, port: number, onDatagram: DatagramHandler, onError: (err: Error) => void, shared?: BoundSocket): Promise<UdpServer> {

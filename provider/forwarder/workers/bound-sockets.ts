@@ -8,7 +8,9 @@
  * The primary binds and never reads: a TCP socket is not listened on (the primary's own event loop
  * would accept from it too), and a UDP socket is a bare handle that never starts receiving. The
  * workers listen on a TCP socket (the first listen makes it listen for all) and accept from its one
- * queue; they all receive from a UDP socket, each datagram going to one of them.
+ * queue; a UDP socket is asked for and read by one worker, its owner (udp-owners.ts). The primary
+ * keeps every socket while the port is configured, so a listener that moves to another worker
+ * keeps its port and the datagrams queued on it.
  * `net._createServerHandle` is Node's own way to bind TCP like this, which its cluster module
  * uses; for UDP, the `udp_wrap` binding gives the handle `dgram` itself wraps.
  */

@@ -1,7 +1,8 @@
 /**
  * Merges the data-plane stats of several worker processes into the node's own, so that status
  * and metrics read as if one process served every connection:
- * - counters and open connections add up across workers;
+ * - counters and open connections add up across workers; a UDP listener is in the snapshot of its
+ *   owner alone (the one worker that opens it, udp-owners.ts), so its state is the owner's;
  * - a listener is Failed when any worker could not bind it (with that worker's reason), else
  *   NoBackend when any worker has no table for it, else Listening;
  * - a member is draining when any worker is draining it;

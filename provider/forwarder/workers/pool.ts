@@ -3,17 +3,23 @@
  * plane: `apply` sends the plan to every worker and resolves when all have applied it, `stats`
  * merges their snapshots, `close` closes them all.
  *
- * - The primary binds each listener port once and hands that socket to every worker
- *   (bound-sockets.ts); the workers listen on it and accept from its one queue, whichever is
- *   free first. No connection passes through the primary, as it would with the cluster module's
- *   round-robin (measured to lower connection rates). No SO_REUSEPORT: no other process can bind
- *   a port the node holds, nor can the node bind one another process holds.
+ * - The primary binds each listener port once and hands that socket to the workers that ask
+ *   (bound-sockets.ts). Every worker listens on a TCP socket and accepts from its one queue,
+ *   whichever is free first. No connection passes through the primary, as it would with the
+ *   cluster module's round-robin (measured to lower connection rates). No SO_REUSEPORT: no other
+ *   process can bind a port the node holds, nor can the node bind one another process holds.
+ * - A UDP socket is read by one worker, its owner (udp-owners.ts): each worker is sent the plan
+ *   without the UDP listeners it does not own, so one client's datagrams all reach one session.
+ *   When the owner exits, its UDP listeners go to the live workers at once (they ask for the
+ *   sockets, which the primary still holds, and datagrams wait in the socket meanwhile); the
+ *   owner's replacement does not take them back.
  * - The admin API, the store and the health checks stay in the primary; workers receive plans
  *   (which carry health already) and never probe.
  * - A worker that exits unexpectedly is started again (after 100 ms, doubling up to 5 s while it
  *   keeps failing) and given the current plan. The other workers, their listeners and their
- *   connections are not touched. The exited worker's open connections are lost with it; clients
- *   still queued on a listening socket wait there for the other workers (or the replacement).
+ *   connections are not touched. The exited worker's open connections and UDP sessions are lost
+ *   with it; clients still queued on a listening socket wait there for the other workers (or the
+ *   replacement).
  * - `maxConnectionsPerListener` is the node's limit: each worker enforces its share of it. With
  *   the native engine a worker at its share stops accepting for a moment, leaving new clients to
  *   a worker with room (dataplane.ts); Node's servers cannot, and reset them.
@@ -33,6 +39,7 @@ import { SerialQueue } from "../serial-queue";
 import { BoundSockets, socketKey } from "./bound-sockets";
 import { EMPTY_STATS, mergeStats, retire } from "./merge-stats";
 import type { FromWorker, ToWorker, WorkerSettings, WorkerUsage } from "./messages";
+import { UdpListenerOwners } from "./udp-owners";
 
 export interface WorkerExit {
   readonly worker: number;
@@ -133,8 +140,9 @@ export class WorkerPool implements DataPlaneHandle {
   private readonly failures: number[];
   private retired: DataPlaneStats = EMPTY_STATS;
   private plan: DataPlanePlan = EMPTY_PLAN;
-  /** Sockets (socketKey) of a configuration write between prepare and release (see DataPlane.prepare). */
-  private preparedPorts: ReadonlySet<string> = new Set();
+  /** The listeners of a configuration write between prepare and release (see DataPlane.prepare). */
+  private prepared: readonly ListenerPlan[] = [];
+  private readonly udpOwners = new UdpListenerOwners<WorkerSlot>();
   private seq = 0;
   private readonly queue = new SerialQueue();
   private readonly sockets: BoundSockets;
@@ -176,8 +184,9 @@ export class WorkerPool implements DataPlaneHandle {
   prepare(listeners: readonly ListenerPlan[]): Promise<ReadonlyMap<string, string>> {
     return this.queue.run(() => {
       if (this.closing !== undefined) throw new Error("the data plane is closed");
-      this.preparedPorts = new Set(listeners.map(listenerSocketKey));
-      return this.askAll((seq) => ({ type: "prepare", seq, listeners }), "prepare the listeners");
+      this.prepared = listeners;
+      this.assignUdpOwners();
+      return this.askAll((slot, seq) => ({ type: "prepare", seq, listeners: this.listenersFor(slot, listeners) }), "prepare the listeners");
     });
   }
 
@@ -188,7 +197,8 @@ export class WorkerPool implements DataPlaneHandle {
   release(): Promise<void> {
     return this.queue.run(() => {
       for (const slot of this.slots) slot.send({ type: "release" });
-      this.preparedPorts = new Set();
+      this.prepared = [];
+      this.udpOwners.keepOnly(this.portsInUse());
       this.sockets.keepOnly(this.portsInUse());
     });
   }
@@ -219,16 +229,48 @@ export class WorkerPool implements DataPlaneHandle {
   private async applyNow(plan: DataPlanePlan): Promise<ReadonlyMap<string, string>> {
     if (this.closing !== undefined) throw new Error("the data plane is closed");
     this.plan = plan;
+    this.udpOwners.keepOnly(this.portsInUse());
+    this.assignUdpOwners();
     try {
-      return await this.askAll((seq) => ({ type: "plan", seq, plan }), "apply the plan");
+      return await this.askAll((slot, seq) => ({ type: "plan", seq, plan: this.planFor(slot) }), "apply the plan");
     } finally {
       this.sockets.keepOnly(this.portsInUse());
     }
   }
 
+  /** The running plan as `slot` runs it: without the UDP listeners another worker owns. */
+  private planFor(slot: WorkerSlot): DataPlanePlan {
+    return { ...this.plan, listeners: this.listenersFor(slot, this.plan.listeners) };
+  }
+
+  /** The listeners `slot` opens: every TCP listener, and the UDP listeners it owns. */
+  private listenersFor(slot: WorkerSlot, listeners: readonly ListenerPlan[]): ListenerPlan[] {
+    return listeners.filter((l) => transportOf(l) !== "UDP" || this.udpOwners.ownerOf(listenerSocketKey(l)) === slot);
+  }
+
+  /**
+   * Gives each UDP listener of the running plan or of a prepared write that has no owner (new, or
+   * its owner exited) to a live worker; returns the workers that gained one.
+   */
+  private assignUdpOwners(): Set<WorkerSlot> {
+    const udp = [...this.plan.listeners, ...this.prepared].filter((l) => transportOf(l) === "UDP").map(listenerSocketKey);
+    return this.udpOwners.assign(udp, this.slots.filter((s) => !s.exited));
+  }
+
+  /** Hands the UDP listeners that lost their owner to live workers, which open them at once. */
+  private handOverUdpListeners(): void {
+    this.queue
+      .run(async () => {
+        if (this.closing !== undefined) return;
+        const gained = this.assignUdpOwners();
+        await Promise.all([...gained].map((slot) => this.applyOn(slot, this.planFor(slot))));
+      })
+      .catch(() => undefined); // a worker that did not answer in time is sent the listener again with the next plan
+  }
+
   /** Asks every worker; merges the listeners they could not bind. */
-  private async askAll(message: (seq: number) => ToWorker, what: string): Promise<ReadonlyMap<string, string>> {
-    const results = await Promise.all(this.slots.map((slot) => this.ask(slot, message, what)));
+  private async askAll(message: (slot: WorkerSlot, seq: number) => ToWorker, what: string): Promise<ReadonlyMap<string, string>> {
+    const results = await Promise.all(this.slots.map((slot) => this.ask(slot, (seq) => message(slot, seq), what)));
     const failed = new Map<string, string>();
     for (const list of results) for (const [id, reason] of list) if (!failed.has(id)) failed.set(id, reason);
     return failed;
@@ -261,13 +303,19 @@ export class WorkerPool implements DataPlaneHandle {
   private spawn(index: number): WorkerSlot {
     const slot = new WorkerSlot(index, this.settings, this.execArgv, (s, m) => this.onMessage(s, m));
     slot.child.once("exit", (code, signal) => this.exited(slot, code, signal));
-    // A replacement starts with the plan the others run (the initial workers get theirs from apply).
+    // A replacement starts with the plan the others run (the initial workers get theirs from apply),
+    // without the UDP listeners that moved to another worker when it exited. It takes those that had
+    // no live worker to go to.
     if (this.plan !== EMPTY_PLAN) {
       void slot.ready.then(
         () => {
-          if (this.slots[index] === slot && this.closing === undefined) {
-            this.queue.run(() => this.applyOn(slot, this.plan)).catch(() => undefined);
-          }
+          if (this.slots[index] !== slot || this.closing !== undefined) return;
+          this.queue
+            .run(async () => {
+              const gained = this.assignUdpOwners().add(slot);
+              await Promise.all([...gained].map((s) => this.applyOn(s, this.planFor(s))));
+            })
+            .catch(() => undefined);
         },
         () => undefined,
       );
@@ -304,7 +352,7 @@ export class WorkerPool implements DataPlaneHandle {
 
   /** The sockets (socketKey) of the running plan and of a write being prepared: they stay bound. */
   private portsInUse(): ReadonlySet<string> {
-    return new Set([...this.plan.listeners.map(listenerSocketKey), ...this.preparedPorts]);
+    return new Set([...this.plan.listeners, ...this.prepared].map(listenerSocketKey));
   }
 
   private sendSocket(slot: WorkerSlot, transport: Transport, port: number): void {
@@ -322,6 +370,7 @@ export class WorkerPool implements DataPlaneHandle {
     slot.gone();
     if (slot.lastStats !== undefined) this.retired = retire(this.retired, slot.lastStats);
     slot.lastStats = undefined;
+    if (this.udpOwners.forget(slot).length > 0) this.handOverUdpListeners();
     if (this.closing !== undefined || this.slots[slot.index] !== slot) return;
     const quick = Date.now() - slot.startedAt < STABLE_AFTER_MS;
     this.failures[slot.index] = quick ? this.failures[slot.index] + 1 : 0;

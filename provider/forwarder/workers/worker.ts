@@ -1,7 +1,8 @@
 /**
  * A data-plane worker process (started by WorkerPool with `child_process.fork`): one DataPlane
- * whose listeners listen on sockets the primary bound and hands to every worker
- * (bound-sockets.ts), driven entirely by the primary over IPC. It never probes and never reads
+ * whose listeners listen on sockets the primary bound and hands over (bound-sockets.ts): every TCP
+ * listener, and the UDP listeners this worker owns (the only ones its plans carry), driven
+ * entirely by the primary over IPC. It never probes and never reads
  * the configuration: plans carry the members' health already.
  *
  * It exits when the primary asks (after letting connections finish for the grace period given),
