@@ -477,5 +477,5 @@ describe("Docker end-to-end: LoadBalancer nodes and backends in containers", fun
     assert.deepEqual([...t.byBackend.keys()].sort(), ["b1", "b2"]);
   });
 
-  vipInContainer(() => FORWARDER_IMAGE, () => engine, { [LABEL]: RUN });
+  vipInContainer(() => FORWARDER_IMAGE, () => engine, { name: LABEL, value: RUN });
 });

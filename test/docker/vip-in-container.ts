@@ -29,7 +29,9 @@ const ADMIN_PORT = 9180;
 const LISTENER_PORT = 8080;
 const CONNECTIONS = 300;
 
-export function vipInContainer(image: () => string, sourceEngine: () => DockerEngine, labels: Record<string, string>): void {
+/** `label`: marks every container made here, as the suite marks its own. */
+export function vipInContainer(image: () => string, sourceEngine: () => DockerEngine, label: { readonly name: string; readonly value: string }): void {
+  const labels = { [label.name]: label.value };
   describe("a VIP node in a container behind a router (its own Docker engine in a network namespace)", function () {
     this.timeout(240_000);
     let dir: string;
@@ -117,7 +119,7 @@ export function vipInContainer(image: () => string, sourceEngine: () => DockerEn
     after(async function () {
       this.timeout(90_000);
       if (engine !== undefined) {
-        const leftovers = await engine.containersLabelled(Object.entries(labels).map(([k, v]) => `${k}=${v}`)[0]).catch(() => []);
+        const leftovers = await engine.containersLabelled(`${label.name}=${label.value}`).catch(() => []);
         for (const c of leftovers) await engine.removeContainer(c.Id).catch(() => undefined);
         await engine.close();
       }
