@@ -107,6 +107,36 @@ export class Topology {
     return socket;
   }
 
+  /**
+   * Starts FRR as the router instead of BIRD: zebra (the kernel's table), bfdd and bgpd, each
+   * reading the whole of `config` (a daemon skips the other daemons' lines), as user frr with their
+   * sockets and logs in `dir`/frr. Resolves with that directory, where vtysh reaches them
+   * (`vtysh --vty_socket DIR`).
+   */
+  async startFrrRouter(dir: string, config: string): Promise<string> {
+    const frrDir = path.join(dir, "frr");
+    await fs.mkdir(frrDir, { recursive: true });
+    await fs.writeFile(path.join(frrDir, "frr.conf"), config);
+    await fs.writeFile(path.join(frrDir, "empty.conf"), "");
+    const [uid, gid] = ["-u", "-g"].map((flag) => Number(execFileSync("id", [flag, "frr"], { encoding: "utf8" }).trim()));
+    for (const name of await fs.readdir(frrDir)) await fs.chown(path.join(frrDir, name), uid, gid);
+    await fs.chown(frrDir, uid, gid);
+    // The daemons drop to user frr, which must pass through `dir` (mkdtemp makes it 0700) to reach frrDir.
+    await fs.chmod(dir, 0o711);
+    const zserv = path.join(frrDir, "zserv.api");
+    const daemon = (name: string, configFile: string, extra: readonly string[] = []) =>
+      this.spawn(this.router, [
+        `/usr/lib/frr/${name}`,
+        ...["-u", "frr", "-g", "frr", "-z", zserv, "--vty_socket", frrDir, "-i", path.join(frrDir, `${name}.pid`), "-P", "0"],
+        ...["-f", path.join(frrDir, configFile), "--log", `file:${path.join(frrDir, `${name}.log`)}`, ...extra],
+      ]);
+    daemon("zebra", "empty.conf");
+    for (let i = 0; i < 100 && !(await fs.stat(zserv).catch(() => undefined)); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    daemon("bfdd", "frr.conf", ["--bfdctl", path.join(frrDir, "bfdd.sock")]);
+    daemon("bgpd", "frr.conf");
+    return frrDir;
+  }
+
   /** Starts the backend's members (BACKEND_SCRIPT); resolves once they listen. */
   async startBackend(): Promise<void> {
     const backend = this.spawn(this.backend, [process.execPath, "-e", BACKEND_SCRIPT, JSON.stringify(MEMBERS)]);
