@@ -22,7 +22,6 @@ import { DockerEngine } from "./engine";
  * Registered inside the Docker end-to-end suite, which builds `image()`. Needs root, ip and BIRD
  * (for the router), as the other VIP tests do.
  */
-const AGENT = path.resolve(__dirname, "../vip/client-agent.js");
 const TOKEN = "admin-token-for-the-vip-container-0123";
 const SEED = "ffeeddccbbaa99887766554433221100";
 const ADMIN_PORT = 9180;
@@ -50,9 +49,7 @@ export function vipInContainer(image: () => string, sourceEngine: () => DockerEn
       topology.build();
       await topology.startRouter(dir, []);
       await topology.startBackend();
-      const caFile = path.join(dir, "ca.crt");
-      await fs.writeFile(caFile, ca.certificatePem);
-      agent = new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: TOKEN, NODE_EXTRA_CA_CERTS: caFile }), LISTENER_PORT);
+      agent = await Agent.start(topology, dir, ca, TOKEN, LISTENER_PORT);
 
       // The node namespace's own engine: its containers' host network is that namespace. nsenter
       // enters the network namespace only (`ip netns exec` would also remount /sys, hiding the
@@ -114,6 +111,17 @@ export function vipInContainer(image: () => string, sourceEngine: () => DockerEn
         const reply = await agent.http(base + url, "PUT", body);
         assert.ok(reply.status < 300, `PUT ${url}: ${reply.status} ${reply.body}`);
       }
+      // Until each member's first probe, the node's table holds fewer members than both.
+      await waitFor(
+        async () => {
+          const status = JSON.parse((await agent.http(`${base}/v1/status`)).body) as { backendServices?: { members: { eligible: boolean }[] }[] };
+          const members = status.backendServices?.[0]?.members ?? [];
+          return members.length === MEMBERS.length && members.every((m) => m.eligible);
+        },
+        15_000,
+        "both members eligible on the node",
+        100,
+      );
     });
 
     after(async function () {
@@ -138,7 +146,7 @@ export function vipInContainer(image: () => string, sourceEngine: () => DockerEn
       const results = await agent.connect(CONNECTIONS, { concurrency: 20 });
       const failed = results.filter((r) => r.error !== undefined);
       const perMember = countBy(results, (r) => r.member);
-      console.log(`      route installed ${ms} ms after configuration; ${CONNECTIONS} connections to the VIP: ${failed.length} failed; per member: ${format(perMember)}`);
+      console.log(`      route installed ${ms} ms after both members were eligible; ${CONNECTIONS} connections to the VIP: ${failed.length} failed; per member: ${format(perMember)}`);
       assert.equal(failed.length, 0, `failed: ${JSON.stringify(failed.slice(0, 3))}`);
       assert.ok(results.every((r) => r.via === nodeAddress(1)), "every connection carried by the node");
       assert.equal(perMember.size, MEMBERS.length, "both members served");

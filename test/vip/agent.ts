@@ -1,7 +1,12 @@
 /** The test's side of client-agent.ts: JSON lines in, JSON lines out, matched by id. */
 import type { ChildProcess } from "node:child_process";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import type { CertificateAuthority } from "../../provider/resources/admin-certificates";
 import type { ConnectResult } from "./client-agent";
-import { CLIENT_SOURCES, VIP } from "./topology";
+import { CLIENT_SOURCES, type Topology, VIP } from "./topology";
+
+const AGENT = path.join(__dirname, "client-agent.js");
 
 export class Agent {
   private nextId = 1;
@@ -22,6 +27,16 @@ export class Agent {
         this.waiting.delete(reply.id);
       }
     });
+  }
+
+  /**
+   * Starts client-agent.js in the topology's client namespace with the admin `token`, trusting `ca`
+   * (written to `dir`/ca.crt; fetch trusts the CAs in NODE_EXTRA_CA_CERTS besides the system's).
+   */
+  static async start(topology: Topology, dir: string, ca: CertificateAuthority, token: string, defaultPort: number): Promise<Agent> {
+    const caFile = path.join(dir, "ca.crt");
+    await fs.writeFile(caFile, ca.certificatePem);
+    return new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: token, NODE_EXTRA_CA_CERTS: caFile }), defaultPort);
   }
 
   private send(command: Record<string, unknown>): Promise<Record<string, unknown>> {

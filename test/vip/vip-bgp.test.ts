@@ -19,7 +19,6 @@ import { childOf, Forwarders, SEED, TOKEN, type ForwarderNode } from "./forwarde
 import { countBy, format, sameHops, timeUntil } from "./measure";
 import { CLIENT_SOURCES, MEMBER_PORT, MEMBERS, nodeAddress, ROUTER_ASN, routerAddress, Topology, VIP, vipPrerequisiteMissing } from "./topology";
 
-const AGENT = path.resolve(__dirname, "client-agent.js");
 const LISTENER_PORT = 8080;
 /** The listener the providers create. */
 const WEIGHTED_PORT = 8081;
@@ -49,10 +48,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     await topology.startRouter(stateRoot, [BFD_NODE]);
     await topology.startBackend();
     ca = makeCertificateAuthority();
-    const caFile = path.join(stateRoot, "ca.crt");
-    await fs.writeFile(caFile, ca.certificatePem);
-    // fetch trusts the CAs in NODE_EXTRA_CA_CERTS besides the system's.
-    agent = new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: TOKEN, NODE_EXTRA_CA_CERTS: caFile }), LISTENER_PORT);
+    agent = await Agent.start(topology, stateRoot, ca, TOKEN, LISTENER_PORT);
     forwarders = new Forwarders(topology, stateRoot, ca, agent);
     for (let k = 1; k <= NODES; k++) nodes.set(k, await startNode(k));
     // The same configuration on every node, through each node's admin API.

@@ -19,7 +19,6 @@ import { commandOutput, MEMBER_PORT, MEMBERS, NODE_ASN, nodeAddress, ROUTER_ASN,
 const EXAMPLE = path.resolve(__dirname, "../../../examples/vip-bgp/router/frr.conf");
 /** The nodes' addresses in the example, and where they are in this topology. */
 const EXAMPLE_NODES = ["10.0.0.11", "10.0.0.12"];
-const AGENT = path.resolve(__dirname, "client-agent.js");
 const LISTENER_PORT = 8080;
 const everyNode = [1, 2];
 
@@ -54,9 +53,7 @@ describe("the example's FRR router config in front of two nodes (bgpd, bfdd, ECM
     vty = await topology.startFrrRouter(stateRoot, config);
     await topology.startBackend();
     const ca = makeCertificateAuthority();
-    const caFile = path.join(stateRoot, "ca.crt");
-    await fs.writeFile(caFile, ca.certificatePem);
-    agent = new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: TOKEN, NODE_EXTRA_CA_CERTS: caFile }), LISTENER_PORT);
+    agent = await Agent.start(topology, stateRoot, ca, TOKEN, LISTENER_PORT);
     forwarders = new Forwarders(topology, stateRoot, ca, agent);
     for (const k of everyNode) {
       nodes.set(k, await forwarders.start(k, ["--bgp-peer", `${routerAddress(k)}:${ROUTER_ASN},bfd=on`, "--workers", "0"]));

@@ -30,7 +30,6 @@ import {
   vipPrerequisiteMissing,
 } from "./topology";
 
-const AGENT = path.resolve(__dirname, "client-agent.js");
 const LISTENER_PORT = 8080;
 const NODES = 3;
 const CONNECTIONS = 1000;
@@ -62,9 +61,7 @@ describe("one VIP served by three nodes behind one router (BGP, ECMP, network na
     routerSocket = await topology.startRouter(stateRoot, [TWO_PEER_NODE], [TWO_PEER_NODE]);
     await topology.startBackend();
     const ca = makeCertificateAuthority();
-    const caFile = path.join(stateRoot, "ca.crt");
-    await fs.writeFile(caFile, ca.certificatePem);
-    agent = new Agent(topology.spawn(topology.client, [process.execPath, AGENT], { DNLB_ADMIN_TOKEN: TOKEN, NODE_EXTRA_CA_CERTS: caFile }), LISTENER_PORT);
+    agent = await Agent.start(topology, stateRoot, ca, TOKEN, LISTENER_PORT);
     forwarders = new Forwarders(topology, stateRoot, ca, agent);
     const since = Date.now();
     for (const k of everyNode) {
