@@ -9,6 +9,7 @@ import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { skipUnlessPresent } from "../support/peers";
+import { WITHDRAW_AFTER_MS } from "../../provider/forwarder/vip/announcer";
 import { makeCertificateAuthority, type CertificateAuthority } from "../../provider/resources/admin-certificates";
 import { backendServiceProvider, listenerProvider, virtualServerGroupProvider } from "../../provider/resources";
 import { MiniEngine, type Goal } from "../engine/helpers/engine";
@@ -236,7 +237,10 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     console.log(`      data plane gone: withdrawn after ${goneMs} ms ("${withdrawn.vip.reason}"); worker left alive: announced again after ${backMs} ms`);
     assert.equal(withdrawn.vip.announced, false);
     assert.match(withdrawn.vip.reason, /listener web-l \(port 8080\) is not listening/);
-    assert.ok(goneMs <= 2500, `withdrawn after ${goneMs} ms`);
+    // The node waits WITHDRAW_AFTER_MS (1.5 s) before withdrawing, so that a listener being written
+    // does not withdraw every node at once; then BIRD and the router take tens of ms. The rest is
+    // slack for a busy machine (4.3 s was seen once at load average 6, 1.8-1.95 s when quiet).
+    assert.ok(goneMs <= WITHDRAW_AFTER_MS + 1500, `withdrawn after ${goneMs} ms`);
     const results = await agent.connect(100);
     assert.equal(results.filter((r) => r.error !== undefined).length, 0);
   });
