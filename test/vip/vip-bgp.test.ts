@@ -112,6 +112,8 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     }
     assert.equal(carriedByBoth, CLIENT_SOURCES.length, "every client address had connections carried by both nodes");
     assert.equal(perMember.size, MEMBERS.length, "the client addresses spread over both members");
+    // Status polls BIRD every 0.5 s; the session has been up since the route was installed.
+    await timeUntil("node 1's status showing its session Established", 2000, async () => (await status(1)).vip.peers[0]?.state === "Established");
     const s = await status(1);
     assert.equal(s.vip.address, VIP);
     assert.equal(s.vip.announced, true, s.vip.reason);
