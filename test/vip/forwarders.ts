@@ -119,6 +119,17 @@ export class Forwarders {
    * another member set: the promise of one member whichever node holds once every node in `nodes`
    * sees all `memberCount` members of `service` (the first service when unset) eligible.
    */
+  /**
+   * Resolves once node `k`'s status shows every BGP session Established. Status polls BIRD every
+   * 0.5 s, so a state from just before a session came up can still be shown for a moment.
+   */
+  async waitForSessionsEstablished(k: number, timeoutMs: number): Promise<void> {
+    await timeUntil(`node ${k}'s status showing its sessions Established`, timeoutMs, async () => {
+      const peers = (await this.status(k)).vip.peers;
+      return peers.length > 0 && peers.every((p) => p.state === "Established");
+    });
+  }
+
   async waitForEligibleMembers(nodes: readonly number[], memberCount: number, service?: string): Promise<void> {
     await timeUntil(`every member of ${service ?? "the service"} eligible on nodes ${nodes.join(", ")}`, 15_000, async () => {
       for (const k of nodes) {

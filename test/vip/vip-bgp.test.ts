@@ -112,8 +112,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     }
     assert.equal(carriedByBoth, CLIENT_SOURCES.length, "every client address had connections carried by both nodes");
     assert.equal(perMember.size, MEMBERS.length, "the client addresses spread over both members");
-    // Status polls BIRD every 0.5 s; the session has been up since the route was installed.
-    await timeUntil("node 1's status showing its session Established", 2000, async () => (await status(1)).vip.peers[0]?.state === "Established");
+    await forwarders.waitForSessionsEstablished(1, 2000);
     const s = await status(1);
     assert.equal(s.vip.address, VIP);
     assert.equal(s.vip.announced, true, s.vip.reason);
@@ -208,8 +207,7 @@ describe("one VIP served by every node (BGP, ECMP, network namespaces)", functio
     const backMs = await timeUntil("node 2's route back", 10_000, async () => sameHops(await topology.vipNextHops(), [nodeAddress(1), nodeAddress(2)]), since);
     console.log(`      BIRD killed: route gone after ${goneMs} ms, restarted and announced again after ${backMs} ms`);
     assert.ok(backMs <= 5000, `announced again after ${backMs} ms`);
-    // Status polls BIRD every 0.5 s: the session shows Established within a poll or two.
-    await timeUntil("node 2's status showing its session Established", 2000, async () => (await status(2)).vip.peers[0]?.state === "Established");
+    await forwarders.waitForSessionsEstablished(2, 2000);
   });
 
   it("a data plane that dies and stays down withdraws the VIP; serving again announces it", async () => {

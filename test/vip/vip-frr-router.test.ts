@@ -95,7 +95,8 @@ describe("the example's FRR router config in front of two nodes (bgpd, bfdd, ECM
   }
 
   it("installs both nodes as ECMP next hops (maximum-paths) with BFD up on both sessions, and spreads connections over both", async () => {
-    const ms = await timeUntil("both nodes in the router's table", 30_000, async () => sameHops(await topology.vipNextHops(), everyNode.map(nodeAddress)));
+    const bothInstalled = async () => sameHops(await topology.vipNextHops(), everyNode.map(nodeAddress));
+    const ms = await timeUntil("both nodes in the router's table", 30_000, bothInstalled);
     // FRR 8.4 opens each BFD session before BGP is up, and re-creates it bound to the link once
     // BGP is up; that drops the first BGP session once (examples/vip-bgp/README.md). The bound
     // sessions being up is the steady state.
@@ -103,7 +104,7 @@ describe("the example's FRR router config in front of two nodes (bgpd, bfdd, ECM
       const sessions = JSON.parse(await vtysh("show bfd peers json")) as { peer: string; interface?: string; status: string }[];
       return everyNode.every((k) => sessions.some((b) => b.peer === nodeAddress(k) && b.interface !== undefined && b.status === "up"));
     });
-    await timeUntil("both nodes in the router's table again", 10_000, async () => sameHops(await topology.vipNextHops(), everyNode.map(nodeAddress)));
+    await timeUntil("both nodes in the router's table again", 10_000, bothInstalled);
     const before = await sessionDrops();
     const perNode = carried(await agent.connect(400, { concurrency: 20 }));
     const after = await sessionDrops();
@@ -116,8 +117,7 @@ describe("the example's FRR router config in front of two nodes (bgpd, bfdd, ECM
     for (const [address, count] of before.counts) assert.ok(count <= 1, `${address}'s session dropped ${count} times at the start: ${before.why}`);
     assert.deepEqual(after.counts, before.counts, `a session dropped during the connections: ${after.why}`);
     for (const k of everyNode) {
-      // Status polls BIRD every 0.5 s: a poll from before the session came back can still be shown.
-      await timeUntil(`node ${k}'s status showing its session Established`, 2000, async () => (await forwarders.status(k)).vip.peers[0]?.state === "Established");
+      await forwarders.waitForSessionsEstablished(k, 2000);
       const s = await forwarders.status(k);
       assert.equal(s.vip.announced, true, s.vip.reason);
       assert.deepEqual(s.vip.peers.map((p) => [p.state, p.bfd]), [["Established", true]]);

@@ -154,7 +154,7 @@ describe("one VIP served by three nodes behind one router (BGP, ECMP, network na
   it("each BGP session has its own settings: BFD and hold 3 s with one router address, no BFD and hold 6 s with the other; a silent peer is dropped after 0.3 s or after the hold time", async () => {
     const k = TWO_PEER_NODE;
     const [bfdPeer, holdPeer] = [routerAddress(k), secondRouterAddress(k)];
-    await timeUntil(`node ${k}'s two sessions Established`, 10_000, async () => (await forwarders.status(k)).vip.peers.every((p) => p.state === "Established"));
+    await forwarders.waitForSessionsEstablished(k, 10_000);
     assert.deepEqual((await forwarders.status(k)).vip.peers, [
       { address: bfdPeer, asn: ROUTER_ASN, holdTimeSeconds: 3, bfd: true, state: "Established" },
       { address: holdPeer, asn: ROUTER_ASN, holdTimeSeconds: SECOND_PEER_HOLD_SECONDS, bfd: false, state: "Established" },
